@@ -1,0 +1,37 @@
+# kubectl-edgeupgrade. `make help` lists the targets.
+#
+# Every heavy artefact (Kubernetes binaries, etcd, kwok, krew) is built from the Go
+# module proxy once and cached by version under $(EDGEUPGRADE_CACHE).
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+export EDGEUPGRADE_CACHE ?= $(HOME)/.cache/edgeupgrade
+KUBE_VERSION ?= v1.36.3
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version
+LDFLAGS := -s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(DATE)
+
+.PHONY: help build unit test clean
+help: ## list targets
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build the plugin and the node agent into ./bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+unit: ## unit tests of the plugin module (no cluster needed)
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# `make test` is what CI runs: unit tests, then every suite the targets in mk/*.mk add
+# to TEST_SUITES (lab e2e, krew install, real-cluster lab).
+TEST_SUITES :=
+include $(sort $(wildcard mk/*.mk))
+
+test: unit $(TEST_SUITES) ## everything CI runs: unit tests and all end-to-end suites
+
+clean: ## remove ./bin and ./dist (the cache stays)
+	rm -rf $(BIN) dist

@@ -1,0 +1,60 @@
+// Package job builds the per-node upgrade Jobs. This file is the contract the Jobs
+// share with the node agent, the lab simulator and the pre-check: names, labels,
+// annotations, container names and environment variables. Change it with care: a
+// running upgrade started by an older plugin relies on it.
+package job
+
+const (
+	// Namespace holds the state ConfigMap and every Job the plugin creates.
+	Namespace = "kube-upgrade"
+
+	// ManagedBy is the value of LabelManagedBy on everything the plugin creates.
+	ManagedBy = "kubectl-edgeupgrade"
+
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelComponent tells node-upgrade Jobs from deep-check Jobs.
+	LabelComponent = "app.kubernetes.io/component"
+	// LabelRun carries the run id; every Job, Pod and Event of a run has it.
+	LabelRun = "edgeupgrade.io/run"
+	// LabelNodeHash is a label-safe hash of the node name (names can exceed 63 chars).
+	LabelNodeHash = "edgeupgrade.io/node-hash"
+	// LabelBatch is the batch index (masters use their serial: "m1", "m2", ...).
+	LabelBatch = "edgeupgrade.io/batch"
+	// LabelRole is "master" or "worker".
+	LabelRole = "edgeupgrade.io/role"
+
+	// AnnotationNode is the full node name.
+	AnnotationNode = "edgeupgrade.io/node"
+	// AnnotationPool is the node pool the node was upgraded with.
+	AnnotationPool = "edgeupgrade.io/pool"
+	// AnnotationTargetVersion is the kubelet version the Job upgrades to (e.g. v1.36.3).
+	AnnotationTargetVersion = "edgeupgrade.io/target-version"
+
+	ComponentNodeUpgrade = "node-upgrade"
+	ComponentDeepCheck   = "deep-check"
+
+	// ContainerPreprocess is the init container (node-preprocess image).
+	ContainerPreprocess = "preprocess"
+	// ContainerUpgrade is the main container (upgrade image).
+	ContainerUpgrade = "upgrade"
+	// ContainerCheck is the only container of a deep-check Job.
+	ContainerCheck = "check"
+
+	// HostRoot is where the host's / is mounted in the containers.
+	HostRoot = "/host"
+
+	// Environment of the agent containers.
+	EnvTargetVersion = "EDGEUPGRADE_TARGET_VERSION"
+	EnvRole          = "EDGEUPGRADE_ROLE" // master-first | master | worker
+	EnvRunID         = "EDGEUPGRADE_RUN_ID"
+	EnvNodeName      = "EDGEUPGRADE_NODE_NAME"
+	EnvHostRoot      = "EDGEUPGRADE_HOST_ROOT"
+	EnvStepTimeout   = "EDGEUPGRADE_STEP_TIMEOUT" // Go duration, per agent step
+
+	RoleMasterFirst = "master-first"
+	RoleMaster      = "master"
+	RoleWorker      = "worker"
+
+	// AgentBinary is the agent's path inside both images.
+	AgentBinary = "/edgeupgrade-node"
+)
