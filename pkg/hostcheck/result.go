@@ -27,4 +27,8 @@ type Result struct {
 	KubeletVersion string    `json:"kubeletVersion,omitempty"`
 	CgroupVersion  int       `json:"cgroupVersion,omitempty"`
 	Findings       []Finding `json:"findings"`
+
+	// TargetVersion is the version the checks were run against (added after v1 of
+	// this format; readers must accept it missing).
+	TargetVersion string `json:"targetVersion,omitempty"`
 }
