@@ -1,0 +1,56 @@
+package precheck
+
+import (
+	"fmt"
+	"time"
+)
+
+// NodeNotReady: every node in scope is Ready (NotReady workers may be deferred).
+func (checks) NodeNotReady() Check {
+	return Check{
+		ID:          "node-not-ready",
+		Title:       "Nodes in scope are Ready",
+		Severity:    SeverityError,
+		Category:    CategoryNode,
+		Needs:       []Source{SourceNodes},
+		Remediation: "bring the nodes back (kubelet, runtime, network), or defer workers with --skip-unready",
+		Run:         runNodeNotReady,
+	}
+}
+
+func runNodeNotReady(v *View) []Finding {
+	var out []Finding
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		if !v.InScope(n) {
+			continue
+		}
+		ready, c := NodeReady(n)
+		if ready {
+			continue
+		}
+		msg := "no Ready condition reported"
+		if c != nil {
+			msg = fmt.Sprintf("Ready=%s (%s)", c.Status, c.Reason)
+			if c.Message != "" {
+				msg += ": " + c.Message
+			}
+			if !c.LastHeartbeatTime.IsZero() {
+				msg += fmt.Sprintf("; last heartbeat %s ago", v.Now.Sub(c.LastHeartbeatTime.Time).Round(time.Second))
+			}
+		}
+		f := Finding{Object: nodeObject(n.Name), Message: msg}
+		switch {
+		case IsControlPlane(n):
+			f.Remediation = "a control-plane node must be Ready: fix it before upgrading (it cannot be deferred)"
+		case v.Options.SkipUnready:
+			f.Severity = SeverityWarning
+			f.Message = "deferred (--skip-unready): " + msg
+			f.Remediation = "a later run upgrades it once it is Ready"
+		default:
+			f.Remediation = "bring the node back, or pass --skip-unready to upgrade it in a later run"
+		}
+		out = append(out, f)
+	}
+	return out
+}

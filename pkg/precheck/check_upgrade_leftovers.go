@@ -1,0 +1,171 @@
+package precheck
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+)
+
+// UpgradeLeftovers: the kube-upgrade namespace holds no failed pods, no other live
+// upgrade and no stale Jobs from an earlier run.
+func (checks) UpgradeLeftovers() Check {
+	return Check{
+		ID:          "upgrade-leftovers",
+		Title:       "No failed pods, live run or stale Jobs in kube-upgrade",
+		Severity:    SeverityError,
+		Category:    CategoryUpgrade,
+		Needs:       []Source{SourceUpgradeNS},
+		Remediation: "finish or cancel the other run; read the failed pods' logs, fix the cause and delete them",
+		Run:         runUpgradeLeftovers,
+	}
+}
+
+func runUpgradeLeftovers(v *View) []Finding {
+	var out []Finding
+	own := v.Options.OwnRun
+	if cm := v.UpgradeState; cm != nil {
+		phase, run, ok := statePhase(cm)
+		switch {
+		case !ok:
+			out = append(out, Finding{Object: object("ConfigMap", cm.Namespace, cm.Name), Severity: SeverityWarning,
+				Message:     "the upgrade state cannot be read",
+				Remediation: "run kubectl edgeupgrade status; if the state is corrupt, cancel the run"})
+		case !terminalPhase(phase) && (own == "" || run != own):
+			out = append(out, Finding{Object: object("ConfigMap", cm.Namespace, cm.Name),
+				Message:     fmt.Sprintf("an upgrade is in progress (run %q, phase %s)", run, phase),
+				Remediation: "resume it (kubectl edgeupgrade resume) or cancel it when paused; do not start another"})
+		}
+	}
+	for _, j := range v.UpgradeJobs {
+		if j.Labels[job.LabelManagedBy] != job.ManagedBy || jobFinished(&j) || (own != "" && j.Labels[job.LabelRun] == own) {
+			continue
+		}
+		f := Finding{Object: object("Job", j.Namespace, j.Name),
+			Message: fmt.Sprintf("Job of run %q is still active", j.Labels[job.LabelRun])}
+		if j.Labels[job.LabelComponent] == job.ComponentDeepCheck {
+			f.Severity = SeverityWarning
+			f.Message = "deep-check Job left by an interrupted check"
+			f.Remediation = "kubectl delete job -n " + job.Namespace + " " + j.Name
+		}
+		out = append(out, f)
+	}
+	var succeeded []string
+	for _, p := range v.UpgradePods {
+		switch p.Status.Phase {
+		case corev1.PodFailed:
+			out = append(out, Finding{Object: object("Pod", p.Namespace, p.Name),
+				Message:     "failed pod" + nodeSuffix(&p) + ": " + podFailure(&p),
+				Remediation: fmt.Sprintf("read kubectl logs -n %s %s --all-containers, fix the cause, then delete the pod", p.Namespace, p.Name)})
+		case corev1.PodSucceeded:
+			if own == "" || p.Labels[job.LabelRun] != own {
+				succeeded = append(succeeded, p.Name)
+			}
+		}
+	}
+	if len(succeeded) > 0 {
+		sort.Strings(succeeded)
+		out = append(out, Finding{Object: "Namespace/" + job.Namespace, Severity: SeverityWarning,
+			Message:     fmt.Sprintf("%d completed pods of earlier runs remain (%s)", len(succeeded), truncateList(succeeded, 3)),
+			Remediation: "delete the finished Jobs of earlier runs: kubectl delete jobs -n kube-upgrade -l " + job.LabelManagedBy + "=" + job.ManagedBy})
+	}
+	return out
+}
+
+func nodeSuffix(p *corev1.Pod) string {
+	if p.Spec.NodeName == "" {
+		return ""
+	}
+	return " on node " + p.Spec.NodeName
+}
+
+func podFailure(p *corev1.Pod) string {
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+			msg := fmt.Sprintf("container %s exited %d", cs.Name, t.ExitCode)
+			if t.Message != "" {
+				msg += ": " + firstLine(t.Message)
+			}
+			return msg
+		}
+	}
+	if p.Status.Reason != "" {
+		return p.Status.Reason + " " + p.Status.Message
+	}
+	return "phase Failed"
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func truncateList(xs []string, n int) string {
+	if len(xs) <= n {
+		return strings.Join(xs, ", ")
+	}
+	return fmt.Sprintf("%s, +%d more", strings.Join(xs[:n], ", "), len(xs)-n)
+}
+
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// statePhase reads the phase and run id of the state ConfigMap without depending on
+// its full schema (owned by pkg/store): the first data value that decodes to an object
+// with a "phase" field. Unknown layouts report ok=false.
+func statePhase(cm *corev1.ConfigMap) (phase, run string, ok bool) {
+	keys := make([]string, 0, len(cm.Data))
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(cm.Data[k]), &m); err != nil {
+			if json.Unmarshal([]byte(cm.Data[k]), &m) != nil {
+				continue
+			}
+		}
+		p, isString := m["phase"].(string)
+		if !isString {
+			continue
+		}
+		for _, rk := range []string{"runID", "runId", "run", "id"} {
+			if r, isStr := m[rk].(string); isStr {
+				run = r
+				break
+			}
+		}
+		return p, run, true
+	}
+	if p, isData := cm.Data["phase"]; isData {
+		return p, cm.Data["runID"], true
+	}
+	return "", "", false
+}
+
+func terminalPhase(p string) bool {
+	switch strings.ToLower(p) {
+	case "completed", "cancelled", "canceled":
+		return true
+	}
+	return false
+}

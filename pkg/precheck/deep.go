@@ -1,0 +1,307 @@
+package precheck
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+)
+
+// Defaults of the deep checks.
+const (
+	defaultDeepParallelism = 20
+	defaultDeepTimeout     = 120 // seconds, each Job's activeDeadlineSeconds
+	// deepSlack is added to the overall wait for Job start-up and deletion.
+	deepSlack = 60 * time.Second
+)
+
+// runDeep runs one short privileged Job per node in scope (at most DeepParallelism at
+// once) that executes `edgeupgrade-node check` on the host; the agent writes a
+// hostcheck.Result as its termination message, which travels to the API server in the
+// pod status, so no connection from the API server to the node is needed. Jobs are
+// deleted as soon as their result is read. Results go to v.Host, per-node failures to
+// v.HostErrors, and a failure to run at all to v.Unavailable[SourceHost].
+func runDeep(ctx context.Context, c Clients, v *View) {
+	v.Host, v.HostErrors = map[string]hostcheck.Result{}, map[string]string{}
+	var nodes []*corev1.Node
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		if !v.InScope(n) {
+			continue
+		}
+		if ready, _ := NodeReady(n); !ready {
+			v.HostErrors[n.Name] = "not checked: the node is not Ready"
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	if len(nodes) == 0 {
+		return
+	}
+	d := newDeepRun(c.Kube, v)
+	if err := d.run(ctx, nodes); err != nil {
+		v.Unavailable[SourceHost] = err
+	}
+}
+
+type deepRun struct {
+	kube        kubernetes.Interface
+	v           *View
+	runID       string
+	parallelism int
+	timeout     int64
+	active      map[string]string // node -> Job name
+	created     []string          // every Job created, for cleanup
+}
+
+func newDeepRun(kube kubernetes.Interface, v *View) *deepRun {
+	d := &deepRun{kube: kube, v: v, runID: "check-" + randomHex(4), parallelism: v.Options.DeepParallelism,
+		timeout: v.Options.DeepTimeoutSeconds, active: map[string]string{}}
+	if d.parallelism <= 0 {
+		d.parallelism = defaultDeepParallelism
+	}
+	if d.timeout <= 0 {
+		d.timeout = defaultDeepTimeout
+	}
+	return d
+}
+
+func (d *deepRun) run(ctx context.Context, nodes []*corev1.Node) error {
+	waves := (len(nodes) + d.parallelism - 1) / d.parallelism
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(waves)*(time.Duration(d.timeout)*time.Second+deepSlack))
+	defer cancel()
+	defer d.cleanup()
+
+	stop := make(chan struct{})
+	defer close(stop)
+	events := make(chan any, 64)
+	send := func(obj any) {
+		select {
+		case events <- obj:
+		case <-stop:
+		}
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(d.kube, 0, informers.WithNamespace(job.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = job.LabelRun + "=" + d.runID }))
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: send, UpdateFunc: func(_, obj any) { send(obj) }}
+	podInformer := f.Core().V1().Pods().Informer()
+	if _, err := podInformer.AddEventHandler(handler); err != nil {
+		return err
+	}
+	if _, err := f.Batch().V1().Jobs().Informer().AddEventHandler(handler); err != nil {
+		return err
+	}
+	f.Start(stop)
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("watch %v in %s: %w", typ, job.Namespace, ctx.Err())
+		}
+	}
+
+	pending := nodes
+	for len(pending) > 0 || len(d.active) > 0 {
+		for len(d.active) < d.parallelism && len(pending) > 0 {
+			n := pending[0]
+			pending = pending[1:]
+			if err := d.create(ctx, n); err != nil {
+				if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+					return fmt.Errorf("create deep-check Job: %w (apply the kube-upgrade namespace and RBAC from manifests/)", err)
+				}
+				d.v.HostErrors[n.Name] = "cannot create the deep-check Job: " + err.Error()
+			}
+		}
+		if len(d.active) == 0 {
+			continue
+		}
+		select {
+		case obj := <-events:
+			switch o := obj.(type) {
+			case *corev1.Pod:
+				d.onPod(o)
+			case *batchv1.Job:
+				d.onJob(o, podInformer.GetStore())
+			}
+		case <-ctx.Done():
+			for n := range d.active {
+				d.v.HostErrors[n] = "no result before the deadline: " + ctx.Err().Error()
+			}
+			for _, n := range pending {
+				d.v.HostErrors[n.Name] = "not checked: " + ctx.Err().Error()
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (d *deepRun) create(ctx context.Context, n *corev1.Node) error {
+	j := d.job(n)
+	if _, err := d.kube.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	d.active[n.Name] = j.Name
+	d.created = append(d.created, j.Name)
+	return nil
+}
+
+// onPod records the result once the check container has terminated.
+func (d *deepRun) onPod(p *corev1.Pod) {
+	node := p.Annotations[job.AnnotationNode]
+	if _, ok := d.active[node]; !ok || p.Labels[job.LabelRun] != d.runID {
+		return
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != job.ContainerCheck || cs.State.Terminated == nil {
+			continue
+		}
+		t := cs.State.Terminated
+		var res hostcheck.Result
+		if err := json.Unmarshal([]byte(t.Message), &res); err != nil {
+			d.v.HostErrors[node] = fmt.Sprintf("the check exited %d without a result: %s", t.ExitCode, firstLine(t.Message))
+		} else {
+			if res.Node == "" {
+				res.Node = node
+			}
+			d.v.Host[node] = res
+		}
+		d.finish(node)
+		return
+	}
+	if p.Status.Phase == corev1.PodFailed {
+		d.v.HostErrors[node] = "the check pod failed: " + p.Status.Reason + " " + p.Status.Message
+		d.finish(node)
+	}
+}
+
+// onJob handles Jobs that ended without a pod result (deadline, pod never started).
+func (d *deepRun) onJob(j *batchv1.Job, pods cache.Store) {
+	node := j.Annotations[job.AnnotationNode]
+	if d.active[node] != j.Name || !jobFinished(j) {
+		return
+	}
+	for _, obj := range pods.List() {
+		if p, ok := obj.(*corev1.Pod); ok && p.Annotations[job.AnnotationNode] == node {
+			d.onPod(p)
+		}
+	}
+	if _, still := d.active[node]; !still {
+		return
+	}
+	msg := "the check Job ended without a result"
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			msg = fmt.Sprintf("the check Job failed (%s): %s", c.Reason, c.Message)
+		}
+	}
+	d.v.HostErrors[node] = msg
+	d.finish(node)
+}
+
+func (d *deepRun) finish(node string) {
+	delete(d.active, node)
+}
+
+// cleanup deletes every Job this run created, with its pods, even after a cancel.
+func (d *deepRun) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, name := range d.created {
+		err := d.kube.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.v.HostErrors["(cleanup)"] = fmt.Sprintf("could not delete every deep-check Job of run %s: %v", d.runID, err)
+	}
+}
+
+// job builds the deep-check Job for one node (see pkg/job/contract.go).
+func (d *deepRun) job(n *corev1.Node) *batchv1.Job {
+	role := job.RoleWorker
+	if IsControlPlane(n) {
+		role = job.RoleMaster
+	}
+	hash := nodeHash(n.Name)
+	lbls := map[string]string{
+		job.LabelManagedBy: job.ManagedBy,
+		job.LabelComponent: job.ComponentDeepCheck,
+		job.LabelRun:       d.runID,
+		job.LabelNodeHash:  hash,
+		job.LabelRole:      role,
+	}
+	ann := map[string]string{job.AnnotationNode: n.Name}
+	if d.v.Options.TargetVersion != "" {
+		ann[job.AnnotationTargetVersion] = d.v.Options.TargetVersion
+	}
+	hostPathDir := corev1.HostPathDirectory
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "edgeupgrade-" + d.runID + "-" + hash, Namespace: job.Namespace, Labels: lbls, Annotations: ann},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          ptr.To[int32](0),
+			ActiveDeadlineSeconds: ptr.To(d.timeout),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbls, Annotations: ann},
+				Spec: corev1.PodSpec{
+					NodeName:                     n.Name,
+					RestartPolicy:                corev1.RestartPolicyNever,
+					HostPID:                      true,
+					HostNetwork:                  true,
+					AutomountServiceAccountToken: ptr.To(false),
+					PriorityClassName:            "system-node-critical",
+					Tolerations:                  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{
+						Name:    job.ContainerCheck,
+						Image:   d.v.Options.DeepImage,
+						Command: []string{job.AgentBinary, "check"},
+						Env: []corev1.EnvVar{
+							{Name: job.EnvTargetVersion, Value: d.v.Options.TargetVersion},
+							{Name: job.EnvRole, Value: role},
+							{Name: job.EnvRunID, Value: d.runID},
+							{Name: job.EnvNodeName, Value: n.Name},
+							{Name: job.EnvHostRoot, Value: job.HostRoot},
+							{Name: job.EnvStepTimeout, Value: (time.Duration(d.timeout) * time.Second / 2).String()},
+						},
+						SecurityContext:          &corev1.SecurityContext{Privileged: ptr.To(true)},
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						VolumeMounts:             []corev1.VolumeMount{{Name: "host", MountPath: job.HostRoot}},
+					}},
+					Volumes: []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{
+						HostPath: &corev1.HostPathVolumeSource{Path: "/", Type: &hostPathDir}}}},
+				},
+			},
+		},
+	}
+}
+
+// nodeHash is a label-safe, stable hash of a node name (names can exceed 63 chars).
+func nodeHash(node string) string {
+	sum := sha256.Sum256([]byte(node))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano()%(1<<32), 16)
+	}
+	return hex.EncodeToString(b)
+}

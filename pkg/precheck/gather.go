@@ -1,0 +1,486 @@
+package precheck
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+)
+
+// pageSize bounds each list call; large clusters are read in pages.
+const pageSize = 500
+
+// StateConfigMap is the name of the upgrade state ConfigMap in the kube-upgrade namespace.
+const StateConfigMap = "edgeupgrade"
+
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// gather reads everything the checks need, once. Reads that fail are recorded in
+// View.Unavailable (the checks needing them are skipped); only the server version and
+// the node list are required.
+func gather(ctx context.Context, c Clients, o Options) (*View, error) {
+	v := &View{
+		Options:        o,
+		Now:            time.Now(),
+		Unavailable:    map[Source]error{},
+		Namespaces:     map[string]corev1.Namespace{},
+		EndpointSlices: map[string][]discoveryv1.EndpointSlice{},
+		WebhookCerts:   map[string]CertProbe{},
+		Metrics:        map[string][]Sample{},
+	}
+	v.Target, v.TargetErr = parseTarget(o.TargetVersion)
+
+	info, err := c.Kube.Discovery().ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("read the API server version: %w (check the kubeconfig and that the cluster is reachable)", err)
+	}
+	v.ServerGitVersion = info.GitVersion
+	if v.Server, err = version.ParseGeneric(info.GitVersion); err != nil {
+		return nil, fmt.Errorf("parse the API server version %q: %w", info.GitVersion, err)
+	}
+	if v.Nodes, err = listAll(ctx, c.Kube.CoreV1().Nodes().List, func(l *corev1.NodeList) []corev1.Node { return l.Items }); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+
+	var mu sync.Mutex
+	fail := func(s Source, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := v.Unavailable[s]; !ok {
+			v.Unavailable[s] = err
+		}
+	}
+	kube := c.Kube
+	steps := []func(){
+		func() {
+			var err error
+			if v.Pods, err = listAll(ctx, kube.CoreV1().Pods("").List, func(l *corev1.PodList) []corev1.Pod { return l.Items }); err != nil {
+				fail(SourcePods, err)
+				fail(SourceControlPlanePods, err)
+			}
+		},
+		func() {
+			var err error
+			if v.Services, err = listAll(ctx, kube.CoreV1().Services("").List, func(l *corev1.ServiceList) []corev1.Service { return l.Items }); err != nil {
+				fail(SourceServices, err)
+			}
+		},
+		func() {
+			var err error
+			if v.PDBs, err = listAll(ctx, kube.PolicyV1().PodDisruptionBudgets("").List, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }); err != nil {
+				fail(SourcePDBs, err)
+			}
+		},
+		func() {
+			var err error
+			if v.Deployments, err = listAll(ctx, kube.AppsV1().Deployments("").List, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }); err != nil {
+				fail(SourceWorkloads, err)
+			}
+			if v.StatefulSets, err = listAll(ctx, kube.AppsV1().StatefulSets("").List, func(l *appsv1.StatefulSetList) []appsv1.StatefulSet { return l.Items }); err != nil {
+				fail(SourceWorkloads, err)
+			}
+		},
+		func() {
+			var err error
+			if v.PersistentVolumes, err = listAll(ctx, kube.CoreV1().PersistentVolumes().List, func(l *corev1.PersistentVolumeList) []corev1.PersistentVolume { return l.Items }); err != nil {
+				fail(SourceVolumes, err)
+			}
+		},
+		func() {
+			nss, err := listAll(ctx, kube.CoreV1().Namespaces().List, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items })
+			if err != nil {
+				fail(SourceNamespaces, err)
+			}
+			for _, ns := range nss {
+				v.Namespaces[ns.Name] = ns
+			}
+		},
+		func() {
+			var err error
+			if v.ValidatingWebhooks, err = listAll(ctx, kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().List,
+				func(l *admissionregistrationv1.ValidatingWebhookConfigurationList) []admissionregistrationv1.ValidatingWebhookConfiguration {
+					return l.Items
+				}); err != nil {
+				fail(SourceWebhooks, err)
+			}
+			if v.MutatingWebhooks, err = listAll(ctx, kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List,
+				func(l *admissionregistrationv1.MutatingWebhookConfigurationList) []admissionregistrationv1.MutatingWebhookConfiguration {
+					return l.Items
+				}); err != nil {
+				fail(SourceWebhooks, err)
+			}
+		},
+		func() {
+			if err := gatherAPIServices(ctx, c, v); err != nil {
+				fail(SourceAPIServices, err)
+			}
+		},
+		func() {
+			if err := gatherHelm(ctx, c, v); err != nil {
+				fail(SourceHelm, err)
+			}
+		},
+		func() {
+			if err := gatherAPIObjects(ctx, c, v, fail); err != nil {
+				fail(SourceAPIObjects, err)
+			}
+		},
+		func() {
+			if err := gatherMetrics(ctx, c, v); err != nil {
+				fail(SourceMetrics, err)
+			}
+		},
+		func() {
+			if err := gatherReadyz(ctx, c, v); err != nil {
+				fail(SourceReadyz, err)
+			}
+		},
+		func() {
+			if err := gatherUpgradeNamespace(ctx, c, v); err != nil {
+				fail(SourceUpgradeNS, err)
+			}
+		},
+	}
+	var wg sync.WaitGroup
+	for _, step := range steps {
+		wg.Go(step)
+	}
+	wg.Wait()
+
+	for _, p := range v.Pods {
+		if p.Namespace == "kube-system" && isControlPlaneComponent(p.Labels["component"]) {
+			v.ControlPlanePods = append(v.ControlPlanePods, p)
+		}
+	}
+	if err := gatherWebhookEndpoints(ctx, c, v); err != nil {
+		fail(SourceEndpoints, err)
+	}
+	probeWebhookCerts(ctx, c, v)
+	return v, nil
+}
+
+func isControlPlaneComponent(c string) bool {
+	return c == "kube-apiserver" || c == "kube-controller-manager" || c == "kube-scheduler"
+}
+
+// listAll lists every item of a resource in pages of pageSize.
+func listAll[T any, L interface{ GetContinue() string }](ctx context.Context, list func(context.Context, metav1.ListOptions) (L, error), items func(L) []T) ([]T, error) {
+	var out []T
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		l, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items(l)...)
+		if opts.Continue = l.GetContinue(); opts.Continue == "" {
+			return out, nil
+		}
+	}
+}
+
+// errNoRESTConfig is recorded for sources that need a client only a REST config gives.
+var errNoRESTConfig = errors.New("no REST config to build the client")
+
+func dynamicClient(c Clients) (dynamic.Interface, error) {
+	if c.Dynamic != nil {
+		return c.Dynamic, nil
+	}
+	if c.Rest == nil {
+		return nil, errNoRESTConfig
+	}
+	return dynamic.NewForConfig(c.Rest)
+}
+
+func metadataClient(c Clients) (metadata.Interface, error) {
+	if c.Metadata != nil {
+		return c.Metadata, nil
+	}
+	if c.Rest == nil {
+		return nil, errNoRESTConfig
+	}
+	return metadata.NewForConfig(c.Rest)
+}
+
+// rawGet returns the GET function for non-resource paths.
+func rawGet(c Clients) (func(ctx context.Context, path string) ([]byte, error), error) {
+	if c.Raw != nil {
+		return c.Raw, nil
+	}
+	rc := c.Kube.Discovery().RESTClient()
+	if rc == nil {
+		return nil, errNoRESTConfig
+	}
+	return func(ctx context.Context, path string) ([]byte, error) {
+		return rc.Get().AbsPath(path).DoRaw(ctx)
+	}, nil
+}
+
+var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+func gatherAPIServices(ctx context.Context, c Clients, v *View) error {
+	dc, err := dynamicClient(c)
+	if err != nil {
+		return err
+	}
+	items, err := listAll(ctx, dc.Resource(apiServiceGVR).List, func(l *unstructured.UnstructuredList) []unstructured.Unstructured { return l.Items })
+	if err != nil {
+		return err
+	}
+	for _, u := range items {
+		s := APIService{Name: u.GetName()}
+		if ns, _, _ := unstructured.NestedString(u.Object, "spec", "service", "namespace"); ns != "" {
+			name, _, _ := unstructured.NestedString(u.Object, "spec", "service", "name")
+			s.Service = ns + "/" + name
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, ci := range conds {
+			cm, ok := ci.(map[string]any)
+			if !ok || cm["type"] != "Available" {
+				continue
+			}
+			s.Available = cm["status"] == "True"
+			s.Reason, _ = cm["reason"].(string)
+			s.Message, _ = cm["message"].(string)
+		}
+		v.APIServices = append(v.APIServices, s)
+	}
+	return nil
+}
+
+func gatherHelm(ctx context.Context, c Clients, v *View) error {
+	sel := metav1.ListOptions{LabelSelector: "owner=helm,status=deployed", Limit: pageSize}
+	secrets, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) (*corev1.SecretList, error) {
+		o.LabelSelector = sel.LabelSelector
+		return c.Kube.CoreV1().Secrets("").List(ctx, o)
+	}, func(l *corev1.SecretList) []corev1.Secret { return l.Items })
+	if err != nil {
+		return fmt.Errorf("list Helm release secrets: %w", err)
+	}
+	cms, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) (*corev1.ConfigMapList, error) {
+		o.LabelSelector = sel.LabelSelector
+		return c.Kube.CoreV1().ConfigMaps("").List(ctx, o)
+	}, func(l *corev1.ConfigMapList) []corev1.ConfigMap { return l.Items })
+	if err != nil {
+		return fmt.Errorf("list Helm release configmaps: %w", err)
+	}
+	latest := map[string]HelmRelease{}
+	keep := func(r HelmRelease) {
+		k := r.Namespace + "/" + r.Name
+		if old, ok := latest[k]; !ok || r.Revision > old.Revision {
+			latest[k] = r
+		}
+	}
+	for _, s := range secrets {
+		if s.Type != "" && s.Type != "helm.sh/release.v1" {
+			continue
+		}
+		r := decodeHelmRelease(s.Data["release"])
+		r.Storage, r.StorageName = "Secret", s.Name
+		fillHelmIdentity(&r, s.Namespace, s.Labels)
+		keep(r)
+	}
+	for _, cm := range cms {
+		r := decodeHelmRelease([]byte(cm.Data["release"]))
+		r.Storage, r.StorageName = "ConfigMap", cm.Name
+		fillHelmIdentity(&r, cm.Namespace, cm.Labels)
+		keep(r)
+	}
+	keys := make([]string, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v.Helm = append(v.Helm, latest[k])
+	}
+	return nil
+}
+
+// gatherAPIObjects lists the metadata of every object whose kind appears in the
+// removed-API table (only those can carry a removed apiVersion), through the metadata
+// client so object bodies are never transferred.
+func gatherAPIObjects(ctx context.Context, c Clients, v *View, fail func(Source, error)) error {
+	d := c.Kube.Discovery()
+	groups, err := d.ServerGroups()
+	if err != nil {
+		fail(SourceDiscovery, err)
+		return fmt.Errorf("discover API groups: %w", err)
+	}
+	v.PreferredVersions = map[string]string{}
+	for _, g := range groups.Groups {
+		v.PreferredVersions[g.Name] = g.PreferredVersion.Version
+	}
+	lists, err := discovery.ServerPreferredResources(d)
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return fmt.Errorf("discover API resources: %w", err)
+	}
+	mc, err := metadataClient(c)
+	if err != nil {
+		return err
+	}
+	kinds := removedKinds()
+	var objs []APIObject
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if !kinds[r.Kind] || r.Kind == "Event" || !hasVerb(r.Verbs, "list") || containsSlash(r.Name) {
+				continue
+			}
+			gvr := gv.WithResource(r.Name)
+			items, err := listAll(ctx, mc.Resource(gvr).List, func(l *metav1.PartialObjectMetadataList) []metav1.PartialObjectMetadata { return l.Items })
+			if err != nil {
+				if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
+					continue
+				}
+				return fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
+			}
+			for _, it := range items {
+				objs = append(objs, apiObjectOf(gv.String(), r.Kind, &it))
+			}
+		}
+	}
+	v.APIObjects = objs
+	return nil
+}
+
+func apiObjectOf(apiVersion, kind string, m *metav1.PartialObjectMetadata) APIObject {
+	o := APIObject{APIVersion: apiVersion, Kind: kind, Namespace: m.Namespace, Name: m.Name}
+	if la := m.Annotations[lastAppliedAnnotation]; la != "" {
+		var t struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if json.Unmarshal([]byte(la), &t) == nil && t.APIVersion != "" {
+			o.LastApplied = &TypeRef{APIVersion: t.APIVersion, Kind: t.Kind}
+		}
+	}
+	for _, mf := range m.ManagedFields {
+		e := ManagedFieldsEntry{Manager: mf.Manager, Operation: string(mf.Operation), APIVersion: mf.APIVersion}
+		if mf.Time != nil {
+			e.Time = mf.Time.Time
+		}
+		o.Managers = append(o.Managers, e)
+	}
+	return o
+}
+
+func hasVerb(verbs []string, verb string) bool {
+	for _, v := range verbs {
+		if v == verb {
+			return true
+		}
+	}
+	return false
+}
+
+func containsSlash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+// Metrics the checks read from the API server's /metrics.
+const (
+	metricDeprecatedAPIs        = "apiserver_requested_deprecated_apis"
+	metricWebhookMissingSAN     = "apiserver_webhooks_x509_missing_san_total"
+	metricAggregatorMissingSAN  = "apiserver_kube_aggregator_x509_missing_san_total"
+	metricUnavailableAPIService = "aggregator_unavailable_apiservice"
+)
+
+func gatherMetrics(ctx context.Context, c Clients, v *View) error {
+	get, err := rawGet(c)
+	if err != nil {
+		return err
+	}
+	body, err := get(ctx, "/metrics")
+	if err != nil {
+		return fmt.Errorf("GET /metrics: %w", err)
+	}
+	v.Metrics = parseMetrics(body, metricDeprecatedAPIs, metricWebhookMissingSAN, metricAggregatorMissingSAN, metricUnavailableAPIService)
+	return nil
+}
+
+func gatherReadyz(ctx context.Context, c Clients, v *View) error {
+	get, err := rawGet(c)
+	if err != nil {
+		return err
+	}
+	body, err := get(ctx, "/readyz")
+	switch {
+	case err == nil:
+		v.Readyz = string(body)
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err):
+		return fmt.Errorf("GET /readyz: %w", err)
+	default:
+		v.Readyz = "not ready: " + err.Error()
+	}
+	return nil
+}
+
+func gatherUpgradeNamespace(ctx context.Context, c Clients, v *View) error {
+	var err error
+	if v.UpgradePods, err = listAll(ctx, c.Kube.CoreV1().Pods(job.Namespace).List, func(l *corev1.PodList) []corev1.Pod { return l.Items }); err != nil {
+		return err
+	}
+	if v.UpgradeJobs, err = listAll(ctx, c.Kube.BatchV1().Jobs(job.Namespace).List, func(l *batchv1.JobList) []batchv1.Job { return l.Items }); err != nil {
+		return err
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(job.Namespace).Get(ctx, StateConfigMap, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return err
+	default:
+		v.UpgradeState = cm
+	}
+	return nil
+}
+
+// gatherWebhookEndpoints reads the EndpointSlices of every Service a webhook calls.
+func gatherWebhookEndpoints(ctx context.Context, c Clients, v *View) error {
+	for _, ref := range webhookServices(v) {
+		ns, name := splitKey(ref)
+		l, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+		if err != nil {
+			return fmt.Errorf("list endpointslices of service %s: %w", ref, err)
+		}
+		v.EndpointSlices[ref] = l.Items
+	}
+	return nil
+}
+
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return "", k
+}

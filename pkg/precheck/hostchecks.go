@@ -1,0 +1,71 @@
+package precheck
+
+import (
+	"sort"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+)
+
+// hostCheck builds a deep check that reports the node agent's findings with this ID
+// (the agent, `edgeupgrade-node check`, runs the host probes; see pkg/hostcheck).
+func hostCheck(id, title string, sev Severity, remediation string) Check {
+	return Check{
+		ID:          id,
+		Title:       title,
+		Severity:    sev,
+		Category:    CategoryHost,
+		Deep:        true,
+		Needs:       []Source{SourceHost},
+		Remediation: remediation,
+		Run:         func(v *View) []Finding { return hostFindings(v, func(c string) bool { return c == id }) },
+	}
+}
+
+// hostFindings returns the agent findings whose check ID matches, node by node.
+func hostFindings(v *View, match func(check string) bool) []Finding {
+	nodes := make([]string, 0, len(v.Host))
+	for n := range v.Host {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	var out []Finding
+	for _, n := range nodes {
+		for _, f := range v.Host[n].Findings {
+			if !match(f.Check) {
+				continue
+			}
+			sev := SeverityWarning
+			if f.Severity == hostcheck.SeverityError {
+				sev = SeverityError
+			}
+			out = append(out, Finding{Object: nodeObject(n), Severity: sev, Message: f.Message,
+				Remediation: f.Remediation, Source: "deep check " + f.Check})
+		}
+	}
+	return out
+}
+
+func (checks) HostSwap() Check {
+	return hostCheck("host-swap", "Swap is off on the hosts (or configured for the kubelet)", SeverityError,
+		"turn swap off (swapoff -a and remove it from /etc/fstab), or configure the kubelet's swap support")
+}
+
+func (checks) HostDisk() Check {
+	return hostCheck("host-disk", "Enough free disk under / and /var/lib/kubelet", SeverityError,
+		"free disk space (images: crictl rmi --prune; logs) so at least 20% is free")
+}
+
+func (checks) HostKubelet() Check {
+	return hostCheck("host-kubelet", "The kubelet is running and healthy", SeverityError,
+		"check the kubelet's logs on the node and restart it")
+}
+
+func (checks) HostRuntime() Check {
+	return hostCheck("host-runtime", "The container runtime is running and healthy", SeverityError,
+		"check the container runtime (crictl info) and restart it")
+}
+
+func (checks) HostKubeletConfig() Check {
+	return hostCheck("host-kubelet-config", "No kubelet flag or config field that the target removes", SeverityError,
+		"remove the flag or field from the kubelet's configuration before the upgrade")
+}

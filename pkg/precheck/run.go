@@ -1,0 +1,135 @@
+package precheck
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/version"
+)
+
+// Run gathers the cluster view once, runs the deep host checks if asked, evaluates
+// every check and returns the report. It returns an error only if the pre-check itself
+// could not run (bad options, the server version or the nodes unreadable); problems
+// found are in the report (see Report.Err and Report.Blocking).
+func Run(ctx context.Context, c Clients, o Options) (*Report, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	v, err := gather(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Deep && !skipped(o.Skip, "host-") {
+		runDeep(ctx, c, v)
+	}
+	return Evaluate(v, Checks()), nil
+}
+
+func (o *Options) validate() error {
+	switch o.Mode {
+	case "", ModeAll, ModeControlPlane, ModeNodes:
+	default:
+		return fmt.Errorf("invalid mode %q: use %s, %s or %s", o.Mode, ModeAll, ModeControlPlane, ModeNodes)
+	}
+	if u := UnknownSkips(o.Skip); len(u) > 0 {
+		return fmt.Errorf("unknown check ID %s in --skip-check: `kubectl edgeupgrade check` lists the IDs", strings.Join(u, ", "))
+	}
+	if o.Deep && o.DeepImage == "" {
+		return fmt.Errorf("deep checks need the node-preprocess image: pass --deep-image")
+	}
+	return nil
+}
+
+// skipped reports whether every check with the prefix is skipped ("host-" by "host-*").
+func skipped(patterns []string, prefix string) bool {
+	for _, p := range patterns {
+		if p == prefix+"*" || p == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTarget parses a target version such as "v1.36.3", "1.36.3" or "1.36".
+func parseTarget(s string) (*version.Version, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := version.ParseGeneric(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid target version %q: use a version such as v1.36.3", s)
+	}
+	return t, nil
+}
+
+// Evaluate runs the checks over a gathered view. It is pure: tests call it directly.
+func Evaluate(v *View, cs []Check) *Report {
+	r := &Report{Mode: v.Options.Mode, TargetVersion: v.Options.TargetVersion, ServerVersion: v.ServerGitVersion}
+	r.APIVersion, r.Kind = ReportAPIVersion, ReportKind
+	if r.Mode == "" {
+		r.Mode = ModeAll
+	}
+	for _, c := range cs {
+		res := evaluate(v, c)
+		if res.Result == Failed {
+			if res.Severity == SeverityError {
+				r.Errors++
+			} else {
+				r.Warnings++
+			}
+		}
+		r.Results = append(r.Results, res)
+	}
+	return r
+}
+
+func evaluate(v *View, c Check) Result {
+	res := Result{ID: c.ID, Title: c.Title, Severity: c.Severity, Remediation: c.Remediation, Result: Passed}
+	if reason := skipReason(v, c); reason != "" {
+		res.Result, res.Reason = Skipped, reason
+		return res
+	}
+	findings := c.Run(v)
+	if len(findings) == 0 {
+		return res
+	}
+	res.Result = Failed
+	res.Severity = SeverityWarning
+	for i := range findings {
+		if findings[i].Severity == "" {
+			findings[i].Severity = c.Severity
+		}
+		if findings[i].Severity == SeverityError {
+			res.Severity = SeverityError
+		}
+	}
+	res.Findings = findings
+	return res
+}
+
+func skipReason(v *View, c Check) string {
+	for _, p := range v.Options.Skip {
+		if skipMatches(p, c.ID) {
+			return "skipped by --skip-check"
+		}
+	}
+	if c.NeedsTarget && v.Options.TargetVersion == "" {
+		return "no target version: pass --to VERSION"
+	}
+	if c.NeedsTarget && v.Target == nil && !c.AcceptsInvalidTarget {
+		return "invalid target version"
+	}
+	if c.Deep && !v.Options.Deep {
+		return "host checks run with --deep"
+	}
+	for _, s := range c.Needs {
+		if err, ok := v.Unavailable[s]; ok {
+			return fmt.Sprintf("cannot read %s: %v", s, err)
+		}
+	}
+	if c.Skip != nil {
+		return c.Skip(v)
+	}
+	return ""
+}
