@@ -3,12 +3,14 @@ package precheck
 import (
 	"fmt"
 	"sort"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
 )
 
 // HostCgroup: from 1.35 the kubelet refuses to start on cgroup v1 unless
 // failCgroupV1 is set to false. The agent reports the node's cgroup version.
 func (checks) HostCgroup() Check {
-	c := hostCheck("host-cgroup", "Hosts use cgroup v2 when the target needs it", SeverityError,
+	c := hostCheck(hostcheck.CheckCgroup, "Hosts use cgroup v2 when the target needs it", SeverityError,
 		"move the node to cgroup v2 (systemd.unified_cgroup_hierarchy=1), or set failCgroupV1: false in the kubelet config")
 	c.Run = runHostCgroup
 	return c
@@ -16,7 +18,7 @@ func (checks) HostCgroup() Check {
 
 func runHostCgroup(v *View) []Finding {
 	reported := map[string]bool{}
-	out := hostFindings(v, func(c string) bool { return c == "host-cgroup" })
+	out := hostFindings(v, func(c string) bool { return c == hostcheck.CheckCgroup })
 	for _, f := range out {
 		reported[f.Object] = true
 	}

@@ -56,6 +56,9 @@ func parseTarget(s string) (*version.Version, error) {
 	if s == "" {
 		return nil, nil
 	}
+	if t, err := version.ParseSemantic(s); err == nil {
+		return t, nil // keeps a pre-release suffix (-rc.1) that ParseGeneric drops
+	}
 	t, err := version.ParseGeneric(s)
 	if err != nil {
 		return nil, fmt.Errorf("invalid target version %q: use a version such as v1.36.3", s)
