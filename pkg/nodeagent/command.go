@@ -1,0 +1,147 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+)
+
+// Environment variables of the agent beyond the Job contract (pkg/job/contract.go).
+const (
+	EnvBinDir         = "EDGEUPGRADE_BIN_DIR"
+	EnvKubeletPath    = "EDGEUPGRADE_KUBELET_PATH"
+	EnvKubeadmPath    = "EDGEUPGRADE_KUBEADM_PATH"
+	EnvStateDir       = "EDGEUPGRADE_STATE_DIR"
+	EnvProc           = "EDGEUPGRADE_PROC"
+	EnvTerminationLog = "EDGEUPGRADE_TERMINATION_LOG"
+)
+
+// Streams are the agent's standard streams.
+type Streams struct {
+	Out, ErrOut io.Writer
+}
+
+type options struct {
+	cfg  Config
+	proc string
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// NewCommand returns the edgeupgrade-node command tree. Every flag defaults to its
+// environment variable, so the Job sets env and a person debugging sets flags.
+func NewCommand(s Streams, agentVersion string) *cobra.Command {
+	o := &options{}
+	var stepTimeout string
+	root := &cobra.Command{
+		Use:   "edgeupgrade-node",
+		Short: "Upgrade this Kubernetes node in place (runs inside the kubectl edgeupgrade Job)",
+		Long: `The node agent of kubectl edgeupgrade. It runs in the per-node Job with the host's /
+mounted at --host-root, the host's PID namespace and network, and runs host commands
+with the host's nsenter in the namespaces of the host's PID 1.
+
+  preprocess  host checks, then a backup of the kubelet and kubeadm binaries and configs
+  upgrade     kubeadm upgrade, new kubelet, kubelet restart and verification; restores
+              the backup on failure
+  check       host checks only; prints a JSON result (the deep pre-check)
+
+Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
+2 failed and rolled back; 3 failed and the rollback failed too (the backup is kept).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       agentVersion,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	f := root.PersistentFlags()
+	f.StringVar(&o.cfg.TargetVersion, "target-version", envOr(job.EnvTargetVersion, ""), "Kubernetes version to upgrade to, e.g. v1.36.3 (env "+job.EnvTargetVersion+")")
+	f.StringVar(&o.cfg.Role, "role", envOr(job.EnvRole, ""), "master-first, master or worker (env "+job.EnvRole+")")
+	f.StringVar(&o.cfg.RunID, "run-id", envOr(job.EnvRunID, ""), "upgrade run id, recorded in the backup and last-result.json (env "+job.EnvRunID+")")
+	f.StringVar(&o.cfg.NodeName, "node-name", envOr(job.EnvNodeName, ""), "name of this node (env "+job.EnvNodeName+")")
+	f.StringVar(&o.cfg.HostRoot, "host-root", envOr(job.EnvHostRoot, job.HostRoot), "where the host's / is mounted (env "+job.EnvHostRoot+")")
+	f.StringVar(&stepTimeout, "step-timeout", envOr(job.EnvStepTimeout, DefaultStepTimeout.String()), "time limit of each step, a Go duration (env "+job.EnvStepTimeout+")")
+	f.StringVar(&o.cfg.BinDir, "bin-dir", envOr(EnvBinDir, DefaultBinDir), "directory of the target kubeadm, kubelet and kubectl in the upgrade image (env "+EnvBinDir+")")
+	f.StringVar(&o.cfg.KubeletPath, "kubelet-path", envOr(EnvKubeletPath, ""), "host path of the kubelet binary (default: the running kubelet's, else /usr/bin/kubelet) (env "+EnvKubeletPath+")")
+	f.StringVar(&o.cfg.KubeadmPath, "kubeadm-path", envOr(EnvKubeadmPath, ""), "host path of kubeadm (default: beside the kubelet, else /usr/bin/kubeadm) (env "+EnvKubeadmPath+")")
+	f.StringVar(&o.cfg.StateDir, "state-dir", envOr(EnvStateDir, DefaultStateDir), "host directory for backups, staging and last-result.json (env "+EnvStateDir+")")
+	f.StringVar(&o.proc, "proc", envOr(EnvProc, "/proc"), "procfs of the host's PID namespace (the Job sets hostPID) (env "+EnvProc+")")
+	f.StringVar(&o.cfg.TerminationLog, "termination-log", envOr(EnvTerminationLog, DefaultTerminationLog), "file for the one-line result (\"\" for none) (env "+EnvTerminationLog+")")
+	f.StringArrayVar(&o.cfg.KubeadmArgs, "kubeadm-arg", nil, "extra argument for kubeadm upgrade apply/node (repeatable), e.g. --kubeadm-arg=--ignore-preflight-errors=CoreDNSUnsupportedPlugins")
+
+	run := func(name string, fn func(context.Context, *Agent) (Outcome, []byte)) *cobra.Command {
+		return &cobra.Command{
+			Use:  name,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				d, err := time.ParseDuration(stepTimeout)
+				if err != nil || d <= 0 {
+					return &exitError{ExitFailed, fmt.Sprintf("%s: step timeout %q is not a positive Go duration such as 10m", name, stepTimeout)}
+				}
+				o.cfg.StepTimeout = d
+				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+				defer stop()
+				a := &Agent{
+					Config: o.cfg,
+					Host:   &Host{Root: o.cfg.HostRoot, Proc: o.proc, Runner: NsenterRunner{Root: o.cfg.HostRoot}},
+					Out:    s.Out,
+				}
+				out, stdout := fn(ctx, a)
+				a.WriteTerminationMessage(out.Message)
+				if stdout != nil {
+					fmt.Fprintf(s.Out, "%s\n", stdout)
+				}
+				if out.Code != ExitOK {
+					return &exitError{out.Code, ""}
+				}
+				return nil
+			},
+		}
+	}
+	pre := run("preprocess", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Preprocess(ctx), nil })
+	pre.Short = "Check the host and back up the kubelet, kubeadm and their configuration"
+	up := run("upgrade", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Upgrade(ctx), nil })
+	up.Short = "Upgrade this node to the target version, rolling back on failure"
+	chk := run("check", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Check(ctx) })
+	chk.Short = "Run the host checks and print the result as JSON (findings do not fail it)"
+	root.AddCommand(pre, up, chk)
+	return root
+}
+
+// exitError carries an exit code out of cobra; an empty message was already reported.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// Main runs the agent with args and returns the process exit code.
+func Main(args []string, s Streams, agentVersion string) int {
+	cmd := NewCommand(s, agentVersion)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	if e, ok := err.(*exitError); ok {
+		if e.msg != "" {
+			fmt.Fprintln(s.ErrOut, "error: "+e.msg)
+		}
+		return e.code
+	}
+	fmt.Fprintln(s.ErrOut, "error: "+err.Error())
+	return ExitFailed
+}

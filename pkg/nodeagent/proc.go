@@ -1,0 +1,112 @@
+package nodeagent
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Process is one process of the host's PID namespace. PID and StartTime together
+// identify it (a PID can be reused; its start time cannot).
+type Process struct {
+	PID       int
+	StartTime uint64 // clock ticks after boot, /proc/PID/stat field 22
+	Exe       string // /proc/PID/exe without " (deleted)"
+	Deleted   bool   // the binary it runs was replaced or removed since it started
+	Args      []string
+}
+
+// listProcesses returns the processes under procDir for which match is true.
+func listProcesses(procDir string, match func(Process) bool) ([]Process, error) {
+	ents, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, fmt.Errorf("list processes in %s: %w", procDir, err)
+	}
+	var out []Process
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		p, err := readProcess(procDir, pid)
+		if err != nil {
+			continue // gone, a kernel thread, or not ours to read
+		}
+		if match(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func readProcess(procDir string, pid int) (Process, error) {
+	dir := filepath.Join(procDir, strconv.Itoa(pid))
+	p := Process{PID: pid}
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return p, err
+	}
+	// The command name (field 2) is in parentheses and may contain spaces and ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return p, fmt.Errorf("parse %s/stat", dir)
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 { // fields[0] is field 3 (state); starttime is field 22
+		return p, fmt.Errorf("parse %s/stat", dir)
+	}
+	if p.StartTime, err = strconv.ParseUint(fields[19], 10, 64); err != nil {
+		return p, err
+	}
+	cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+	if err != nil {
+		return p, err
+	}
+	for _, a := range bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0}) {
+		p.Args = append(p.Args, string(a))
+	}
+	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
+		p.Exe, p.Deleted = strings.CutSuffix(exe, " (deleted)")
+	}
+	return p, nil
+}
+
+// kubeletMatcher matches the processes that run the kubelet binary at host path bin.
+// A process is matched by the binary it executes (/proc/PID/exe, as seen through
+// exePrefix), falling back to argv[0] when exe cannot be read.
+func kubeletMatcher(exePrefix string, bins ...string) func(Process) bool {
+	var wants []string
+	for _, b := range bins {
+		wants = append(wants, filepath.Clean(exePrefix+"/"+b))
+	}
+	return func(p Process) bool {
+		for _, w := range wants {
+			if p.Exe == w || (p.Exe == "" && len(p.Args) > 0 && p.Args[0] == w) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// runningKubelets returns the processes running the kubelet at host path bin
+// (normally one), also when bin is a symbolic link to the real binary.
+func (h *Host) runningKubelets(bin string) ([]Process, error) {
+	resolved := strings.TrimPrefix(h.Path(bin), strings.TrimSuffix(h.Root, "/"))
+	return listProcesses(h.Proc, kubeletMatcher(h.ExePrefix, bin, resolved))
+}
+
+// findKubeletBinary returns the host path of the binary of a running kubelet, if any
+// process whose binary is named kubelet runs under ExePrefix.
+func (h *Host) findKubeletBinary() string {
+	ps, _ := listProcesses(h.Proc, func(p Process) bool {
+		return filepath.Base(p.Exe) == "kubelet" && strings.HasPrefix(p.Exe, h.ExePrefix+"/")
+	})
+	if len(ps) == 0 {
+		return ""
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(ps[0].Exe, h.ExePrefix), "/")
+}

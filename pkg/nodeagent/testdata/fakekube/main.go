@@ -1,0 +1,96 @@
+// Command fakekube stands in for kubelet, kubeadm and kubectl in the node agent's
+// tests (it acts as the binary it is installed as). It appends its arguments to
+// $FAKE_RECORD and reads and writes the fake node under $FAKE_ROOT:
+//
+//	kubelet --version            "Kubernetes <version>"
+//	kubelet [flags]              serve /healthz on $FAKE_HEALTHZ_PORT until SIGTERM;
+//	                             500 while $FAKE_ROOT/fail/healthz-<version> exists
+//	kubeadm version -o short     "<version>"
+//	kubeadm upgrade apply|node   edit the kubelet config and the static pod manifests;
+//	                             fail with the content of $FAKE_ROOT/fail/kubeadm
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// version is set with -ldflags "-X main.version=v1.36.3".
+var version = "v0.0.0"
+
+func main() {
+	root := os.Getenv("FAKE_ROOT")
+	name := filepath.Base(os.Args[0])
+	args := os.Args[1:]
+	if rec := os.Getenv("FAKE_RECORD"); rec != "" {
+		f, err := os.OpenFile(rec, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "%s %s %s\n", name, version, strings.Join(args, " "))
+			f.Close()
+		}
+	}
+	switch {
+	case len(args) > 0 && args[0] == "--version":
+		fmt.Printf("Kubernetes %s\n", version)
+	case name == "kubeadm" && len(args) > 0 && args[0] == "version":
+		fmt.Println(version)
+	case name == "kubeadm" && len(args) > 1 && args[0] == "upgrade":
+		kubeadmUpgrade(root, args[1])
+	case name == "kubelet":
+		serve(root)
+	default:
+		fmt.Printf("%s %s\n", name, version)
+	}
+}
+
+func kubeadmUpgrade(root, how string) {
+	if b, err := os.ReadFile(filepath.Join(root, "fail", "kubeadm")); err == nil {
+		fmt.Println("[upgrade] running preflight checks")
+		fmt.Fprintln(os.Stderr, strings.TrimSpace(string(b)))
+		os.Exit(1)
+	}
+	fmt.Printf("[upgrade] kubeadm %s upgrade %s\n", version, how)
+	appendTo(filepath.Join(root, "var/lib/kubelet/config.yaml"), fmt.Sprintf("# written by kubeadm %s upgrade %s\n", version, how))
+	appendTo(filepath.Join(root, "var/lib/kubelet/kubeadm-flags.env"), "# upgraded\n")
+	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	if _, err := os.Stat(manifests); err == nil {
+		appendTo(filepath.Join(manifests, "kube-apiserver.yaml"), "# image: registry.k8s.io/kube-apiserver:"+version+"\n")
+		_ = os.WriteFile(filepath.Join(manifests, "kube-new-addon.yaml"), []byte("kind: Pod\n"), 0o600)
+	}
+	fmt.Println("[upgrade] SUCCESS")
+}
+
+func appendTo(p, s string) {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(s)
+}
+
+func serve(root string) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("FAKE_HEALTHZ_PORT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if _, err := os.Stat(filepath.Join(root, "fail", "healthz-"+version)); err == nil {
+			http.Error(w, "fake kubelet "+version+" is broken", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	go func() { _ = http.Serve(l, nil) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	l.Close()
+}
