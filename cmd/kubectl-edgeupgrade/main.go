@@ -1,12 +1,40 @@
+// Command kubectl-edgeupgrade is the kubectl plugin `kubectl edgeupgrade`.
 package main
 
 import (
-	_ "github.com/spf13/cobra"
-	_ "k8s.io/cli-runtime/pkg/genericclioptions"
-	_ "k8s.io/client-go/kubernetes"
-	_ "k8s.io/kubectl/pkg/drain"
-	_ "k8s.io/kubectl/pkg/util/templates"
-	_ "github.com/google/go-cmp/cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/cmd"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 )
 
-func main() {}
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	err := cmd.NewCmdRoot(streams).ExecuteContext(ctx)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "error: "+err.Error())
+	os.Exit(exitCode(err))
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var ee *cmd.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.Is(err, precheck.ErrBlocking):
+		return cmd.ExitPreCheck
+	}
+	return cmd.ExitFailure
+}

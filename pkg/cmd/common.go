@@ -1,0 +1,134 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// Exit codes (documented in the README).
+const (
+	ExitOK        = 0
+	ExitFailure   = 1
+	ExitPreCheck  = 2
+	ExitPaused    = 3
+	ExitCancelled = 4
+)
+
+// ExitError carries a specific exit code to main.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// session is what a command needs to talk to one run.
+type session struct {
+	client kubernetes.Interface
+	store  store.Store
+	state  upgrade.State
+	cache  *runner.Cache
+	runner *runner.Runner
+}
+
+func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
+	cs, err := f.KubernetesClientSet()
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return cs, nil
+}
+
+// openSession loads the current run and starts watching it.
+func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer) (*session, error) {
+	cs, err := clientFor(f)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{client: cs, store: store.Store{Client: cs}}
+	if s.state, _, err = s.store.Get(ctx); err != nil {
+		return nil, err
+	}
+	if s.cache, err = runner.NewCache(ctx, cs, s.state); err != nil {
+		return nil, err
+	}
+	s.runner = &runner.Runner{Client: cs, Store: s.store, Cache: s.cache, Now: time.Now, RunID: s.state.RunID}
+	if out != nil {
+		s.runner.OnEvent = progressPrinter(out)
+	}
+	return s, nil
+}
+
+func (s *session) close() {
+	if s.cache != nil {
+		s.cache.Stop()
+	}
+}
+
+// progressPrinter prints each Event the run records as one timestamped line.
+func progressPrinter(out io.Writer) func(upgrade.Event) {
+	return func(e upgrade.Event) {
+		fmt.Fprintf(out, "%s  %-7s %-18s %s\n", time.Now().Format("15:04:05"), e.Type, e.Reason, e.Message)
+	}
+}
+
+// reconcileThen reconciles first (DESIGN.md §1: every write-capable invocation does),
+// then applies a verb to the reconciled state.
+func reconcileThen(now func() time.Time, verb runner.Decide) runner.Decide {
+	return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
+		next, acts := upgrade.Reconcile(st, obs, now())
+		if verb == nil {
+			return next, acts, nil
+		}
+		after, more, err := verb(next, obs)
+		if err != nil && !errors.Is(err, upgrade.ErrNoop) {
+			return st, nil, err // a refused verb writes nothing
+		}
+		return after, append(acts, more...), err
+	}
+}
+
+// recentEvents returns the run's last n Events, oldest first.
+func recentEvents(ctx context.Context, cs kubernetes.Interface, runID string, n int) []status.Event {
+	list, err := cs.CoreV1().Events(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelRun + "=" + runID})
+	if err != nil {
+		return nil
+	}
+	items := list.Items
+	sort.SliceStable(items, func(i, j int) bool { return eventTime(items[i]).Before(eventTime(items[j])) })
+	if len(items) > n {
+		items = items[len(items)-n:]
+	}
+	out := make([]status.Event, 0, len(items))
+	for _, e := range items {
+		obj := e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name
+		out = append(out, status.Event{Time: eventTime(e), Type: e.Type, Reason: e.Reason, Object: obj, Message: e.Message})
+	}
+	return out
+}
+
+func eventTime(e corev1.Event) time.Time {
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}

@@ -1,0 +1,284 @@
+package cmd
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+var (
+	startLong = templates.LongDesc(`
+		Start an upgrade of the cluster to VERSION.
+
+		The pre-check runs first and refuses to start on errors. Then control-plane nodes
+		are upgraded one at a time, then workers in batches of 1, 2, 4, ... capped at 10%
+		of the workers (or --max-batch-size), one node pool at a time. The run's state is
+		written to the ConfigMap kube-upgrade/edgeupgrade and each node is upgraded by a
+		privileged Job in kube-upgrade. Without --wait, start records the run and starts
+		the first batch; later batches start whenever any edgeupgrade command runs
+		(status --watch, resume --wait) or the in-cluster driver runs.`)
+	startExample = templates.Examples(`
+		# Upgrade the whole cluster to v1.36.3 and follow it to the end
+		kubectl edgeupgrade start --to v1.36.3 --wait
+
+		# Upgrade only the worker nodes of the pools labelled region=north, 3 at most at once
+		kubectl edgeupgrade start --to v1.36.3 --mode nodes --selector region=north --max-batch-size 3
+
+		# Show what would happen without changing anything
+		kubectl edgeupgrade start --to v1.36.3 --dry-run`)
+)
+
+// StartOptions are the inputs of `start`.
+type StartOptions struct {
+	upgradeFlags
+	Wait   bool
+	DryRun bool
+
+	f       cmdutil.Factory
+	client  kubernetes.Interface
+	streams genericiooptions.IOStreams
+	now     func() time.Time
+}
+
+// NewCmdStart returns the start command.
+func NewCmdStart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StartOptions{f: f, streams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "start --to VERSION",
+		Short:   "Start an upgrade after a passing pre-check",
+		Long:    startLong,
+		Example: startExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.upgradeFlags.add(cmd)
+	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Run the pre-check and print the plan without starting")
+	return cmd
+}
+
+// Complete connects to the cluster.
+func (o *StartOptions) Complete() error {
+	var err error
+	o.client, err = clientFor(o.f)
+	return err
+}
+
+// Validate checks the flags alone.
+func (o *StartOptions) Validate() error { return upgrade.ValidateSpec(o.spec()) }
+
+// Run pre-checks, records the run (write-ahead) and starts its first batch.
+func (o *StartOptions) Run(ctx context.Context) error {
+	out := o.streams.Out
+	st := store.Store{Client: o.client}
+	prev, prevCM, err := st.Get(ctx)
+	switch {
+	case errors.Is(err, store.ErrNoRun):
+	case err != nil:
+		return err
+	default:
+		if prev, err = o.settle(ctx, prev); err != nil {
+			return err
+		}
+		if !prev.Phase.Terminal() {
+			return fmt.Errorf("an upgrade is already running (run %s to %s, %s); follow it with kubectl edgeupgrade status, or pause and cancel it first",
+				prev.RunID, prev.Spec.TargetVersion, prev.Phase)
+		}
+		if _, prevCM, err = st.Get(ctx); err != nil {
+			return err
+		}
+	}
+	first, nodes, err := o.firstState(ctx, newRunID(o.now()))
+	if errors.Is(err, upgrade.ErrNothingToDo) {
+		fmt.Fprintln(out, err.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.preCheck(ctx); err != nil {
+		return err
+	}
+	plan := upgrade.PlanRun(first, nodes)
+	printPlanSummary(out, first, plan)
+	if o.DryRun {
+		fmt.Fprintln(out, "dry run: nothing was changed")
+		return nil
+	}
+	if err := ensureNamespace(ctx, o.client); err != nil {
+		return err
+	}
+	if prevCM != nil {
+		if err := deleteRunJobs(ctx, o.client, prev.RunID); err != nil {
+			return err
+		}
+	}
+	cm, err := st.Create(ctx, prevCM, first)
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+		return fmt.Errorf("another upgrade was started at the same time; see kubectl edgeupgrade status")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "upgrade %s started: %s → %s\n", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion)
+	return o.drive(ctx, first, cm)
+}
+
+// settle reconciles an existing run, so an expired pause is cancelled before start
+// decides whether a run is still live.
+func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.State, error) {
+	if prev.Phase.Terminal() {
+		return prev, nil
+	}
+	c, err := runner.NewCache(ctx, o.client, prev)
+	if err != nil {
+		return prev, err
+	}
+	defer c.Stop()
+	r := &runner.Runner{Client: o.client, Store: store.Store{Client: o.client}, Cache: c, Now: o.now, RunID: prev.RunID}
+	st, _, err := r.Reconcile(ctx)
+	return st, err
+}
+
+func (o *StartOptions) drive(ctx context.Context, first upgrade.State, cm *corev1.ConfigMap) error {
+	c, err := runner.NewCache(ctx, o.client, first)
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	r := &runner.Runner{Client: o.client, Store: store.Store{Client: o.client}, Cache: c, Now: o.now, RunID: first.RunID,
+		OnEvent: progressPrinter(o.streams.Out)}
+	r.Emit(ctx, first, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
+		Message: fmt.Sprintf("upgrade %s started: %s to %s, mode %s, cap %d", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Mode, first.Cap)})
+	r.Emit(ctx, first, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed"})
+	if !o.Wait {
+		_, _, err := r.Reconcile(ctx)
+		if err == nil {
+			fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")
+		}
+		return err
+	}
+	return driveToEnd(ctx, r, o.streams.Out)
+}
+
+func (o *StartOptions) firstState(ctx context.Context, runID string) (upgrade.State, []upgrade.Node, error) {
+	sp := o.spec()
+	cluster, err := observeCluster(ctx, o.client, sp)
+	if err != nil {
+		return upgrade.State{}, nil, err
+	}
+	st, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
+	return st, cluster.Nodes, err
+}
+
+func (o *StartOptions) preCheck(ctx context.Context) error {
+	sel, _ := labels.Parse(o.Selector)
+	rc, err := o.f.ToRESTConfig()
+	if err != nil {
+		return err
+	}
+	rep, err := precheck.Run(ctx, precheck.Clients{Kube: o.client, Rest: rc}, precheck.Options{
+		TargetVersion: o.To, Mode: o.Mode, Drain: o.Drain, SkipUnready: o.SkipUnready,
+		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(),
+	})
+	if err != nil {
+		return fmt.Errorf("pre-check could not run: %w", err)
+	}
+	if len(rep.Blocking()) == 0 {
+		fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
+		return nil
+	}
+	_ = precheck.PrintTable(o.streams.ErrOut, rep)
+	return &ExitError{Code: ExitPreCheck, Err: fmt.Errorf("pre-check failed with %d %s; fix them, or skip a check with --skip-check ID: %w",
+		rep.Errors, pluralWord(rep.Errors, "error", "errors"), precheck.ErrBlocking)}
+}
+
+// observeCluster reads the API server version and the in-scope nodes.
+func observeCluster(ctx context.Context, cs kubernetes.Interface, sp upgrade.Spec) (upgrade.Cluster, error) {
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return upgrade.Cluster{}, fmt.Errorf("read the API server version: %w", err)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sp.Selector})
+	if err != nil {
+		return upgrade.Cluster{}, fmt.Errorf("list nodes: %w", err)
+	}
+	c := upgrade.Cluster{APIServerVersion: v.GitVersion}
+	for i := range nodes.Items {
+		c.Nodes = append(c.Nodes, runner.ToNode(&nodes.Items[i], sp.PoolLabel))
+	}
+	return c, nil
+}
+
+// ensureNamespace creates kube-upgrade (Pod Security "privileged") when missing.
+func ensureNamespace(ctx context.Context, cs kubernetes.Interface) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: job.Namespace, Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "privileged", job.LabelManagedBy: job.ManagedBy}}}
+	_, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+		return nil
+	case apierrors.IsForbidden(err):
+		if _, gerr := cs.CoreV1().Namespaces().Get(ctx, job.Namespace, metav1.GetOptions{}); gerr == nil {
+			return nil
+		}
+		return fmt.Errorf("namespace %s does not exist and you may not create it; ask an administrator to apply manifests/namespace.yaml", job.Namespace)
+	}
+	return fmt.Errorf("create namespace %s: %w", job.Namespace, err)
+}
+
+// deleteRunJobs removes a finished run's Jobs and pods before a new run starts.
+func deleteRunJobs(ctx context.Context, cs kubernetes.Interface, runID string) error {
+	bg := metav1.DeletePropagationBackground
+	err := cs.BatchV1().Jobs(job.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg},
+		metav1.ListOptions{LabelSelector: job.RunSelector(runID)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the Jobs of the previous run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// newRunID is sortable by start time and unique enough to never repeat.
+func newRunID(now time.Time) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 4)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return now.UTC().Format("0601021504") + "-" + string(b)
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,138 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+	"k8s.io/kubectl/pkg/util/term"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+var statusExample = templates.Examples(`
+	# Show the upgrade's progress (also advances it: records finished nodes, starts the next batch)
+	kubectl edgeupgrade status
+
+	# Keep driving the upgrade and redraw until it completes or pauses
+	kubectl edgeupgrade status --watch
+
+	# Machine-readable, without writing anything (works with read-only RBAC)
+	kubectl edgeupgrade status --read-only -o json`)
+
+// StatusOptions are the inputs of `status`.
+type StatusOptions struct {
+	Watch      bool
+	ReadOnly   bool
+	Events     int
+	PrintFlags *genericclioptions.PrintFlags
+
+	f       cmdutil.Factory
+	printer printers.ResourcePrinter
+	streams genericiooptions.IOStreams
+}
+
+// NewCmdStatus returns the status command.
+func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{f: f, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
+	cmd := &cobra.Command{
+		Use:     "status",
+		Short:   "Show the upgrade's progress, and advance it",
+		Long:    templates.LongDesc(`Show the phase, the master being upgraded, upgraded/total nodes, the current and next batch, the pause reason, failures, the batch history and recent Events. Unless --read-only, status first reconciles: it records finished nodes, pauses on failures, starts the next batch when one is due and cancels a run whose pause expired.`),
+		Example: statusExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Keep reconciling and redraw until the upgrade completes or pauses")
+	cmd.Flags().BoolVar(&o.ReadOnly, "read-only", false, "Only read: never record results or start batches")
+	cmd.Flags().IntVar(&o.Events, "events", 10, "How many recent Events to show")
+	o.PrintFlags.AddFlags(cmd)
+	return cmd
+}
+
+// Complete prepares the printer.
+func (o *StatusOptions) Complete() error {
+	var err error
+	if o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != "" {
+		o.printer, err = o.PrintFlags.ToPrinter()
+	}
+	return err
+}
+
+// Validate rejects contradictory flags.
+func (o *StatusOptions) Validate() error {
+	if o.Watch && o.ReadOnly {
+		return fmt.Errorf("--watch drives the upgrade and cannot be --read-only; use kubectl edgeupgrade status --read-only in a loop instead")
+	}
+	if o.Events < 0 {
+		return fmt.Errorf("--events must be 0 or more, got %d", o.Events)
+	}
+	return nil
+}
+
+// Run shows the status, reconciling first unless read-only.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	s, err := openSession(ctx, o.f, nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.Watch {
+		return o.watch(ctx, s)
+	}
+	st := s.state
+	var obs upgrade.Observation
+	if o.ReadOnly {
+		obs, err = s.cache.Observe(st)
+	} else {
+		st, obs, err = s.runner.Mutate(ctx, reconcileThen(time.Now, nil))
+	}
+	if err != nil {
+		return err
+	}
+	return o.print(ctx, s, st, obs)
+}
+
+func (o *StatusOptions) print(ctx context.Context, s *session, st upgrade.State, obs upgrade.Observation) error {
+	var events []status.Event
+	if o.Events > 0 {
+		events = recentEvents(ctx, s.client, st.RunID, o.Events)
+	}
+	view := status.Build(st, obs, events, time.Now())
+	if o.printer != nil {
+		return o.printer.PrintObj(view, o.streams.Out)
+	}
+	return status.PrintHuman(o.streams.Out, view)
+}
+
+// watch drives the run, redrawing the view after every change.
+func (o *StatusOptions) watch(ctx context.Context, s *session) error {
+	tty := term.IsTerminal(o.streams.Out)
+	st, err := s.runner.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
+		if tty {
+			fmt.Fprint(o.streams.Out, "\033[H\033[2J")
+		} else {
+			fmt.Fprintf(o.streams.Out, "--- %s\n", time.Now().Format(time.RFC3339))
+		}
+		_ = o.print(ctx, s, st, obs)
+	})
+	if err != nil {
+		return err
+	}
+	return endResult(st)
+}

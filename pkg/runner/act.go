@@ -1,0 +1,129 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// createParallelism bounds concurrent Job creations in one batch.
+const createParallelism = 16
+
+func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, acts []upgrade.Action) error {
+	for _, a := range acts {
+		var err error
+		switch a.Kind {
+		case upgrade.CreateJobs:
+			err = r.createJobs(ctx, st, cm, a)
+		case upgrade.Drain:
+			err = r.drain(ctx, st, a.Nodes)
+		case upgrade.Uncordon:
+			err = r.uncordon(ctx, st.RunID, a.Nodes)
+		case upgrade.DeleteJobs:
+			err = r.deleteJobs(ctx, st.RunID, a.Nodes)
+		case upgrade.DeleteRun:
+			err = r.deleteRun(ctx, st.RunID)
+		case upgrade.Emit:
+			r.Emit(ctx, st, cm, *a.Event)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
+	b := a.Batch
+	p := job.Params{
+		RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
+		PreprocessImage: st.Spec.PreprocessImage, UpgradeImage: st.Spec.UpgradeImage,
+		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()),
+		OwnerName:      cm.Name, OwnerUID: cm.UID,
+	}
+	role := job.RoleWorker
+	if b.Role == upgrade.RoleMaster {
+		role = job.RoleMaster
+		if b.MasterFirst {
+			role = job.RoleMasterFirst
+		}
+	}
+	names := make([]string, len(a.Nodes))
+	errs := make([]error, len(a.Nodes))
+	sem := make(chan struct{}, createParallelism)
+	var wg sync.WaitGroup
+	for i, node := range a.Nodes {
+		j := job.Build(p, job.NodeJob{Node: node, Pool: b.Pool, Batch: b.Label(), Role: role})
+		names[i] = j.Name
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, err := r.Client.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{})
+			if err != nil && !apierrors.IsAlreadyExists(err) { // AlreadyExists: adopt it
+				errs[i] = fmt.Errorf("create upgrade Job for node %q: %w", node, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	r.Cache.WaitFor(ctx, func() bool { return r.Cache.HasJobs(names) })
+	return nil
+}
+
+// deleteJobs deletes the named nodes' Jobs with their pods and waits until they are
+// gone, so the same deterministic name can be created again for a retry.
+func (r *Runner) deleteJobs(ctx context.Context, runID string, nodes []string) error {
+	fg := metav1.DeletePropagationForeground
+	for _, n := range nodes {
+		name := job.Name(runID, n)
+		err := r.Client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete failed Job %s of node %q: %w", name, n, err)
+		}
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		for _, n := range nodes {
+			_, err := r.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name(runID, n), metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the failed Jobs were not deleted within 2m (is the garbage collector running?): %w", err)
+	}
+	return nil
+}
+
+// deleteRun removes every Job, pod and Event of a run (pause expiry, DESIGN.md §2.7).
+func (r *Runner) deleteRun(ctx context.Context, runID string) error {
+	sel := metav1.ListOptions{LabelSelector: job.RunSelector(runID)}
+	bg := metav1.DeletePropagationBackground
+	ns := job.Namespace
+	if err := r.Client.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, sel); err != nil {
+		return fmt.Errorf("delete the Jobs of expired run %s: %w", runID, err)
+	}
+	if err := r.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel); err != nil {
+		return fmt.Errorf("delete the pods of expired run %s: %w", runID, err)
+	}
+	if err := r.Client.CoreV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		return fmt.Errorf("delete the Events of expired run %s: %w", runID, err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+const (
+	// resync re-decides without a watch event: the version grace and pause expiry
+	// are clocks, not events.
+	resync = 10 * time.Second
+	// settle coalesces a burst of watch events (a batch finishing) into one decision.
+	settle = 20 * time.Millisecond
+	// maxBackoff bounds the wait between retries after API errors on a weak network.
+	maxBackoff = 30 * time.Second
+)
+
+// Drive reconciles until the run completes, is cancelled, or is fully paused, calling
+// show after every reconcile. Transient API errors are retried with backoff.
+func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
+	tick := time.NewTicker(resync)
+	defer tick.Stop()
+	backoff := time.Second
+	for {
+		st, obs, err := r.Reconcile(ctx)
+		switch {
+		case err != nil && !Transient(err):
+			return st, err
+		case err != nil:
+			if r.OnEvent != nil {
+				r.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: "Retrying", Message: err.Error()})
+			}
+			select {
+			case <-ctx.Done():
+				return st, ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = time.Second
+		if show != nil {
+			show(st, obs)
+		}
+		if st.Phase.Terminal() || upgrade.StateName(st, obs) == "Paused" {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-r.Cache.Changed:
+			time.Sleep(settle)
+		case <-tick.C:
+		}
+	}
+}
+
+// Transient reports errors worth retrying: the API server was unreachable, slow or
+// overloaded. Bad state and refused transitions are not.
+func Transient(err error) bool {
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &corrupt), errors.Is(err, ErrRunReplaced), errors.Is(err, store.ErrNoRun):
+		return false
+	case errors.Is(err, context.Canceled):
+		return false
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return false
+	}
+	return true
+}

@@ -1,0 +1,149 @@
+// Package runner is where the pure core meets the cluster: load the state, observe
+// Nodes and Jobs, let the core decide, save with optimistic concurrency, act.
+package runner
+
+import (
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// Well-known labels (DESIGN.md §6).
+const (
+	LabelControlPlane = "node-role.kubernetes.io/control-plane"
+	LabelMasterLegacy = "node-role.kubernetes.io/master"
+	LabelOpenYurtPool = "apps.openyurt.io/nodepool"
+	LabelACKPool      = "alibabacloud.com/nodepool-id"
+	LabelOpenYurtEdge = "openyurt.io/is-edge-worker"
+	LabelACKEdge      = "alibabacloud.com/is-edge-worker"
+	// CloudPool is the pool of cloud nodes that carry no pool label.
+	CloudPool = "cloud"
+)
+
+// ToNode converts a Node for the core. poolLabel overrides the known pool labels.
+func ToNode(n *corev1.Node, poolLabel string) upgrade.Node {
+	return upgrade.Node{
+		Name:    n.Name,
+		Role:    RoleOf(n),
+		Pool:    PoolOf(n, poolLabel),
+		Version: n.Status.NodeInfo.KubeletVersion,
+		Ready:   IsReady(n),
+	}
+}
+
+// RoleOf is master for control-plane nodes, worker otherwise.
+func RoleOf(n *corev1.Node) upgrade.Role {
+	_, cp := n.Labels[LabelControlPlane]
+	_, legacy := n.Labels[LabelMasterLegacy]
+	if cp || legacy {
+		return upgrade.RoleMaster
+	}
+	return upgrade.RoleWorker
+}
+
+// PoolOf returns the node's pool: the --pool-label value, else OpenYurt's or ACK's
+// pool label, else "cloud" for cloud nodes, else no pool.
+func PoolOf(n *corev1.Node, poolLabel string) string {
+	if poolLabel != "" {
+		return n.Labels[poolLabel]
+	}
+	for _, l := range []string{LabelOpenYurtPool, LabelACKPool} {
+		if p := n.Labels[l]; p != "" {
+			return p
+		}
+	}
+	if IsCloud(n) {
+		return CloudPool
+	}
+	return upgrade.NoPool
+}
+
+// IsCloud reports a node marked as a cloud (non-edge) node.
+func IsCloud(n *corev1.Node) bool {
+	return n.Labels[LabelOpenYurtEdge] == "false" || n.Labels[LabelACKEdge] == "false"
+}
+
+// IsReady reports the node's Ready condition.
+func IsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ToJob converts a node-upgrade Job and its pods for the core.
+func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
+	out := upgrade.Job{
+		Name:    j.Name,
+		Node:    j.Annotations[job.AnnotationNode],
+		Batch:   j.Labels[job.LabelBatch],
+		Pool:    j.Annotations[job.AnnotationPool],
+		Role:    upgrade.Role(j.Labels[job.LabelRole]),
+		Phase:   upgrade.JobActive,
+		Created: j.CreationTimestamp.Time,
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			out.Phase, out.Finished = upgrade.JobSucceeded, c.LastTransitionTime.Time
+		case batchv1.JobFailed:
+			out.Phase, out.Finished, out.Reason = upgrade.JobFailed, c.LastTransitionTime.Time, c.Reason
+			if out.Reason == batchv1.JobReasonDeadlineExceeded {
+				out.Message = "timed out: the Job ran longer than its deadline (--job-timeout); " + c.Message
+			}
+		}
+	}
+	for _, p := range pods {
+		if p.Status.Phase != corev1.PodFailed {
+			continue
+		}
+		out.FailedPods++
+		if c, msg := failedContainer(p); c != "" {
+			out.Container, out.Message = c, msg
+		}
+	}
+	return out
+}
+
+// failedContainer finds the container that failed in a pod and its message.
+func failedContainer(p *corev1.Pod) (string, string) {
+	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		t := cs.State.Terminated
+		if t == nil || t.ExitCode == 0 {
+			continue
+		}
+		msg := t.Message
+		if msg == "" {
+			msg = t.Reason
+		}
+		return cs.Name, oneLine(msg)
+	}
+	if p.Status.Message != "" {
+		return "", oneLine(p.Status.Message)
+	}
+	return "", ""
+}
+
+// oneLine keeps the last non-empty line of a message (logs fall back to the tail).
+func oneLine(s string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			if len(l) > 512 {
+				l = l[:512] + "..."
+			}
+			return l
+		}
+	}
+	return ""
+}

@@ -1,0 +1,128 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// PrintHuman renders the view for people ("details at the bottom of the page").
+func PrintHuman(w io.Writer, s *Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k+":", fmt.Sprintf(format, args...)) }
+	p("Upgrade", "%s  %s → %s  (mode %s)", s.RunID, s.FromVersion, s.TargetVersion, s.Mode)
+	phase := s.Phase
+	if phase != s.Stage {
+		phase += " (in " + s.Stage + ")"
+	}
+	p("Phase", "%s", phase)
+	p("Elapsed", "%s  (started %s)", s.Elapsed, s.StartedAt.UTC().Format(time.RFC3339))
+	if s.EndReason != "" {
+		p("Ended", "%s", s.EndReason)
+	}
+	masters := fmt.Sprintf("%d/%d upgraded", s.Masters.Upgraded, s.Masters.Total)
+	if c := s.Masters.Current; c != nil {
+		masters += fmt.Sprintf("; upgrading master %d/%d: %s", c.Serial, s.Masters.Total, c.Node)
+	}
+	if s.Masters.Total == 0 && s.Mode != "nodes" {
+		masters = "none visible (managed control plane)"
+	}
+	p("Masters", "%s", masters)
+	n := s.Nodes
+	p("Nodes", "upgraded %d/%d  (in progress %d, pending %d, failed %d, deferred %d)", n.Upgraded, n.Total, n.InProgress, n.Pending, n.Failed, n.Deferred)
+	if b := s.CurrentBatch; b != nil {
+		p("Current batch", "%s  pool %s, %d %s: %s", b.Index, pool(b.Pool), b.Size, plural(b.Size, "node", "nodes"), list(b.Nodes, 10))
+	}
+	if s.NextBatchSize > 0 {
+		p("Next batch", "%d %s  (cap %d)", s.NextBatchSize, plural(s.NextBatchSize, "node", "nodes"), s.Cap)
+	}
+	if s.Pause != nil {
+		by := "by user"
+		if s.Pause.ByError {
+			by = "automatically, on error"
+		}
+		p("Paused", "%s since %s: %s", by, s.Pause.Since.UTC().Format(time.RFC3339), s.Pause.Reason)
+	}
+	if len(s.DeferredNodes) > 0 {
+		p("Deferred", "%s", list(s.DeferredNodes, 10))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printFailures(w, s)
+	printBatches(w, s)
+	printEvents(w, s)
+	return nil
+}
+
+func printFailures(w io.Writer, s *Status) {
+	if len(s.Failures) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nFailures (%d):\n", s.FailureCount)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tBATCH\tCONTAINER\tMESSAGE")
+	for _, f := range s.Failures {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Node, f.Batch, dash(f.Container), f.Message)
+	}
+	_ = tw.Flush()
+}
+
+func printBatches(w io.Writer, s *Status) {
+	if len(s.Batches) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nBatches:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  BATCH\tPOOL\tSIZE\tRESULT\tDURATION\tNODES")
+	for _, b := range s.Batches {
+		d := "-"
+		if b.StartedAt != nil && b.FinishedAt != nil {
+			d = b.FinishedAt.Sub(*b.StartedAt).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", b.Index, pool(b.Pool), b.Size, b.Result, d, list(b.Nodes, 4))
+	}
+	_ = tw.Flush()
+}
+
+func printEvents(w io.Writer, s *Status) {
+	if len(s.Events) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nRecent events:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range s.Events {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.UTC().Format("15:04:05"), e.Type, e.Reason, e.Message)
+	}
+	_ = tw.Flush()
+}
+
+func pool(p string) string {
+	if p == "" {
+		return "(none)"
+	}
+	return p
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func list(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

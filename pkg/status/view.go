@@ -1,0 +1,252 @@
+// Package status builds the status view of a run: the stable `status -o json`
+// contract (documented in the README) and its human rendering.
+package status
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// GroupVersion of the status object (for -o json|yaml consumers).
+var GroupVersion = schema.GroupVersion{Group: "edgeupgrade.io", Version: "v1alpha1"}
+
+// Status is the JSON contract of `kubectl edgeupgrade status -o json`.
+type Status struct {
+	metav1.TypeMeta `json:",inline"`
+	RunID           string     `json:"runID"`
+	Phase           string     `json:"phase"` // PreCheck|Masters|Nodes|Pausing|Paused|Completed|Cancelled
+	Stage           string     `json:"stage"` // the phase the run is in, even while paused
+	TargetVersion   string     `json:"targetVersion"`
+	FromVersion     string     `json:"fromVersion"`
+	Mode            string     `json:"mode"`
+	StartedAt       time.Time  `json:"startedAt"`
+	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
+	Elapsed         string     `json:"elapsed"`
+	EndReason       string     `json:"endReason,omitempty"`
+	Pause           *Pause     `json:"pause,omitempty"`
+	Masters         Masters    `json:"masters"`
+	Nodes           Nodes      `json:"nodes"`
+	CurrentBatch    *Batch     `json:"currentBatch,omitempty"`
+	NextBatchSize   int        `json:"nextBatchSize"`
+	Cap             int        `json:"cap"`
+	Batches         []Batch    `json:"batches"`
+	Failures        []Failure  `json:"failures"`
+	FailureCount    int        `json:"failureCount"`
+	DeferredNodes   []string   `json:"deferredNodes,omitempty"`
+	Events          []Event    `json:"events,omitempty"`
+}
+
+// Pause is set while pausing or paused.
+type Pause struct {
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	ByError bool      `json:"byError"`
+}
+
+// Masters counts control-plane nodes.
+type Masters struct {
+	Total    int     `json:"total"`
+	Upgraded int     `json:"upgraded"`
+	Current  *Master `json:"current,omitempty"`
+}
+
+// Master is the control-plane node being upgraded, with its serial ("master 2/3").
+type Master struct {
+	Serial int    `json:"serial"`
+	Node   string `json:"node"`
+}
+
+// Nodes counts every node in scope (masters included) by where it stands.
+type Nodes struct {
+	Total      int `json:"total"`
+	Upgraded   int `json:"upgraded"`
+	InProgress int `json:"inProgress"`
+	Pending    int `json:"pending"`
+	Failed     int `json:"failed"`
+	Deferred   int `json:"deferred"`
+}
+
+// Batch is one batch of the run, from its Jobs.
+type Batch struct {
+	Index      string     `json:"index"`
+	Role       string     `json:"role"`
+	Pool       string     `json:"pool"`
+	Size       int        `json:"size"`
+	Nodes      []string   `json:"nodes"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Result     string     `json:"result"` // Running|Succeeded|Failed|Pending
+}
+
+// Failure is one failed node.
+type Failure struct {
+	Node      string    `json:"node"`
+	Batch     string    `json:"batch"`
+	Container string    `json:"container"`
+	Reason    string    `json:"reason,omitempty"`
+	Message   string    `json:"message"`
+	At        time.Time `json:"at"`
+}
+
+// Event is a recent Event of the run.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Reason  string    `json:"reason"`
+	Object  string    `json:"object"`
+	Message string    `json:"message"`
+}
+
+// DeepCopyObject makes Status a runtime.Object for cli-runtime printers.
+func (s *Status) DeepCopyObject() runtime.Object {
+	c := *s
+	return &c
+}
+
+// Build assembles the view. It is pure: events are passed in, newest last.
+func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.Time) *Status {
+	s := &Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: GroupVersion.String(), Kind: "UpgradeStatus"},
+		RunID:    st.RunID, Phase: upgrade.StateName(st, obs), Stage: string(st.Phase),
+		TargetVersion: st.Spec.TargetVersion, FromVersion: st.Spec.FromVersion, Mode: string(st.Spec.Mode),
+		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, EndReason: st.EndReason,
+		Cap: st.Cap, FailureCount: st.FailureCount, Events: events,
+		Failures: []Failure{}, Batches: []Batch{},
+	}
+	end := now
+	if st.FinishedAt != nil {
+		end = *st.FinishedAt
+	}
+	s.Elapsed = end.Sub(st.StartedAt).Round(time.Second).String()
+	if st.Pause != nil {
+		s.Pause = &Pause{Reason: st.Pause.Reason, Since: st.Pause.Since, ByError: st.Pause.ByError}
+	}
+	for _, f := range st.Failures {
+		s.Failures = append(s.Failures, Failure{Node: f.Node, Batch: f.Batch, Container: f.Container, Reason: f.Reason, Message: f.Message, At: f.At})
+	}
+	countNodes(s, st, obs)
+	s.Batches = history(obs)
+	if b := st.Current; b != nil {
+		cb := Batch{Index: b.Label(), Role: string(b.Role), Pool: b.Pool, Size: len(b.Nodes), Nodes: slices.Clone(b.Nodes), StartedAt: &b.StartedAt, Result: "Running"}
+		s.CurrentBatch = &cb
+		if b.Role == upgrade.RoleMaster {
+			s.Masters.Current = &Master{Serial: masterSerial(st, obs, b.Nodes[0]), Node: b.Nodes[0]}
+		}
+	}
+	s.NextBatchSize = upgrade.NextBatchSize(st, obs)
+	return s
+}
+
+func countNodes(s *Status, st upgrade.State, obs upgrade.Observation) {
+	deferred := upgrade.Deferred(st, obs)
+	s.DeferredNodes = deferred
+	for _, n := range obs.Nodes {
+		if !inMode(st.Spec.Mode, n.Role) {
+			continue
+		}
+		s.Nodes.Total++
+		up := upgrade.Upgraded(n.Version, st.Spec.TargetVersion)
+		if n.Role == upgrade.RoleMaster {
+			s.Masters.Total++
+			if up {
+				s.Masters.Upgraded++
+			}
+		}
+		j, hasJob := obs.Jobs[n.Name]
+		switch {
+		case up:
+			s.Nodes.Upgraded++
+		case hasJob && j.Phase == upgrade.JobFailed:
+			s.Nodes.Failed++
+		case hasJob:
+			s.Nodes.InProgress++
+		}
+	}
+	s.Nodes.Deferred = len(deferred)
+	s.Nodes.Pending = s.Nodes.Total - s.Nodes.Upgraded - s.Nodes.Failed - s.Nodes.InProgress - s.Nodes.Deferred
+}
+
+func inMode(m upgrade.Mode, r upgrade.Role) bool {
+	return m == upgrade.ModeAll || (m == upgrade.ModeControlPlane && r == upgrade.RoleMaster) ||
+		(m == upgrade.ModeNodes && r == upgrade.RoleWorker)
+}
+
+// masterSerial is the position of node among the masters in upgrade order (1-based).
+func masterSerial(st upgrade.State, obs upgrade.Observation, node string) int {
+	var names []string
+	for _, n := range obs.Nodes {
+		if n.Role == upgrade.RoleMaster {
+			names = append(names, n.Name)
+		}
+	}
+	sort.Strings(names)
+	if i := slices.Index(names, node); i >= 0 {
+		return i + 1
+	}
+	return st.MasterSerial
+}
+
+// history rebuilds the batch history from the run's Jobs (DESIGN.md §4: per-node
+// history is kept in Jobs, not in the ConfigMap).
+func history(obs upgrade.Observation) []Batch {
+	byLabel := map[string]*Batch{}
+	for _, j := range obs.Jobs {
+		b := byLabel[j.Batch]
+		if b == nil {
+			b = &Batch{Index: j.Batch, Role: string(j.Role), Pool: j.Pool, Result: "Succeeded"}
+			byLabel[j.Batch] = b
+		}
+		b.Nodes = append(b.Nodes, j.Node)
+		b.Size++
+		if c := j.Created; b.StartedAt == nil || c.Before(*b.StartedAt) {
+			b.StartedAt = &c
+		}
+		switch j.Phase {
+		case upgrade.JobActive:
+			b.Result = "Running"
+		case upgrade.JobFailed:
+			if b.Result != "Running" {
+				b.Result = "Failed"
+			}
+		}
+		if f := j.Finished; !f.IsZero() && (b.FinishedAt == nil || f.After(*b.FinishedAt)) {
+			b.FinishedAt = &f
+		}
+	}
+	out := make([]Batch, 0, len(byLabel))
+	for _, b := range byLabel {
+		if b.Result == "Running" {
+			b.FinishedAt = nil
+		}
+		sort.Strings(b.Nodes)
+		out = append(out, *b)
+	}
+	sort.Slice(out, func(i, j int) bool { return batchLess(out[i].Index, out[j].Index) })
+	return out
+}
+
+// batchLess orders masters (m1, m2, ...) before worker batches (1, 2, ...).
+func batchLess(a, b string) bool {
+	am, bm := a != "" && a[0] == 'm', b != "" && b[0] == 'm'
+	if am != bm {
+		return am
+	}
+	ai, _ := strconv.Atoi(a[boolInt(am):])
+	bi, _ := strconv.Atoi(b[boolInt(bm):])
+	return ai < bi
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,55 @@
+package upgrade
+
+import "slices"
+
+// PlannedBatch is one batch of a dry-run plan.
+type PlannedBatch struct {
+	Index int      `json:"index"`
+	Role  Role     `json:"role"`
+	Pool  string   `json:"pool"`
+	Nodes []string `json:"nodes"`
+}
+
+// Plan is what a run would do if every node upgraded at once and nothing changed.
+type Plan struct {
+	Batches  []PlannedBatch `json:"batches"`
+	Deferred []string       `json:"deferred,omitempty"`
+	// Blocked is set when the run would pause (e.g. NotReady nodes without --skip-unready).
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// PlanRun simulates a whole run with Reconcile itself, every Job succeeding at once,
+// so the plan is exactly what the real run does on an unchanging cluster.
+func PlanRun(first State, nodes []Node) Plan {
+	s := first
+	obs := Observation{Nodes: slices.Clone(nodes), Jobs: map[string]Job{}}
+	pos := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		pos[n.Name] = i
+	}
+	var p Plan
+	now := s.StartedAt
+	for range 4 * (len(nodes) + 4) {
+		var acts []Action
+		s, acts = Reconcile(s, obs, now)
+		for _, a := range acts {
+			if a.Kind != CreateJobs {
+				continue
+			}
+			b := a.Batch
+			p.Batches = append(p.Batches, PlannedBatch{Index: b.Index, Role: b.Role, Pool: b.Pool, Nodes: slices.Clone(b.Nodes)})
+			for _, n := range b.Nodes {
+				obs.Jobs[n] = Job{Name: n, Node: n, Phase: JobSucceeded, Finished: now}
+				obs.Nodes[pos[n]].Version = s.Spec.TargetVersion
+			}
+		}
+		if s.Phase.Terminal() || s.Pause != nil {
+			break
+		}
+	}
+	if s.Pause != nil {
+		p.Blocked = s.Pause.Reason
+	}
+	p.Deferred = Deferred(s, obs)
+	return p
+}

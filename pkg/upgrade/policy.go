@@ -1,0 +1,108 @@
+package upgrade
+
+import (
+	"sort"
+)
+
+// CapFor is the batch cap of DESIGN.md §2.3: max(1, floor(10% of the workers in
+// scope at start)), or maxBatchSize when the operator set one.
+func CapFor(workers, maxBatchSize int) int {
+	if maxBatchSize > 0 {
+		return maxBatchSize
+	}
+	return max(1, workers/10)
+}
+
+// NoPool is the pool name of nodes without a pool label. It sorts after every named
+// pool, so labelled pools go first.
+const NoPool = ""
+
+// PoolOrder returns pool names in upgrade order: named pools in ascending byte order,
+// then the nodes without a pool.
+func PoolOrder(nodes []Node) []string {
+	seen := map[string]bool{}
+	var pools []string
+	for _, n := range nodes {
+		if n.Role == RoleWorker && !seen[n.Pool] {
+			seen[n.Pool] = true
+			pools = append(pools, n.Pool)
+		}
+	}
+	sort.Slice(pools, func(i, j int) bool { return poolLess(pools[i], pools[j]) })
+	return pools
+}
+
+func poolLess(a, b string) bool {
+	if (a == NoPool) != (b == NoPool) {
+		return b == NoPool
+	}
+	return a < b
+}
+
+// byName returns the nodes with the given role sorted by name.
+func byName(nodes []Node, role Role) []Node {
+	var out []Node
+	for _, n := range nodes {
+		if n.Role == role {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// candidates are nodes not yet upgraded and without a Job in this run, in upgrade order.
+func candidates(nodes []Node, role Role, target string, jobs map[string]Job) []Node {
+	var out []Node
+	for _, n := range byName(nodes, role) {
+		if _, has := jobs[n.Name]; has || Upgraded(n.Version, target) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// nextRamp doubles the ramp without exceeding the cap.
+func nextRamp(ramp, cap int) int { return min(max(1, ramp)*2, cap) }
+
+// NextBatchSize is the size of the next batch to start after the current one: what
+// status shows as "next batch". 0 when nothing is left.
+func NextBatchSize(s State, obs Observation) int {
+	if s.Phase.Terminal() {
+		return 0
+	}
+	inBatch := map[string]bool{}
+	if s.Current != nil {
+		for _, n := range s.Current.Nodes {
+			inBatch[n] = true
+		}
+	}
+	if s.Phase != PhaseNodes {
+		for _, n := range candidates(obs.Nodes, RoleMaster, s.Spec.TargetVersion, obs.Jobs) {
+			if !inBatch[n.Name] && s.Spec.Mode != ModeNodes {
+				return 1
+			}
+		}
+		if s.Spec.Mode == ModeControlPlane {
+			return 0
+		}
+	}
+	workers := candidates(obs.Nodes, RoleWorker, s.Spec.TargetVersion, obs.Jobs)
+	for _, pool := range PoolOrder(workers) {
+		ready := 0
+		for _, n := range workers {
+			if n.Pool == pool && n.Ready && !inBatch[n.Name] {
+				ready++
+			}
+		}
+		if ready == 0 {
+			continue
+		}
+		if s.Phase == PhaseNodes && s.Batches > 0 && pool == s.Pool {
+			return min(max(1, s.Ramp), s.Cap, ready)
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,348 @@
+package upgrade
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Reconcile is the heart of the upgrade: given the saved state and what the cluster
+// looks like now, it returns the next state and the side effects to perform after
+// that state is saved. It is idempotent: reconciling the result again with the same
+// observation changes nothing and repeats only idempotent actions.
+func Reconcile(prev State, obs Observation, now time.Time) (State, []Action) {
+	s := prev.Clone()
+	if s.Phase.Terminal() {
+		return s, nil
+	}
+	if Expired(s, now) {
+		return expire(s, now)
+	}
+	var acts []Action
+	if s.Phase == PhasePreCheck {
+		s.Phase = PhaseMasters
+		if s.Spec.Mode == ModeNodes {
+			s.Phase = PhaseNodes
+		}
+		acts = append(acts, emit(Normal, ReasonPhaseStarted, "", fmt.Sprintf("phase %s started", s.Phase)))
+	}
+	acts = append(acts, observeBatch(&s, obs, now)...)
+	if s.Current == nil && s.Pause == nil {
+		acts = append(acts, advance(&s, obs, now)...)
+	}
+	return s, acts
+}
+
+// Expired reports whether a paused run has been paused for longer than its expiry
+// (strictly more: at exactly the boundary it is not yet expired).
+func Expired(s State, now time.Time) bool {
+	return !s.Phase.Terminal() && s.Pause != nil && s.Spec.PauseExpiry.Duration > 0 &&
+		now.Sub(s.Pause.Since) > s.Spec.PauseExpiry.Duration
+}
+
+func expire(s State, now time.Time) (State, []Action) {
+	var acts []Action
+	if s.Current != nil && s.Spec.Drain {
+		acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(s.Current.Nodes)})
+	}
+	s.Phase = PhaseCancelled
+	s.EndReason = fmt.Sprintf("expired: paused since %s, longer than the pause expiry of %s; its Jobs, pods and Events were deleted",
+		s.Pause.Since.UTC().Format(time.RFC3339), s.Spec.PauseExpiry.Duration)
+	s.FinishedAt = &now
+	s.Current = nil
+	return s, append(acts, Action{Kind: DeleteRun})
+}
+
+// batchTally sorts the nodes of the current batch by what their Jobs say.
+type batchTally struct {
+	missing, tampered, inFlight, succeeded []string
+	acts                                   []Action
+}
+
+// observeBatch records what finished in the current batch: failures pause the run,
+// missing Jobs are (re)created before JobsCreated and are tampering after it, and a
+// batch whose Jobs are all finished is closed.
+func observeBatch(s *State, obs Observation, now time.Time) []Action {
+	b := s.Current
+	if b == nil {
+		return nil
+	}
+	nodes := indexNodes(obs.Nodes)
+	var t batchTally
+	for _, name := range b.Nodes {
+		node, inScope := nodes[name]
+		job, hasJob := obs.Jobs[name]
+		switch {
+		case !hasJob && inScope && Upgraded(node.Version, s.Spec.TargetVersion):
+			t.succeeded = append(t.succeeded, name) // nothing to do on this node
+		case !hasJob && !b.JobsCreated:
+			t.missing = append(t.missing, name)
+		case !hasJob:
+			t.tampered = append(t.tampered, name)
+		case job.Phase == JobActive:
+			t.inFlight = append(t.inFlight, name)
+		case job.Phase == JobFailed:
+			t.acts = append(t.acts, recordFailure(s, job, job.Container, failureMessage(job), now)...)
+		case !inScope:
+			t.succeeded = append(t.succeeded, name) // the node left the cluster
+		case Upgraded(node.Version, s.Spec.TargetVersion):
+			t.succeeded = append(t.succeeded, name)
+		case now.Sub(job.Finished) > VersionGrace:
+			msg := fmt.Sprintf("the Job succeeded but the node still reports kubelet %s after %s", node.Version, VersionGrace)
+			t.acts = append(t.acts, recordFailure(s, job, "", msg, now)...)
+		default:
+			t.inFlight = append(t.inFlight, name) // waiting for the kubelet to re-register
+		}
+	}
+	return append(t.acts, closeBatch(s, &t, now)...)
+}
+
+func closeBatch(s *State, t *batchTally, now time.Time) []Action {
+	b := s.Current
+	var acts []Action
+	if len(t.missing) > 0 && s.Pause == nil {
+		if s.Spec.Drain {
+			acts = append(acts, Action{Kind: Drain, Batch: b, Nodes: slices.Clone(t.missing)})
+		}
+		return append(acts, Action{Kind: CreateJobs, Batch: b, Nodes: t.missing})
+	}
+	if len(t.missing) > 0 {
+		// Paused before these nodes started: they do not start now (DESIGN.md §2.4)
+		// and stay pending for a batch after the resume.
+		b.Nodes = slices.DeleteFunc(b.Nodes, func(n string) bool { return slices.Contains(t.missing, n) })
+		if s.Spec.Drain {
+			acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(t.missing)})
+		}
+		if len(b.Nodes) == 0 {
+			s.Current = nil
+			return acts
+		}
+	}
+	if len(t.tampered) > 0 {
+		return append(acts, tamper(s, t.tampered, now)...)
+	}
+	b.JobsCreated = true
+	if len(t.inFlight) > 0 {
+		return acts
+	}
+	if s.Spec.Drain && len(t.succeeded) > 0 {
+		acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(t.succeeded)})
+	}
+	for _, n := range t.succeeded {
+		acts = append(acts, emit(Normal, ReasonNodeUpgraded, n, fmt.Sprintf("node %s upgraded to %s", n, s.Spec.TargetVersion)))
+	}
+	acts = append(acts, emit(Normal, ReasonBatchFinished, "", fmt.Sprintf("%s finished: %d succeeded, %d failed",
+		describeBatch(b), len(b.Nodes)-len(b.Failed), len(b.Failed))))
+	s.Current = nil
+	return acts
+}
+
+func tamper(s *State, nodes []string, now time.Time) []Action {
+	if s.Pause != nil && s.Pause.ByError && strings.HasPrefix(s.Pause.Reason, tamperPrefix) {
+		return nil // already reported
+	}
+	msg := fmt.Sprintf("%s for %s outside kubectl-edgeupgrade; find who changed namespace %s, then resume to re-queue %s",
+		tamperPrefix, listNames(nodes, 5), "kube-upgrade", pluralize(len(nodes), "that node", "those nodes"))
+	s.Pause = &Pause{Reason: msg, Since: now, ByError: true}
+	return []Action{emit(Warning, ReasonTampered, "", msg)}
+}
+
+const tamperPrefix = "the upgrade Job was deleted"
+
+// recordFailure records a node failure once and pauses the run (DESIGN.md §2.5).
+func recordFailure(s *State, job Job, container, msg string, now time.Time) []Action {
+	b := s.Current
+	if slices.Contains(b.Failed, job.Node) {
+		return nil
+	}
+	b.Failed = append(b.Failed, job.Node)
+	f := Failure{Node: job.Node, Batch: b.Label(), Container: container, Reason: job.Reason, Message: msg, At: now}
+	s.Failures = append(s.Failures, f)
+	if len(s.Failures) > MaxFailures {
+		s.Failures = slices.Clone(s.Failures[len(s.Failures)-MaxFailures:])
+	}
+	s.FailureCount++
+	reason := fmt.Sprintf("node %s failed", job.Node)
+	if container != "" {
+		reason += " in container " + container
+	}
+	reason += ": " + msg
+	acts := []Action{emit(Warning, ReasonNodeFailed, job.Node, reason)}
+	if s.Pause == nil || !s.Pause.ByError {
+		since := now
+		if s.Pause != nil {
+			since = s.Pause.Since
+		}
+		s.Pause = &Pause{Reason: reason, Since: since, ByError: true}
+		acts = append(acts, emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+reason))
+	}
+	return acts
+}
+
+func failureMessage(j Job) string {
+	switch {
+	case j.Message != "":
+		return j.Message
+	case j.Reason == "DeadlineExceeded":
+		return "timed out: the Job ran longer than its deadline (--job-timeout)"
+	case j.Reason != "":
+		return "the Job failed: " + j.Reason
+	}
+	return "the Job failed"
+}
+
+// advance starts the next batch, moves to the next phase, or completes the run.
+func advance(s *State, obs Observation, now time.Time) []Action {
+	var acts []Action
+	if s.Phase == PhaseMasters {
+		if a, started := nextMaster(s, obs, now); started || s.Pause != nil {
+			return a
+		}
+		if s.Spec.Mode == ModeControlPlane {
+			return complete(s, obs, now)
+		}
+		s.Phase = PhaseNodes
+		acts = append(acts, emit(Normal, ReasonPhaseStarted, "", "phase Nodes started"))
+	}
+	a, started := nextWorkerBatch(s, obs, now)
+	acts = append(acts, a...)
+	if started || s.Pause != nil {
+		return acts
+	}
+	return append(acts, complete(s, obs, now)...)
+}
+
+func nextMaster(s *State, obs Observation, now time.Time) ([]Action, bool) {
+	c := candidates(obs.Nodes, RoleMaster, s.Spec.TargetVersion, obs.Jobs)
+	if len(c) == 0 {
+		return nil, false
+	}
+	if !c[0].Ready {
+		return pauseNotReady(s, []string{c[0].Name}, "control-plane node", now), false
+	}
+	s.MasterSerial++
+	b := &Batch{Index: s.MasterSerial, Role: RoleMaster, Nodes: []string{c[0].Name}, StartedAt: now,
+		MasterFirst: !anyUpgraded(obs.Nodes, RoleMaster, s.Spec.TargetVersion)}
+	return startBatch(s, b), true
+}
+
+func nextWorkerBatch(s *State, obs Observation, now time.Time) ([]Action, bool) {
+	workers := candidates(obs.Nodes, RoleWorker, s.Spec.TargetVersion, obs.Jobs)
+	var unready []string
+	for _, pool := range PoolOrder(workers) {
+		var ready []string
+		for _, n := range workers {
+			switch {
+			case n.Pool != pool:
+			case n.Ready:
+				ready = append(ready, n.Name)
+			default:
+				unready = append(unready, n.Name)
+			}
+		}
+		if len(ready) == 0 {
+			continue
+		}
+		if s.Batches == 0 || pool != s.Pool {
+			s.Ramp = 1 // the ramp restarts in each pool
+		}
+		s.Pool = pool
+		s.Batches++
+		size := min(max(1, s.Ramp), s.Cap, len(ready))
+		s.Ramp = nextRamp(s.Ramp, s.Cap)
+		b := &Batch{Index: s.Batches, Role: RoleWorker, Pool: pool, Nodes: ready[:size], StartedAt: now}
+		return startBatch(s, b), true
+	}
+	if len(unready) > 0 && !s.Spec.SkipUnready {
+		return pauseNotReady(s, unready, "node", now), false
+	}
+	return nil, false
+}
+
+func startBatch(s *State, b *Batch) []Action {
+	s.Current = b
+	acts := []Action{emit(Normal, ReasonBatchStarted, "", fmt.Sprintf("%s started: %s", describeBatch(b), listNames(b.Nodes, 10)))}
+	if s.Spec.Drain {
+		acts = append(acts, Action{Kind: Drain, Batch: b, Nodes: slices.Clone(b.Nodes)})
+	}
+	return append(acts, Action{Kind: CreateJobs, Batch: b, Nodes: slices.Clone(b.Nodes)})
+}
+
+func pauseNotReady(s *State, names []string, what string, now time.Time) []Action {
+	msg := fmt.Sprintf("%s NotReady: %s; bring %s back and resume, or cancel and start again with --skip-unready to defer %s",
+		pluralize(len(names), what, what+"s"), listNames(names, 5),
+		pluralize(len(names), "it", "them"), pluralize(len(names), "it", "them"))
+	s.Pause = &Pause{Reason: msg, Since: now, ByError: true}
+	return []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+msg)}
+}
+
+func complete(s *State, obs Observation, now time.Time) []Action {
+	s.Phase = PhaseCompleted
+	s.FinishedAt = &now
+	msg := fmt.Sprintf("upgrade to %s completed", s.Spec.TargetVersion)
+	acts := []Action{}
+	if d := Deferred(*s, obs); len(d) > 0 {
+		msg += fmt.Sprintf("; %d NotReady %s deferred to a later run: %s", len(d), pluralize(len(d), "node", "nodes"), listNames(d, 10))
+		acts = append(acts, emit(Warning, ReasonNodesDeferred, "", msg))
+	}
+	return append(acts, emit(Normal, ReasonCompleted, "", msg))
+}
+
+// Deferred lists in-scope nodes this run will not upgrade because they are NotReady
+// and the run was started with --skip-unready.
+func Deferred(s State, obs Observation) []string {
+	if !s.Spec.SkipUnready {
+		return nil
+	}
+	var out []string
+	for _, n := range candidates(obs.Nodes, RoleWorker, s.Spec.TargetVersion, obs.Jobs) {
+		if !n.Ready {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+func anyUpgraded(nodes []Node, role Role, target string) bool {
+	for _, n := range nodes {
+		if n.Role == role && Upgraded(n.Version, target) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexNodes(nodes []Node) map[string]Node {
+	m := make(map[string]Node, len(nodes))
+	for _, n := range nodes {
+		m[n.Name] = n
+	}
+	return m
+}
+
+func describeBatch(b *Batch) string {
+	if b.Role == RoleMaster {
+		return fmt.Sprintf("master %d", b.Index)
+	}
+	pool := b.Pool
+	if pool == NoPool {
+		pool = "(no pool)"
+	}
+	return fmt.Sprintf("batch %d (pool %s, %d %s)", b.Index, pool, len(b.Nodes), pluralize(len(b.Nodes), "node", "nodes"))
+}
+
+// listNames joins up to n names and says how many more there are.
+func listNames(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

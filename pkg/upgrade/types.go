@@ -1,0 +1,151 @@
+// Package upgrade is the pure core of kubectl-edgeupgrade: the upgrade state, the batch
+// policy and every transition of DESIGN.md §2 as functions of (state, observation,
+// time). It decides; adapters act. No client, no clock, no I/O.
+package upgrade
+
+import (
+	"time"
+)
+
+// SchemaVersion is the version of the persisted State encoding.
+const SchemaVersion = 1
+
+// Phase is where the run is. Pausing and Paused are not phases: a run keeps its phase
+// while paused (see State.Pause), and the view derives "Pausing"/"Paused" from it.
+type Phase string
+
+const (
+	PhasePreCheck  Phase = "PreCheck"
+	PhaseMasters   Phase = "Masters"
+	PhaseNodes     Phase = "Nodes"
+	PhaseCompleted Phase = "Completed"
+	PhaseCancelled Phase = "Cancelled"
+)
+
+// Terminal reports whether no further transition can happen.
+func (p Phase) Terminal() bool { return p == PhaseCompleted || p == PhaseCancelled }
+
+func (p Phase) valid() bool {
+	switch p {
+	case PhasePreCheck, PhaseMasters, PhaseNodes, PhaseCompleted, PhaseCancelled:
+		return true
+	}
+	return false
+}
+
+// Mode selects what the run upgrades.
+type Mode string
+
+const (
+	ModeAll          Mode = "all"
+	ModeControlPlane Mode = "control-plane"
+	ModeNodes        Mode = "nodes"
+)
+
+// Modes lists the valid modes, for help and errors.
+var Modes = []Mode{ModeAll, ModeControlPlane, ModeNodes}
+
+// Role of a node in the upgrade.
+type Role string
+
+const (
+	RoleMaster Role = "master"
+	RoleWorker Role = "worker"
+)
+
+// Duration is a time.Duration that encodes as a Go duration string ("15m0s").
+type Duration struct{ time.Duration }
+
+// Spec is what the operator asked for at start; it never changes during a run.
+type Spec struct {
+	TargetVersion   string   `json:"targetVersion"`
+	FromVersion     string   `json:"fromVersion"`
+	Mode            Mode     `json:"mode"`
+	MaxBatchSize    int      `json:"maxBatchSize,omitempty"`
+	PoolLabel       string   `json:"poolLabel,omitempty"`
+	Selector        string   `json:"selector,omitempty"`
+	Drain           bool     `json:"drain,omitempty"`
+	DrainTimeout    Duration `json:"drainTimeout"`
+	JobTimeout      Duration `json:"jobTimeout"`
+	PauseExpiry     Duration `json:"pauseExpiry"`
+	PreprocessImage string   `json:"preprocessImage"`
+	UpgradeImage    string   `json:"upgradeImage"`
+	SkipUnready     bool     `json:"skipUnready,omitempty"`
+	SkipChecks      []string `json:"skipChecks,omitempty"`
+}
+
+// State is the whole persisted state of one run. Its size is bounded independently of
+// the node count: per-node history lives in Jobs and Events, only the current batch's
+// node names are kept here.
+type State struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	RunID         string    `json:"runID"`
+	Spec          Spec      `json:"spec"`
+	Phase         Phase     `json:"phase"`
+	StartedAt     time.Time `json:"startedAt"`
+	// FinishedAt is set when the phase becomes terminal.
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// EndReason says why a run was cancelled ("cancelled by user", "expired ...").
+	EndReason string `json:"endReason,omitempty"`
+
+	// Workers and Masters are the in-scope node counts when the run started; Cap is
+	// the batch cap derived from them (DESIGN.md §2.3).
+	Workers int `json:"workers"`
+	Masters int `json:"masters"`
+	Cap     int `json:"cap"`
+
+	// Ramp is the size the next worker batch would have before the cap and the
+	// pool's remaining nodes clamp it: 1, 2, 4, ... Reset to 1 per pool and on resume.
+	Ramp int `json:"ramp"`
+	// Pool is the pool of the latest worker batch (a change of pool resets Ramp).
+	Pool string `json:"pool,omitempty"`
+	// Batches counts worker batches started; MasterSerial counts masters started.
+	Batches      int `json:"batches"`
+	MasterSerial int `json:"masterSerial"`
+
+	Current *Batch `json:"current,omitempty"`
+	Pause   *Pause `json:"pause,omitempty"`
+
+	// Failures keeps the most recent MaxFailures failures; FailureCount counts all.
+	Failures     []Failure `json:"failures,omitempty"`
+	FailureCount int       `json:"failureCount,omitempty"`
+}
+
+// MaxFailures bounds State.Failures.
+const MaxFailures = 20
+
+// Batch is the batch in flight. It is written to the state before its Jobs are
+// created (write-ahead); JobsCreated records that every Job was seen afterwards.
+type Batch struct {
+	// Index is the worker batch number (1-based), or the master serial for masters.
+	Index       int       `json:"index"`
+	Role        Role      `json:"role"`
+	Pool        string    `json:"pool,omitempty"`
+	Nodes       []string  `json:"nodes"`
+	StartedAt   time.Time `json:"startedAt"`
+	JobsCreated bool      `json:"jobsCreated,omitempty"`
+	// Failed lists nodes of this batch whose failure is already recorded.
+	Failed []string `json:"failed,omitempty"`
+	// MasterFirst marks the master batch that runs `kubeadm upgrade apply`.
+	MasterFirst bool `json:"masterFirst,omitempty"`
+}
+
+// Label is the value of the Job batch label: "m<serial>" for masters, "<index>" else.
+func (b *Batch) Label() string { return BatchLabel(b.Role, b.Index) }
+
+// Pause is set while the run is pausing or paused.
+type Pause struct {
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	ByError bool      `json:"byError"`
+}
+
+// Failure is one failed node upgrade.
+type Failure struct {
+	Node      string    `json:"node"`
+	Batch     string    `json:"batch"`
+	Container string    `json:"container,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Message   string    `json:"message"`
+	At        time.Time `json:"at"`
+}
