@@ -1,0 +1,127 @@
+package precheck_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
+)
+
+func failed(r *precheck.Report) map[string]precheck.Severity {
+	out := map[string]precheck.Severity{}
+	for _, res := range r.Results {
+		if res.Result == precheck.Failed {
+			out[res.ID] = res.Severity
+		}
+	}
+	return out
+}
+
+func TestRunHealthyClusterIsNormal(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{TargetVersion: "v1.36.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failed(r); len(got) != 0 {
+		for _, res := range r.Results {
+			if res.Result == precheck.Failed {
+				t.Logf("%s: %+v", res.ID, res.Findings)
+			}
+		}
+		t.Fatalf("failed checks on a healthy cluster: %v", got)
+	}
+	if r.Summary() != "normal" || r.Err() != nil {
+		t.Errorf("summary %q, err %v", r.Summary(), r.Err())
+	}
+	for _, res := range r.Results {
+		if res.Result == precheck.Skipped && res.ID[:5] != "host-" && res.ID != "node-count-changed" {
+			t.Errorf("%s skipped: %s", res.ID, res.Reason)
+		}
+	}
+}
+
+func TestRunFindsPlantedProblems(t *testing.T) {
+	objs := append(prechecktest.Planted(), prechecktest.FailedUpgradePod("edge-2"))
+	c := prechecktest.NewCluster("v1.35.2", objs...)
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{TargetVersion: "v1.36.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]precheck.Severity{
+		"removed-api-last-applied":   precheck.SeverityError,
+		"removed-api-managed-fields": precheck.SeverityError,
+		"removed-api-helm":           precheck.SeverityError,
+		"webhook-no-endpoints":       precheck.SeverityError,
+		"webhook-critical-fail":      precheck.SeverityWarning,
+		"pdb-zero-disruption":        precheck.SeverityWarning,
+		"node-not-ready":             precheck.SeverityError,
+		"runtime-version":            precheck.SeverityError,
+		"upgrade-leftovers":          precheck.SeverityError,
+	}
+	if diff := cmp.Diff(want, failed(r)); diff != "" {
+		t.Errorf("failed checks (-want +got):\n%s", diff)
+	}
+	if !errors.Is(r.Err(), precheck.ErrBlocking) {
+		t.Errorf("Err() = %v, want ErrBlocking", r.Err())
+	}
+	if r.Errors != 7 || r.Warnings != 2 {
+		t.Errorf("counts %d errors %d warnings", r.Errors, r.Warnings)
+	}
+}
+
+func TestRunSkipsWhatItCannotRead(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	c.Kube.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("secrets is forbidden")
+	})
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{TargetVersion: "v1.36.1", Skip: []string{"webhook-*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range r.Results {
+		switch res.ID {
+		case "removed-api-helm":
+			if res.Result != precheck.Skipped || res.Reason == "" {
+				t.Errorf("helm: %s %q", res.Result, res.Reason)
+			}
+		case "webhook-no-endpoints", "webhook-critical-fail", "webhook-cert-san":
+			if res.Reason != "skipped by --skip-check" {
+				t.Errorf("%s: %s %q", res.ID, res.Result, res.Reason)
+			}
+		}
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Skip: []string{"no-such-check"}}); err == nil {
+		t.Error("unknown --skip-check ID accepted")
+	}
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Mode: "workers"}); err == nil {
+		t.Error("bad mode accepted")
+	}
+	c.Kube.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("nodes is forbidden")
+	})
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{}); err == nil {
+		t.Error("Run succeeded without nodes")
+	}
+}
+
+func TestRunCountsNodes(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{ExpectedNodes: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failed(r); got["node-count-changed"] != precheck.SeverityWarning {
+		t.Errorf("failed %v", got)
+	}
+}
