@@ -54,13 +54,28 @@ func byName(nodes []Node, role Role) []Node {
 // candidates are nodes not yet upgraded and without a Job in this run, in upgrade order.
 func candidates(nodes []Node, role Role, target string, jobs map[string]Job) []Node {
 	var out []Node
+	upgraded := upgradedMemo(target)
 	for _, n := range byName(nodes, role) {
-		if _, has := jobs[n.Name]; has || Upgraded(n.Version, target) {
+		if _, has := jobs[n.Name]; has || upgraded(n.Version) {
 			continue
 		}
 		out = append(out, n)
 	}
 	return out
+}
+
+// upgradedMemo is Upgraded for one target, memoized per version string: thousands of
+// nodes share a handful of versions, and parsing is the hot spot of planning.
+func upgradedMemo(target string) func(string) bool {
+	memo := map[string]bool{}
+	return func(v string) bool {
+		up, ok := memo[v]
+		if !ok {
+			up = Upgraded(v, target)
+			memo[v] = up
+		}
+		return up
+	}
 }
 
 // nextRamp doubles the ramp without exceeding the cap.
