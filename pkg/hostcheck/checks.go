@@ -180,8 +180,10 @@ func RemovedFlags(f Facts) []Finding {
 	if f.Target == nil {
 		return nil
 	}
+	// Releases after the installed one up to the target (the last one when the
+	// installed version is unknown); a patch upgrade removes nothing.
 	from := f.Target.Minor() - 1
-	if f.Kubelet != nil && f.Kubelet.Minor() < f.Target.Minor() {
+	if f.Kubelet != nil {
 		from = f.Kubelet.Minor()
 	}
 	gates := featureGateNames(f)
