@@ -1,0 +1,91 @@
+# Node agent images (docs/node-agent.md): `make images` builds the node-preprocess and
+# upgrade image archives offline into dist/images/ for linux/amd64 and linux/arm64,
+# from the agent (static, CGO_ENABLED=0) and the cached Kubernetes builds of
+# hack/build-kube.sh. Warm runs rebuild only what changed.
+#
+#   dist/images/node-preprocess_<version>.tar              multi-arch OCI archive (ctr import, crane/skopeo push)
+#   dist/images/node-preprocess_<version>_linux-<arch>.tar one platform: ctr import and docker load
+#   dist/images/upgrade_<kube version>.tar                 multi-arch OCI archive
+#   dist/images/upgrade_<kube version>_linux-<arch>.tar    one platform
+#
+# KUBE_VERSION=v1.36.3 (Makefile default) picks the upgrade image's Kubernetes version;
+# IMAGE_REGISTRY=mirror.local/edgeupgrade renames both images.
+
+IMAGE_REGISTRY ?= ghcr.io/edgeupgrade
+IMAGE_ARCHES ?= amd64 arm64
+AGENT_VERSION ?= $(VERSION)
+PREPROCESS_IMAGE ?= $(IMAGE_REGISTRY)/node-preprocess:$(AGENT_VERSION)
+UPGRADE_IMAGE ?= $(IMAGE_REGISTRY)/upgrade:$(KUBE_VERSION)
+IMAGES_DIR := dist/images
+IMAGE_STAGE := dist/stage
+IMAGE_TOOL := $(BIN)/edgeupgrade-image
+HOST_ARCH := $(shell $(GO) env GOARCH)
+# Layer time stamps: the last commit's time, so identical inputs give identical images.
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+AGENT_SOURCES := $(shell find cmd/edgeupgrade-node pkg/nodeagent pkg/hostcheck pkg/job -name '*.go' -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
+IMAGE_TOOL_SOURCES := $(shell find cmd/edgeupgrade-image -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+AGENT_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/agent/linux-$(a)/edgeupgrade-node)
+KUBE_STAMPS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-$(a).ok)
+IMAGE_PLATFORM_FLAGS := $(foreach a,$(IMAGE_ARCHES),--platform linux/$(a))
+PREPROCESS_TAR := $(IMAGES_DIR)/node-preprocess_$(AGENT_VERSION).tar
+UPGRADE_TAR := $(IMAGES_DIR)/upgrade_$(KUBE_VERSION).tar
+
+.PHONY: images image-tool agent-test
+
+images: $(PREPROCESS_TAR) $(UPGRADE_TAR) ## node agent images node-preprocess and upgrade into dist/images (offline; KUBE_VERSION=…)
+	@ls -l $(IMAGES_DIR) | sed 1d
+
+image-tool: $(IMAGE_TOOL) ## build bin/edgeupgrade-image (image archives from local files)
+
+$(IMAGE_TOOL): $(IMAGE_TOOL_SOURCES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/edgeupgrade-image
+
+$(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w -X main.version=$(AGENT_VERSION)' -o $@ ./cmd/edgeupgrade-node
+
+# The Kubernetes binaries: hack/build-kube.sh caches them (bin/ for the host's arch,
+# bin-<arch> for others); the lock keeps two builds of one version from running at once.
+$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-%.ok:
+	@mkdir -p $(@D) $(EDGEUPGRADE_CACHE)/kube
+	dir=$$(GOARCH=$* flock $(EDGEUPGRADE_CACHE)/kube/$(KUBE_VERSION).lock hack/build-kube.sh $(KUBE_VERSION) kubeadm kubelet kubectl | tail -1) && \
+	  ln -sfn "$$dir" $(@D)/linux-$* && touch $@
+
+$(PREPROCESS_TAR): $(AGENT_BINS) $(IMAGE_TOOL)
+	$(IMAGE_TOOL) build -o $@ --tag $(PREPROCESS_IMAGE) $(IMAGE_PLATFORM_FLAGS) \
+	  --split-output '$(IMAGES_DIR)/node-preprocess_$(AGENT_VERSION)_{os}-{arch}.tar' \
+	  --file '$(IMAGE_STAGE)/agent/linux-{arch}/edgeupgrade-node:/edgeupgrade-node:0755' \
+	  --entrypoint /edgeupgrade-node \
+	  --label org.opencontainers.image.title=edgeupgrade-node-preprocess \
+	  --label org.opencontainers.image.version=$(AGENT_VERSION)
+
+$(UPGRADE_TAR): $(AGENT_BINS) $(KUBE_STAMPS) $(IMAGE_TOOL)
+	$(IMAGE_TOOL) build -o $@ --tag $(UPGRADE_IMAGE) $(IMAGE_PLATFORM_FLAGS) \
+	  --split-output '$(IMAGES_DIR)/upgrade_$(KUBE_VERSION)_{os}-{arch}.tar' \
+	  --file '$(IMAGE_STAGE)/agent/linux-{arch}/edgeupgrade-node:/edgeupgrade-node:0755' \
+	  --file '$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-{arch}/kubeadm:/usr/local/bin/kubeadm:0755' \
+	  --file '$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-{arch}/kubelet:/usr/local/bin/kubelet:0755' \
+	  --file '$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-{arch}/kubectl:/usr/local/bin/kubectl:0755' \
+	  --entrypoint /edgeupgrade-node --env EDGEUPGRADE_BIN_DIR=/usr/local/bin \
+	  --label org.opencontainers.image.title=edgeupgrade-upgrade \
+	  --label org.opencontainers.image.version=$(KUBE_VERSION) \
+	  --label io.edgeupgrade.agent-version=$(AGENT_VERSION)
+
+# agent-test: the agent's, host checks' and image tool's tests (fake kube binaries,
+# a fake node in a temp dir, small fake files for images; no Kubernetes build), then
+# the agent cross-built for every image arch and a node-preprocess image from it.
+agent-test: ## node agent, host checks and image tool tests (fast; no Kubernetes build)
+	$(GO) test -count=1 ./pkg/nodeagent/... ./pkg/hostcheck/... ./cmd/edgeupgrade-node/... ./cmd/edgeupgrade-image/...
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for a in $(IMAGE_ARCHES); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -o $$tmp/linux-$$a/edgeupgrade-node ./cmd/edgeupgrade-node || exit 1; \
+	done && \
+	$(GO) build -o $$tmp/edgeupgrade-image ./cmd/edgeupgrade-image && \
+	$$tmp/edgeupgrade-image build -q -o $$tmp/np.tar --tag $(PREPROCESS_IMAGE) $(IMAGE_PLATFORM_FLAGS) \
+	  --file "$$tmp/linux-{arch}/edgeupgrade-node:/edgeupgrade-node:0755" --entrypoint /edgeupgrade-node && \
+	$$tmp/edgeupgrade-image inspect $$tmp/np.tar > $$tmp/np.json && \
+	for a in $(IMAGE_ARCHES); do grep -q "\"platform\": \"linux/$$a\"" $$tmp/np.json || { echo "agent-test: no linux/$$a image" >&2; exit 1; }; done && \
+	grep -q '"path": "/edgeupgrade-node"' $$tmp/np.json && \
+	echo "agent-test: node-preprocess image for $(IMAGE_ARCHES) built and inspected"
+
+TEST_SUITES += agent-test
