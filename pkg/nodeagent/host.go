@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -105,6 +106,8 @@ func resolveInRoot(root, p string) string {
 // binaries copied onto the host.
 type NsenterRunner struct {
 	Root string
+	// TargetPID is the process whose namespaces commands enter (0: the host's PID 1).
+	TargetPID int
 }
 
 // hostPATH is the PATH of commands run on the host.
@@ -126,7 +129,11 @@ func (r NsenterRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"-t", "1", "-m", "-u", "-i", "-n", "-p", "--", c.Name}, c.Args...)
+	target := r.TargetPID
+	if target == 0 {
+		target = 1
+	}
+	args := append([]string{"-t", strconv.Itoa(target), "-m", "-u", "-i", "-n", "-p", "--", c.Name}, c.Args...)
 	cmd := exec.CommandContext(ctx, ns, args...)
 	if r.Root != "" && r.Root != "/" {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: r.Root}
