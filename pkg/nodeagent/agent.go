@@ -144,8 +144,8 @@ func (a *Agent) sleep(ctx context.Context) error {
 
 // restartKubelet restarts the kubelet so that it runs the binary now installed:
 //
-//   - with systemd (the host has /run/systemd/system): `systemctl restart kubelet`,
-//     run in the host's namespaces;
+//   - with systemd (the host has /run/systemd/system): `systemctl daemon-reload` and
+//     `systemctl restart kubelet`, run in the host's namespaces;
 //   - otherwise (OpenRC, runit, s6, a plain init script, a supervising shell loop):
 //     the running kubelet, found in the host's PID namespace by its binary, gets
 //     SIGTERM, and the agent waits for its supervisor to start a new kubelet process
@@ -157,7 +157,10 @@ func (a *Agent) sleep(ctx context.Context) error {
 // kubelet.service's; a new kubelet adopts the running pods from the runtime.
 func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (string, error) {
 	if a.Host.HasSystemd() {
-		a.logf("restarting the kubelet with systemctl restart kubelet")
+		a.logf("restarting the kubelet with systemctl daemon-reload and systemctl restart kubelet")
+		if _, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"daemon-reload"}, Output: a.Out}); err != nil {
+			return RestartSystemd, fmt.Errorf("systemctl daemon-reload: %w", err)
+		}
 		_, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"restart", "kubelet"}, Output: a.Out})
 		if err != nil {
 			return RestartSystemd, fmt.Errorf("systemctl restart kubelet: %w", err)

@@ -305,7 +305,7 @@ func (r *recordingRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 	r.log = append(r.log, c.String())
 	r.mu.Unlock()
 	if c.Name == "systemctl" {
-		fail := filepath.Join(r.root, "fail/systemctl")
+		fail := filepath.Join(r.root, "fail/systemctl-"+c.Args[0])
 		if b, err := os.ReadFile(fail); err == nil {
 			os.Remove(fail) // fail once
 			return nil, fmt.Errorf("systemctl: exit status 1: %s", strings.TrimSpace(string(b)))

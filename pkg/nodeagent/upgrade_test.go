@@ -223,7 +223,7 @@ func TestUpgradeFailureAtEachStepRollsBack(t *testing.T) {
 			"upgrade: kubeadm upgrade node failed: /usr/bin/kubeadm: exit status 1: [ERROR CoreDNSUnsupportedPlugins]: there are unsupported plugins in the CoreDNS Corefile; rolled back to v1.35.4"},
 		{StepInstallKubelet, func(n *node) { n.failStep(StepInstallKubelet, "write /usr/bin/kubelet: read-only file system") },
 			"upgrade: write /usr/bin/kubelet: read-only file system; rolled back to v1.35.4"},
-		{StepRestart, func(n *node) { n.fail("systemctl", "Job for kubelet.service failed") },
+		{StepRestart, func(n *node) { n.fail("systemctl-restart", "Job for kubelet.service failed") },
 			"upgrade: kubelet restart failed: systemctl restart kubelet: systemctl: exit status 1: Job for kubelet.service failed; rolled back to v1.35.4"},
 		{StepVerify, func(n *node) { n.fail("healthz-"+newV, "") },
 			"upgrade: kubelet healthz failed after restart: http://127.0.0.1:PORT/healthz answered 500 kubelet v1.36.3 is broken (step timeout 1s); rolled back to v1.35.4"},
