@@ -205,6 +205,9 @@ func (o *buildOptions) run() error {
 		}
 	}
 
+	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp(filepath.Dir(o.output), ".edgeupgrade-image-")
 	if err != nil {
 		return fmt.Errorf("create a work directory beside %s: %w", o.output, err)

@@ -75,7 +75,7 @@ func files(l InspectLayer) []string {
 
 func TestBuildUpgradeImageMultiArch(t *testing.T) {
 	src := fakeTree(t)
-	out := filepath.Join(t.TempDir(), "upgrade.tar")
+	out := filepath.Join(t.TempDir(), "dist", "images", "upgrade.tar") // directories made as needed
 	build(t, "-o", out, "--tag", "ghcr.io/edgeupgrade/upgrade:v1.36.3", "--tag", "mirror.local/edgeupgrade/upgrade:v1.36.3",
 		"--platform", "linux/amd64", "--platform", "linux/arm64",
 		"--file", src+"/linux-{arch}/edgeupgrade-node:/edgeupgrade-node:0755",
