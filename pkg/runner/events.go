@@ -40,9 +40,9 @@ func NewEvent(runID string, cm *corev1.ConfigMap, e upgrade.Event, nodeUID types
 	t := metav1.NewTime(now)
 	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "edgeupgrade-",
-			Namespace:    job.Namespace,
-			Labels:       map[string]string{job.LabelManagedBy: job.ManagedBy, job.LabelRun: runID},
+			Name:      fmt.Sprintf("%s.%x", ref.Name, now.UnixNano()),
+			Namespace: job.Namespace,
+			Labels:    map[string]string{job.LabelManagedBy: job.ManagedBy, job.LabelRun: runID},
 		},
 		InvolvedObject:      ref,
 		Type:                string(e.Type),

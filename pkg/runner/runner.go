@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,10 +38,19 @@ const maxConflicts = 10
 // observation it was decided on. Safe to call from several processes at once:
 // every write is conditional, and a conflict re-reads and re-decides.
 func (r *Runner) Reconcile(ctx context.Context) (upgrade.State, upgrade.Observation, error) {
-	return r.Mutate(ctx, func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
+	created := false
+	decide := func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
 		next, acts := upgrade.Reconcile(st, obs, r.Now())
+		created = slices.ContainsFunc(acts, func(a upgrade.Action) bool { return a.Kind == upgrade.CreateJobs })
 		return next, acts, nil
-	})
+	}
+	st, obs, err := r.Mutate(ctx, decide)
+	if err == nil && created {
+		// Record at once that the new Jobs exist: from then on a missing Job is
+		// tampering, not a crash to repair.
+		return r.Mutate(ctx, decide)
+	}
+	return st, obs, err
 }
 
 // Decide is a state transition: a verb or the reconcile.
