@@ -13,7 +13,10 @@
 
 IMAGE_REGISTRY ?= ghcr.io/edgeupgrade
 IMAGE_ARCHES ?= amd64 arm64
-AGENT_VERSION ?= $(VERSION)
+# Evaluated once: VERSION comes from `git describe`, which moves when anyone commits.
+ifeq ($(origin AGENT_VERSION),undefined)
+AGENT_VERSION := $(VERSION)
+endif
 PREPROCESS_IMAGE ?= $(IMAGE_REGISTRY)/node-preprocess:$(AGENT_VERSION)
 UPGRADE_IMAGE ?= $(IMAGE_REGISTRY)/upgrade:$(KUBE_VERSION)
 IMAGES_DIR := dist/images
@@ -21,7 +24,10 @@ IMAGE_STAGE := dist/stage
 IMAGE_TOOL := $(BIN)/edgeupgrade-image
 HOST_ARCH := $(shell $(GO) env GOARCH)
 # Layer time stamps: the last commit's time, so identical inputs give identical images.
-export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+endif
+export SOURCE_DATE_EPOCH
 
 AGENT_SOURCES := $(shell find cmd/edgeupgrade-node pkg/nodeagent pkg/hostcheck pkg/job -name '*.go' -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
 IMAGE_TOOL_SOURCES := $(shell find cmd/edgeupgrade-image -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
