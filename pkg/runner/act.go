@@ -122,8 +122,10 @@ func (r *Runner) deleteRun(ctx context.Context, runID string) error {
 	if err := r.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel); err != nil {
 		return fmt.Errorf("delete the pods of expired run %s: %w", runID, err)
 	}
-	if err := r.Client.CoreV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
-		return fmt.Errorf("delete the Events of expired run %s: %w", runID, err)
+	for _, evNS := range []string{ns, NodeEventNamespace} {
+		if err := r.Client.CoreV1().Events(evNS).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+			return fmt.Errorf("delete the Events of expired run %s in %s: %w", runID, evNS, err)
+		}
 	}
 	return nil
 }

@@ -222,10 +222,10 @@ func TestFailedJobPausesWithContainerMessage(t *testing.T) {
 	if st.Pause == nil || !st.Pause.ByError || st.Failures[0].Container != "upgrade" || !strings.Contains(st.Failures[0].Message, "kubeadm upgrade apply failed") {
 		t.Fatalf("pause %+v failures %+v", st.Pause, st.Failures)
 	}
-	evs, _ := f.cs.CoreV1().Events(job.Namespace).List(ctx, metav1.ListOptions{})
+	evs, _ := f.cs.CoreV1().Events(NodeEventNamespace).List(ctx, metav1.ListOptions{})
 	found := false
 	for _, e := range evs.Items {
-		found = found || (e.Reason == upgrade.ReasonNodeFailed && e.InvolvedObject.Kind == "Node" && e.Labels[job.LabelRun] == "run1")
+		found = found || (e.Reason == upgrade.ReasonNodeFailed && e.InvolvedObject.Kind == "Node" && e.Namespace == NodeEventNamespace && e.Labels[job.LabelRun] == "run1")
 	}
 	if !found {
 		t.Fatal("no NodeUpgradeFailed Event on the node")

@@ -68,15 +68,15 @@ func TestDecodeRefusesCorruptState(t *testing.T) {
 		data map[string]string
 		want string
 	}{
-		"missing state":    {map[string]string{KeySchema: "1"}, "is missing"},
-		"not json":         {map[string]string{KeySchema: "1", KeyState: "{"}, "cannot decode"},
-		"schema not num":   {map[string]string{KeySchema: "x", KeyState: "{}"}, "is not a number"},
-		"newer schema":     {map[string]string{KeySchema: "2", KeyState: "{}"}, "newer kubectl-edgeupgrade"},
-		"unknown phase":    {edit(func(s string) string { return strings.Replace(s, `"phase":"Nodes"`, `"phase":"Dancing"`, 1) }), "unknown phase"},
-		"batch above cap":  {edit(func(s string) string { return strings.Replace(s, `"cap":6`, `"cap":1`, 1) }), "above the cap"},
-		"unknown field":    {edit(func(s string) string { return strings.Replace(s, `{`, `{"bogus":1,`, 1) }), "unknown field"},
-		"bad target":       {edit(func(s string) string { return strings.Replace(s, `"v1.36.3"`, `"latest"`, 1) }), "targetVersion"},
-		"duplicate node":   {edit(func(s string) string { return strings.Replace(s, `"edge-a-005"`, `"edge-a-004"`, 1) }), "twice"},
+		"missing state":   {map[string]string{KeySchema: "1"}, "is missing"},
+		"not json":        {map[string]string{KeySchema: "1", KeyState: "{"}, "cannot decode"},
+		"schema not num":  {map[string]string{KeySchema: "x", KeyState: "{}"}, "is not a number"},
+		"newer schema":    {map[string]string{KeySchema: "2", KeyState: "{}"}, "newer kubectl-edgeupgrade"},
+		"unknown phase":   {edit(func(s string) string { return strings.Replace(s, `"phase":"Nodes"`, `"phase":"Dancing"`, 1) }), "unknown phase"},
+		"batch above cap": {edit(func(s string) string { return strings.Replace(s, `"cap":6`, `"cap":1`, 1) }), "above the cap"},
+		"unknown field":   {edit(func(s string) string { return strings.Replace(s, `{`, `{"bogus":1,`, 1) }), "unknown field"},
+		"bad target":      {edit(func(s string) string { return strings.Replace(s, `"v1.36.3"`, `"latest"`, 1) }), "targetVersion"},
+		"duplicate node":  {edit(func(s string) string { return strings.Replace(s, `"edge-a-005"`, `"edge-a-004"`, 1) }), "twice"},
 	} {
 		_, err := Decode(cmWith(tc.data))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
