@@ -1,0 +1,283 @@
+// Package e2e runs the real kubectl-edgeupgrade binary against the lab: a real
+// control plane with kwok nodes and a simulated kubelet upgrade (test/lab).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/test/lab"
+)
+
+const (
+	from   = "v1.35.4"
+	target = "v1.36.3"
+)
+
+var plugin string // path of the built plugin
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgeupgrade-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plugin = filepath.Join(dir, "kubectl-edgeupgrade")
+	build := exec.Command("go", "build", "-o", plugin, "./cmd/kubectl-edgeupgrade")
+	build.Dir = "../.."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build the plugin:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one lab plus the plugin, as one test sees it.
+type env struct {
+	t   *testing.T
+	lab *lab.Lab
+	kc  string // kubeconfig the plugin uses
+}
+
+func startLab(t *testing.T, cfg lab.Config) *env {
+	t.Helper()
+	if cfg.From == "" {
+		cfg.From = from
+	}
+	if cfg.JobDuration == 0 {
+		cfg.JobDuration = 300 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	t.Cleanup(l.Stop)
+	return &env{t: t, lab: l, kc: l.Kubeconfig}
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+func (r result) String() string { return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err) }
+
+// run runs the plugin to completion.
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	return e.runAs(e.kc, args...)
+}
+
+func (e *env) runAs(kubeconfig string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plugin, append(args, "--kubeconfig", kubeconfig)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run plugin: %v", err)
+	}
+	return result{out: out.String(), err: errb.String(), code: code}
+}
+
+// background starts the plugin and returns the command (not yet waited for).
+func (e *env) background(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	e.t.Helper()
+	cmd := exec.Command(plugin, append(args, "--kubeconfig", e.kc)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd, &out
+}
+
+// images are the (never pulled) image names given to start: the lab simulates the node step.
+var images = []string{"--preprocess-image", "lab/pre:1", "--upgrade-image", "lab/up:1"}
+
+func startArgs(extra ...string) []string {
+	return append(append([]string{"start", "--to", target}, images...), extra...)
+}
+
+func (e *env) status() *status.Status {
+	e.t.Helper()
+	r := e.run("status", "--read-only", "-o", "json")
+	if r.code != 0 {
+		e.t.Fatalf("status: %s", r)
+	}
+	var s status.Status
+	if err := json.Unmarshal([]byte(r.out), &s); err != nil {
+		e.t.Fatalf("decode status: %v\n%s", err, r.out)
+	}
+	return &s
+}
+
+func (e *env) waitFor(what string, timeout time.Duration, cond func(*status.Status) bool) *status.Status {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := e.status()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; phase %s, batch %+v, pause %+v", what, s.Phase, s.CurrentBatch, s.Pause)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (e *env) versions() map[string]string {
+	e.t.Helper()
+	v, err := e.lab.KubeletVersions(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+func (e *env) jobCount(selector string) int {
+	e.t.Helper()
+	l, err := e.lab.Client.BatchV1().Jobs(job.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+// jobWatch records every node-upgrade Job ever created, so a test can prove no node
+// got two Jobs and no batch exceeded the cap, whatever happened in between.
+type jobWatch struct {
+	mu     sync.Mutex
+	byNode map[string]map[types.UID]bool
+	batch  map[string]map[string]bool // batch label -> nodes
+}
+
+func (e *env) watchJobs() *jobWatch {
+	w := &jobWatch{byNode: map[string]map[types.UID]bool{}, batch: map[string]map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	f := informers.NewSharedInformerFactoryWithOptions(e.lab.Client, 0, informers.WithNamespace(job.Namespace))
+	inf := f.Batch().V1().Jobs().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
+		j := o.(*batchv1.Job)
+		n := j.Annotations[job.AnnotationNode]
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.byNode[n] == nil {
+			w.byNode[n] = map[types.UID]bool{}
+		}
+		w.byNode[n][j.UID] = true
+		b := j.Labels[job.LabelRun] + "/" + j.Labels[job.LabelBatch]
+		if w.batch[b] == nil {
+			w.batch[b] = map[string]bool{}
+		}
+		w.batch[b][n] = true
+	}})
+	f.Start(ctx.Done())
+	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	return w
+}
+
+func (w *jobWatch) check(t *testing.T, cap int) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for n, uids := range w.byNode {
+		if len(uids) != 1 {
+			t.Errorf("node %s got %d Jobs", n, len(uids))
+		}
+	}
+	for b, nodes := range w.batch {
+		if len(nodes) > cap {
+			t.Errorf("batch %s has %d nodes, cap %d", b, len(nodes), cap)
+		}
+	}
+}
+
+// bindRBAC applies manifests/ and binds the lab's operator and viewer users.
+func (e *env) bindRBAC() {
+	e.t.Helper()
+	b, err := lab.DefaultBinaries()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := exec.Command(b.Kubectl, "--kubeconfig", e.kc, "apply", "-f", "../../manifests/").CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("apply manifests: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	rb := e.lab.Client.RbacV1()
+	for _, u := range []struct{ user, role string }{{lab.OperatorUser, "edgeupgrade-operator"}, {lab.ViewerUser, "edgeupgrade-viewer"}} {
+		subj := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: u.user, APIGroup: rbacv1.GroupName}}
+		meta := metav1.ObjectMeta{Name: u.role}
+		if _, err := rb.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta, Subjects: subj,
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: u.role}}, metav1.CreateOptions{}); err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := rb.RoleBindings(job.Namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta, Subjects: subj,
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: u.role}}, metav1.CreateOptions{}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	subj := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: lab.OperatorUser, APIGroup: rbacv1.GroupName}}
+	if _, err := rb.RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "edgeupgrade-operator-node-events"}, Subjects: subj,
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "edgeupgrade-operator-node-events"}}, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// sizesByPool returns the worker batch sizes per pool, in history order.
+func sizesByPool(s *status.Status) map[string][]int {
+	out := map[string][]int{}
+	for _, b := range s.Batches {
+		if b.Role == "worker" {
+			out[b.Pool] = append(out[b.Pool], b.Size)
+		}
+	}
+	return out
+}
+
+// ramp is DESIGN.md §2.3 for a pool of n nodes.
+func ramp(n, cap int) []int {
+	var out []int
+	for r := 1; n > 0; r = min(2*r, cap) {
+		s := min(r, cap, n)
+		out = append(out, s)
+		n -= s
+	}
+	return out
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
