@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make demo: a lab with 3 masters, 60 edge workers in 3 pools and a cloud pool, then
+# `kubectl edgeupgrade check`, `start --to v1.36.3 --wait`, the final status and the
+# batch history, through kubectl's plugin discovery. The lab is removed at the end,
+# also on Ctrl-C or failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${EDGEUPGRADE_CACHE:-$HOME/.cache/edgeupgrade}
+KUBECTL=$CACHE/kube/${KUBE_VERSION:-v1.36.3}/bin/kubectl
+WORK=$(mktemp -d /tmp/edgeupgrade-demo.XXXXXX)
+LABDIR=$WORK/lab
+start=$(date +%s)
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+cleanup() {
+  [ -d "$LABDIR" ] && "$WORK/bin/edgeupgrade-lab" down --dir "$LABDIR" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+step "build the plugin and the lab"
+mkdir -p "$WORK/bin"
+CGO_ENABLED=0 go build -o "$WORK/bin/" ./cmd/kubectl-edgeupgrade
+(cd test && go build -o "$WORK/bin/" ./cmd/edgeupgrade-lab)
+export PATH="$WORK/bin:$(dirname "$KUBECTL"):$PATH"
+
+step "start the lab: 3 masters, 60 edge workers in 3 pools, 6 cloud workers"
+edgeupgrade-lab up --dir "$LABDIR" --masters 3 --workers 60 --pools 3 --cloud-workers 6 \
+  --from v1.35.4 --job-duration 1s
+export KUBECONFIG=$LABDIR/kubeconfig
+kubectl plugin list 2>/dev/null | grep edgeupgrade
+kubectl get nodes -L apps.openyurt.io/nodepool --no-headers | awk '{print $1, $2, $5, $6}' | column -t | head -8
+echo "... ($(kubectl get nodes --no-headers | wc -l) nodes)"
+
+step "kubectl edgeupgrade check --to v1.36.3"
+kubectl edgeupgrade check --to v1.36.3
+
+step "kubectl edgeupgrade plan --to v1.36.3"
+kubectl edgeupgrade plan --to v1.36.3 | head -12
+
+step "kubectl edgeupgrade start --to v1.36.3 --wait"
+# The lab simulates the node step, so the images are never pulled.
+kubectl edgeupgrade start --to v1.36.3 --wait \
+  --preprocess-image lab.local/node-preprocess:demo --upgrade-image lab.local/upgrade:v1.36.3
+
+step "kubectl edgeupgrade status"
+kubectl edgeupgrade status
+kubectl get nodes --no-headers | awk '{print $5}' | sort | uniq -c
+
+step "done in $(( $(date +%s) - start ))s; stopping the lab"
