@@ -226,12 +226,12 @@ func TestUpgradeFailureAtEachStepRollsBack(t *testing.T) {
 		{StepRestart, func(n *node) { n.fail("systemctl-restart", "Job for kubelet.service failed") },
 			"upgrade: kubelet restart failed: systemctl restart kubelet: systemctl: exit status 1: Job for kubelet.service failed; rolled back to v1.35.4"},
 		{StepVerify, func(n *node) { n.fail("healthz-"+newV, "") },
-			"upgrade: kubelet healthz failed after restart: http://127.0.0.1:PORT/healthz answered 500 kubelet v1.36.3 is broken (step timeout 1s); rolled back to v1.35.4"},
+			"upgrade: kubelet healthz failed after restart: http://127.0.0.1:PORT/healthz answered 500 kubelet v1.36.3 is broken (step timeout 3s); rolled back to v1.35.4"},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			t.Parallel()
 			n := newNode(t, nodeOpts{systemd: true, role: job.RoleMaster})
-			n.agent.Config.StepTimeout = time.Second
+			n.agent.Config.StepTimeout = 3 * time.Second
 			n.preprocess()
 			before := n.tree()
 			tc.inject(n)
@@ -264,7 +264,7 @@ func TestUpgradeFailureAtEachStepRollsBack(t *testing.T) {
 func TestRollbackFailureKeepsBackupAndSaysSo(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{systemd: true})
-	n.agent.Config.StepTimeout = time.Second
+	n.agent.Config.StepTimeout = 3 * time.Second
 	n.preprocess()
 	n.fail("healthz-"+newV, "")
 	n.fail("healthz-"+oldV, "") // the old kubelet does not come back either
@@ -304,7 +304,7 @@ func TestPreprocessKeepsBackupOfUnfinishedUpgrade(t *testing.T) {
 	// last-result.json still says in-progress.
 	n.write("var/lib/kubelet/config.yaml", "half-upgraded: true\n", 0o644)
 	n.write("var/lib/edgeupgrade/last-result.json", `{"schemaVersion":1,"command":"upgrade","fromVersion":"v1.35.4","targetVersion":"v1.36.3","result":"in-progress"}`, 0o644)
-	n.agent.Config.StepTimeout = time.Second
+	n.agent.Config.StepTimeout = 3 * time.Second
 	// The half-upgraded config has no healthz port: preprocess must still keep the backup.
 	out := n.agent.Preprocess(context.Background())
 	if out.Code != ExitOK || !strings.Contains(out.Message, "kept the backup of v1.35.4") {
@@ -404,7 +404,7 @@ func TestSupervisorRestartRealProcess(t *testing.T) {
 func TestSupervisorRestartBrokenKubeletRollsBack(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{kubeletProcess: true})
-	n.agent.Config.StepTimeout = 2 * time.Second
+	n.agent.Config.StepTimeout = 3 * time.Second
 	n.preprocess()
 	before := n.tree()
 	n.fail("healthz-"+newV, "")
@@ -423,7 +423,7 @@ func TestSupervisorRestartBrokenKubeletRollsBack(t *testing.T) {
 func TestNoSupervisorFailsClearly(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{kubeletProcess: true, noSupervisor: true})
-	n.agent.Config.StepTimeout = time.Second
+	n.agent.Config.StepTimeout = 3 * time.Second
 	n.preprocess()
 	out := n.upgrade()
 	if out.Code != ExitRollbackFailed || !strings.Contains(out.Message, "upgrade: kubelet restart failed: no new kubelet process within") ||
