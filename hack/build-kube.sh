@@ -13,8 +13,9 @@ COMPONENTS=("$@")
 [ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 CACHE=${EDGEUPGRADE_CACHE:-$HOME/.cache/edgeupgrade}
 OUT=$CACHE/kube/$V/bin
-GOARCH=${GOARCH:-$(go env GOARCH)}
-[ "$GOARCH" = "$(go env GOARCH)" ] || OUT=$CACHE/kube/$V/bin-$GOARCH
+HOSTARCH=$(env -u GOARCH go env GOARCH)   # `go env GOARCH` alone echoes $GOARCH back
+GOARCH=${GOARCH:-$HOSTARCH}
+[ "$GOARCH" = "$HOSTARCH" ] || OUT=$CACHE/kube/$V/bin-$GOARCH
 mkdir -p "$OUT"
 
 missing=()
