@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -275,5 +276,24 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("wrote an archive despite the error")
 			}
 		})
+	}
+}
+
+// An ELF binary of another architecture is refused (a mixed-up cache directory must
+// not ship an arm64 image holding amd64 binaries).
+func TestBuildRefusesBinaryOfAnotherArch(t *testing.T) {
+	self, err := os.Executable()
+	must(t, err)
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	if other == "" {
+		t.Fatalf("no other architecture known for %s", runtime.GOARCH)
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	code := run([]string{"build", "-o", filepath.Join(dir, "x.tar"), "--tag", "a/b:c", "--platform", "linux/" + runtime.GOARCH,
+		"--platform", "linux/" + other, "--file", self + ":/bin/x"}, &out, &errOut)
+	want := "--file for linux/" + other + ": " + self + " is an " + runtime.GOARCH
+	if code != 1 || !strings.Contains(errOut.String(), want) {
+		t.Errorf("exit %d: %s", code, errOut.String())
 	}
 }

@@ -71,6 +71,9 @@ func fileEntries(f fileSpec, p platform) ([]entry, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("--file for %s: %s is not a regular file (use --dir for directories)", p, src)
 	}
+	if err := checkArch(src, p); err != nil {
+		return nil, fmt.Errorf("--file for %s: %w", p, err)
+	}
 	mode := f.mode
 	if mode == 0 {
 		mode = st.Mode().Perm()
