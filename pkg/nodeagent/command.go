@@ -98,6 +98,9 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 					Host:   &Host{Root: o.cfg.HostRoot, Proc: o.proc, Runner: NsenterRunner{Root: o.cfg.HostRoot}},
 					Out:    s.Out,
 				}
+				if name == "check" {
+					a.Out = s.ErrOut // stdout carries the JSON result alone
+				}
 				out, stdout := fn(ctx, a)
 				a.WriteTerminationMessage(out.Message)
 				if stdout != nil {
