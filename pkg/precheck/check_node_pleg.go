@@ -26,9 +26,9 @@ func runNodePLEG(v *View) []Finding {
 		if !v.InScope(n) {
 			continue
 		}
-		_, c := NodeReady(n)
-		if c == nil {
-			continue
+		ready, c := NodeReady(n)
+		if c == nil || (!ready && v.Options.SkipUnready && !IsControlPlane(n)) {
+			continue // a deferred NotReady worker is node-not-ready's, as a warning
 		}
 		for _, m := range plegMarkers {
 			if strings.Contains(c.Message, m) {

