@@ -1,0 +1,82 @@
+package status
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func fixture() (upgrade.State, upgrade.Observation) {
+	st := upgrade.State{
+		RunID: "2611231000-abcd", Phase: upgrade.PhaseMasters, StartedAt: t0, Workers: 4, Masters: 3, Cap: 1, Ramp: 1, MasterSerial: 2,
+		Spec:    upgrade.Spec{TargetVersion: "v1.36.3", FromVersion: "v1.35.4", Mode: upgrade.ModeAll, SkipUnready: true},
+		Current: &upgrade.Batch{Index: 2, Role: upgrade.RoleMaster, Nodes: []string{"master-2"}, StartedAt: t0.Add(time.Minute), JobsCreated: true},
+	}
+	obs := upgrade.Observation{Nodes: []upgrade.Node{
+		{Name: "master-1", Role: upgrade.RoleMaster, Version: "v1.36.3", Ready: true},
+		{Name: "master-2", Role: upgrade.RoleMaster, Version: "v1.35.4", Ready: true},
+		{Name: "master-3", Role: upgrade.RoleMaster, Version: "v1.35.4", Ready: true},
+		{Name: "edge-1", Role: upgrade.RoleWorker, Pool: "a", Version: "v1.35.4", Ready: true},
+		{Name: "edge-2", Role: upgrade.RoleWorker, Pool: "a", Version: "v1.35.4", Ready: false},
+	}, Jobs: map[string]upgrade.Job{
+		"master-1": {Node: "master-1", Batch: "m1", Role: upgrade.RoleMaster, Phase: upgrade.JobSucceeded, Created: t0, Finished: t0.Add(50 * time.Second)},
+		"master-2": {Node: "master-2", Batch: "m2", Role: upgrade.RoleMaster, Phase: upgrade.JobActive, Created: t0.Add(time.Minute)},
+	}}
+	return st, obs
+}
+
+func TestBuild(t *testing.T) {
+	st, obs := fixture()
+	s := Build(st, obs, nil, t0.Add(90*time.Second))
+	if s.Phase != "Masters" || s.Elapsed != "1m30s" {
+		t.Fatalf("phase %s elapsed %s", s.Phase, s.Elapsed)
+	}
+	if want := (Masters{Total: 3, Upgraded: 1, Current: &Master{Serial: 2, Node: "master-2"}}); !cmp.Equal(s.Masters, want) {
+		t.Fatalf("masters %s", cmp.Diff(want, s.Masters))
+	}
+	if want := (Nodes{Total: 5, Upgraded: 1, InProgress: 1, Pending: 2, Deferred: 1}); s.Nodes != want {
+		t.Fatalf("nodes %+v, want %+v", s.Nodes, want)
+	}
+	if len(s.Batches) != 2 || s.Batches[0].Index != "m1" || s.Batches[0].Result != "Succeeded" || s.Batches[1].Result != "Running" || s.Batches[1].FinishedAt != nil {
+		t.Fatalf("history %+v", s.Batches)
+	}
+	if s.NextBatchSize != 1 || s.DeferredNodes[0] != "edge-2" {
+		t.Fatalf("next %d deferred %v", s.NextBatchSize, s.DeferredNodes)
+	}
+	st.Pause = &upgrade.Pause{Reason: "paused by user", Since: t0}
+	if got := Build(st, obs, nil, t0).Phase; got != "Pausing" {
+		t.Fatalf("phase with a pause and a running Job: %s", got)
+	}
+}
+
+func TestPrintHumanGolden(t *testing.T) {
+	st, obs := fixture()
+	st.Failures = []upgrade.Failure{{Node: "edge-9", Batch: "3", Container: "upgrade", Message: "upgrade: kubelet healthz failed; rolled back to v1.35.4", At: t0}}
+	st.FailureCount = 1
+	ev := []Event{{Time: t0, Type: "Normal", Reason: "BatchStarted", Object: "ConfigMap/edgeupgrade", Message: "master 2 started: master-2"}}
+	var b bytes.Buffer
+	if err := PrintHuman(&b, Build(st, obs, ev, t0.Add(90*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/status.golden"
+	if *update {
+		_ = os.WriteFile(golden, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Fatalf("status output (-want +got):\n%s", diff)
+	}
+}
