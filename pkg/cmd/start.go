@@ -34,8 +34,8 @@ var (
 		of the workers (or --max-batch-size), one node pool at a time. The run's state is
 		written to the ConfigMap kube-upgrade/edgeupgrade and each node is upgraded by a
 		privileged Job in kube-upgrade. Without --wait, start records the run and starts
-		the first batch; later batches start whenever any edgeupgrade command runs
-		(status --watch, resume --wait) or the in-cluster driver runs.`)
+		the first batch; later batches start whenever an edgeupgrade command runs
+		(status --watch and resume --wait keep it going), from any machine.`)
 	startExample = templates.Examples(`
 		# Upgrade the whole cluster to v1.36.3 and follow it to the end
 		kubectl edgeupgrade start --to v1.36.3 --wait
