@@ -42,7 +42,7 @@ func endResult(st upgrade.State) error {
 func progressLine(st upgrade.State, obs upgrade.Observation) string {
 	up, total := 0, 0
 	for _, n := range obs.Nodes {
-		if st.Spec.Mode == upgrade.ModeAll || (st.Spec.Mode == upgrade.ModeNodes) == (n.Role == upgrade.RoleWorker) {
+		if upgrade.InMode(st.Spec.Mode, n.Role) {
 			total++
 			if upgrade.Upgraded(n.Version, st.Spec.TargetVersion) {
 				up++

@@ -149,7 +149,7 @@ func countNodes(s *Status, st upgrade.State, obs upgrade.Observation) {
 	deferred := upgrade.Deferred(st, obs)
 	s.DeferredNodes = deferred
 	for _, n := range obs.Nodes {
-		if !inMode(st.Spec.Mode, n.Role) {
+		if !upgrade.InMode(st.Spec.Mode, n.Role) {
 			continue
 		}
 		s.Nodes.Total++
@@ -172,11 +172,6 @@ func countNodes(s *Status, st upgrade.State, obs upgrade.Observation) {
 	}
 	s.Nodes.Deferred = len(deferred)
 	s.Nodes.Pending = s.Nodes.Total - s.Nodes.Upgraded - s.Nodes.Failed - s.Nodes.InProgress - s.Nodes.Deferred
-}
-
-func inMode(m upgrade.Mode, r upgrade.Role) bool {
-	return m == upgrade.ModeAll || (m == upgrade.ModeControlPlane && r == upgrade.RoleMaster) ||
-		(m == upgrade.ModeNodes && r == upgrade.RoleWorker)
 }
 
 // masterSerial is the position of node among the masters in upgrade order (1-based).

@@ -70,7 +70,7 @@ func NewState(sp Spec, runID string, c Cluster, now time.Time) (State, error) {
 		} else {
 			workers++
 		}
-		if inMode(sp.Mode, n.Role) && !Upgraded(n.Version, target) {
+		if InMode(sp.Mode, n.Role) && !Upgraded(n.Version, target) {
 			pending++
 		}
 	}
@@ -85,7 +85,8 @@ func NewState(sp Spec, runID string, c Cluster, now time.Time) (State, error) {
 	}, nil
 }
 
-func inMode(m Mode, r Role) bool {
+// InMode reports whether a node of role r is upgraded in mode m.
+func InMode(m Mode, r Role) bool {
 	return m == ModeAll || (m == ModeControlPlane && r == RoleMaster) || (m == ModeNodes && r == RoleWorker)
 }
 
@@ -104,7 +105,7 @@ func checkVersions(sp Spec, c Cluster) error {
 		return fmt.Errorf("no control-plane nodes are visible (managed control plane) and the API server is at v%s; upgrade it to v%d.%d with your provider first, then run with --mode nodes", api, t.Major(), t.Minor())
 	}
 	for _, n := range c.Nodes {
-		if !inMode(sp.Mode, n.Role) || Upgraded(n.Version, sp.TargetVersion) {
+		if !InMode(sp.Mode, n.Role) || Upgraded(n.Version, sp.TargetVersion) {
 			continue
 		}
 		if err := CheckStep(n.Version, sp.TargetVersion); err != nil {
@@ -118,7 +119,7 @@ func checkVersions(sp Spec, c Cluster) error {
 func lowestVersion(m Mode, c Cluster) string {
 	low, _ := ParseVersion(c.APIServerVersion)
 	for _, n := range c.Nodes {
-		if !inMode(m, n.Role) {
+		if !InMode(m, n.Role) {
 			continue
 		}
 		if v, err := ParseVersion(n.Version); err == nil && v.LessThan(low) {
