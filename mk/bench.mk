@@ -1,0 +1,39 @@
+# Scale benchmark of the orchestration (issue 8, docs/bench.md). Not part of `make test`:
+# the default sizes use both cores for about 15 minutes.
+#
+#   make bench                       N = 100, 1000, 5000 workers; writes bench/results/
+#   make bench BENCH_SIZES=100       quick mode (about 2 minutes warm; what CI may run)
+#   make bench-go                    Go benchmarks of the pure functions (-benchmem)
+#   make bench-report                regenerate RESULTS.md and the PNGs from bench/results/raw
+#
+# BENCH_PLUGIN measures another build of the plugin (e.g. with a patch from
+# bench/proposals/); BENCH_OUT writes elsewhere (each size replaces its raw/N.json,
+# RESULTS.md is regenerated from every raw file there).
+
+BENCH_SIZES ?= 100,1000,5000
+BENCH_JOB_DURATION ?= 5s
+BENCH_POOLS ?= 1
+BENCH_OUT ?= $(CURDIR)/bench/results
+BENCH_PLUGIN ?= $(BIN)/kubectl-edgeupgrade
+BENCH_ARGS ?=
+
+.PHONY: bench bench-plugin bench-go bench-report bench-unit
+
+bench-plugin:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/kubectl-edgeupgrade
+
+# The plugin is rebuilt unless BENCH_PLUGIN points elsewhere.
+bench: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## measure start --wait at BENCH_SIZES workers (default 100,1000,5000) into bench/results
+	@echo ">> load before the benchmark: $$(cut -d' ' -f1-3 /proc/loadavg) (2 cores: numbers are only comparable on a quiet machine)" >&2
+	cd test && $(GO) run ./bench -plugin $(BENCH_PLUGIN) -sizes $(BENCH_SIZES) -job-duration $(BENCH_JOB_DURATION) \
+	  -pools $(BENCH_POOLS) -out $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-go: ## Go benchmarks (-benchmem) of planning, reconcile, state encoding and the status view at 10,000 nodes
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/upgrade/ ./pkg/store/ ./pkg/status/ | tee $(BENCH_OUT)/go-bench.txt
+
+bench-report: ## regenerate bench/results/RESULTS.md and the PNGs from the raw measurements
+	cd test && $(GO) run ./bench -report-only -out $(BENCH_OUT)
+
+bench-unit: ## unit tests of the benchmark harness (proxy classification, statistics)
+	cd test && $(GO) vet ./bench/ && $(GO) test -count=1 ./bench/

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// batchStat is one batch as the recorder saw it (seconds since the epoch).
+type batchStat struct {
+	Label       string  `json:"label"`
+	Size        int     `json:"size"`
+	Start       float64 `json:"start"`       // first Job created
+	CreatedLast float64 `json:"createdLast"` // last Job created
+	RunningLast float64 `json:"runningLast"` // last pod Running (the simulated upgrade started)
+	PodDoneLast float64 `json:"podDoneLast"` // last pod finished (the simulated upgrade ended)
+	End         float64 `json:"end"`         // last Job Complete
+	Decided     float64 `json:"decided"`     // the plugin's first progress line about closing this batch
+}
+
+// transition is the hand-over from one batch to the next.
+type transition struct {
+	From, To string
+	// Reaction: last Job of From Complete → first Job of To created (the issue's metric).
+	Reaction float64
+	// JobController: last pod of From finished → last Job of From Complete.
+	JobController float64
+	// Notice: last Job Complete → the plugin's first line about it (watch, settle,
+	// reconcile, ConfigMap write, waiting for its own write in its cache).
+	Notice float64
+	// Act: that line → first Job of To created (Events written before the Jobs).
+	Act float64
+	// CreateSpan: first → last Job of To created.
+	CreateSpan float64
+}
+
+type dist struct {
+	N                  int
+	P50, P95, Max, Sum float64
+}
+
+func distOf(xs []float64) dist {
+	if len(xs) == 0 {
+		return dist{}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	d := dist{N: len(s), Max: s[len(s)-1]}
+	for _, x := range s {
+		d.Sum += x
+	}
+	d.P50 = quantile(s, 0.50)
+	d.P95 = quantile(s, 0.95)
+	return d
+}
+
+// quantile of sorted xs, nearest rank (p95 of 20 values is the 19th).
+func quantile(s []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// summary is one row of the results table.
+type summary struct {
+	Nodes, Workers, Masters, Batches int
+	Wall, Ideal, Ratio               float64
+	Startup, Tail                    float64 // plugin start → first Job; last Job Complete → plugin exit
+	InBatchOverhead                  float64 // Σ (batch span − node duration)
+	Gaps                             float64 // Σ reaction
+	Reaction, JobController          dist
+	Notice, Act, CreateSpan          dist
+	Requests                         int
+	PerNode                          float64
+	ByVerb                           []tally
+	Watches                          int
+	CMDataMax, CMObjectMax, CMWrites int
+	RSSMiB, CPUSeconds               float64
+	Status, StatusJSON               dist
+	StatusRequests                   int
+	Batch                            []batchStat
+	Trans                            []transition
+}
+
+var (
+	reNodeUpgraded  = regexp.MustCompile(`NodeUpgraded\s+node (\S+) upgraded`)
+	reBatchFinished = regexp.MustCompile(`BatchFinished\s+(master (\d+)|batch (\d+) )`)
+)
+
+func summarize(r *raw) summary {
+	s := summary{Nodes: r.Masters + r.Workers, Workers: r.Workers, Masters: r.Masters}
+	byLabel := map[string]*batchStat{}
+	nodeBatch := map[string]string{}
+	for _, j := range r.Jobs {
+		b := byLabel[j.Batch]
+		if b == nil {
+			b = &batchStat{Label: j.Batch, Start: j.Created}
+			byLabel[j.Batch] = b
+		}
+		nodeBatch[j.Node] = j.Batch
+		b.Size++
+		b.Start = math.Min(b.Start, j.Created)
+		b.CreatedLast = math.Max(b.CreatedLast, j.Created)
+		b.RunningLast = math.Max(b.RunningLast, j.PodRunning)
+		b.PodDoneLast = math.Max(b.PodDoneLast, j.PodDone)
+		b.End = math.Max(b.End, j.Done)
+	}
+	for _, l := range r.StdoutLines {
+		label := ""
+		if m := reNodeUpgraded.FindStringSubmatch(l.Text); m != nil {
+			label = nodeBatch[m[1]]
+		} else if m := reBatchFinished.FindStringSubmatch(l.Text); m != nil {
+			label = m[3]
+			if m[2] != "" {
+				label = "m" + m[2]
+			}
+		}
+		if b := byLabel[label]; b != nil && (b.Decided == 0 || l.At < b.Decided) {
+			b.Decided = l.At
+		}
+	}
+	for _, b := range byLabel {
+		s.Batch = append(s.Batch, *b)
+	}
+	sort.Slice(s.Batch, func(i, j int) bool { return s.Batch[i].Start < s.Batch[j].Start })
+	s.Batches = len(s.Batch)
+
+	s.Wall = r.PluginEnd - r.PluginStart
+	s.Ideal = float64(s.Batches) * r.JobSeconds
+	if s.Ideal > 0 {
+		s.Ratio = s.Wall / s.Ideal
+	}
+	var reaction, jobctl, notice, act, span []float64
+	for i, b := range s.Batch {
+		s.InBatchOverhead += b.End - b.Start - r.JobSeconds
+		if i == 0 {
+			s.Startup = b.Start - r.PluginStart
+			continue
+		}
+		p := s.Batch[i-1]
+		t := transition{From: p.Label, To: b.Label, Reaction: b.Start - p.End, JobController: p.End - p.PodDoneLast,
+			CreateSpan: b.CreatedLast - b.Start}
+		if p.Decided > 0 {
+			t.Notice, t.Act = p.Decided-p.End, b.Start-p.Decided
+			notice, act = append(notice, t.Notice), append(act, t.Act)
+		}
+		s.Trans = append(s.Trans, t)
+		reaction, jobctl, span = append(reaction, t.Reaction), append(jobctl, t.JobController), append(span, t.CreateSpan)
+	}
+	if n := len(s.Batch); n > 0 {
+		s.Tail = r.PluginEnd - s.Batch[n-1].End
+		jobctl = append(jobctl, s.Batch[n-1].End-s.Batch[n-1].PodDoneLast)
+	}
+	s.Reaction, s.JobController, s.Notice, s.Act, s.CreateSpan = distOf(reaction), distOf(jobctl), distOf(notice), distOf(act), distOf(span)
+	s.Gaps = s.Reaction.Sum
+
+	s.Requests = len(r.Requests)
+	if s.Nodes > 0 {
+		s.PerNode = float64(s.Requests) / float64(s.Nodes)
+	}
+	s.ByVerb = countByVerbResource(r.Requests)
+	for _, q := range r.Requests {
+		if q.Verb == "watch" {
+			s.Watches++
+		}
+	}
+	for _, c := range r.ConfigMap {
+		s.CMDataMax = max(s.CMDataMax, c.DataBytes)
+		s.CMObjectMax = max(s.CMObjectMax, c.ObjectBytes)
+	}
+	s.CMWrites = len(r.ConfigMap)
+	s.RSSMiB = float64(r.MaxRSSKiB) / 1024
+	s.CPUSeconds = r.CPUSeconds
+	var st, sj []float64
+	for _, t := range r.StatusTimings {
+		if len(t.Args) == 1 {
+			st = append(st, t.Seconds)
+			s.StatusRequests = t.Requests
+		} else {
+			sj = append(sj, t.Seconds)
+		}
+	}
+	s.Status, s.StatusJSON = distOf(st), distOf(sj)
+	return s
+}
+
+// upgradedCurve is the number of nodes at the target over time (sorted stamps).
+func upgradedCurve(r *raw) []float64 {
+	out := make([]float64, 0, len(r.Upgraded))
+	for _, t := range r.Upgraded {
+		out = append(out, t)
+	}
+	sort.Float64s(out)
+	return out
+}
+
+func isMaster(label string) bool { return strings.HasPrefix(label, "m") }
