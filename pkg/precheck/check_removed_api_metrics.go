@@ -39,9 +39,9 @@ func runRemovedAPIMetrics(v *View) []Finding {
 		}
 		removed := removedMinor(s.Labels["removed_release"])
 		f := Finding{Object: "API/" + path, Source: src}
-		repl := "the replacement API"
+		migration := "move it to the replacement API"
 		if r, ok := lookupRemovedResource(gv, res); ok {
-			repl = r.replacementFor(v.Target)
+			migration = r.migration(v.Target)
 			if removed == 0 {
 				removed = r.Removed
 			}
@@ -57,7 +57,7 @@ func runRemovedAPIMetrics(v *View) []Finding {
 			f.Severity = SeverityWarning
 			f.Message = "requested since the API server started; deprecated"
 		}
-		f.Remediation = "update the client to " + repl + " (the audit log names it)"
+		f.Remediation = "find the client in the audit log (annotation k8s.io/deprecated) and update it; " + migration
 		if v.PreferredVersions[group] == ver {
 			// Nothing newer in the group: the garbage collector and namespace
 			// controller list it too (kubernetes/kubernetes#106668).

@@ -69,11 +69,12 @@ type deepRun struct {
 	timeout     int64
 	active      map[string]string // node -> Job name
 	created     []string          // every Job created, for cleanup
+	deleted     map[string]bool
 }
 
 func newDeepRun(kube kubernetes.Interface, v *View) *deepRun {
 	d := &deepRun{kube: kube, v: v, runID: "check-" + randomHex(4), parallelism: v.Options.DeepParallelism,
-		timeout: v.Options.DeepTimeoutSeconds, active: map[string]string{}}
+		timeout: v.Options.DeepTimeoutSeconds, active: map[string]string{}, deleted: map[string]bool{}}
 	if d.parallelism <= 0 {
 		d.parallelism = defaultDeepParallelism
 	}
@@ -134,9 +135,9 @@ func (d *deepRun) run(ctx context.Context, nodes []*corev1.Node) error {
 		case obj := <-events:
 			switch o := obj.(type) {
 			case *corev1.Pod:
-				d.onPod(o)
+				d.onPod(ctx, o)
 			case *batchv1.Job:
-				d.onJob(o, podInformer.GetStore())
+				d.onJob(ctx, o, podInformer.GetStore())
 			}
 		case <-ctx.Done():
 			for n := range d.active {
@@ -162,7 +163,7 @@ func (d *deepRun) create(ctx context.Context, n *corev1.Node) error {
 }
 
 // onPod records the result once the check container has terminated.
-func (d *deepRun) onPod(p *corev1.Pod) {
+func (d *deepRun) onPod(ctx context.Context, p *corev1.Pod) {
 	node := p.Annotations[job.AnnotationNode]
 	if _, ok := d.active[node]; !ok || p.Labels[job.LabelRun] != d.runID {
 		return
@@ -181,24 +182,24 @@ func (d *deepRun) onPod(p *corev1.Pod) {
 			}
 			d.v.Host[node] = res
 		}
-		d.finish(node)
+		d.finish(ctx, node)
 		return
 	}
 	if p.Status.Phase == corev1.PodFailed {
 		d.v.HostErrors[node] = "the check pod failed: " + p.Status.Reason + " " + p.Status.Message
-		d.finish(node)
+		d.finish(ctx, node)
 	}
 }
 
 // onJob handles Jobs that ended without a pod result (deadline, pod never started).
-func (d *deepRun) onJob(j *batchv1.Job, pods cache.Store) {
+func (d *deepRun) onJob(ctx context.Context, j *batchv1.Job, pods cache.Store) {
 	node := j.Annotations[job.AnnotationNode]
 	if d.active[node] != j.Name || !jobFinished(j) {
 		return
 	}
 	for _, obj := range pods.List() {
 		if p, ok := obj.(*corev1.Pod); ok && p.Annotations[job.AnnotationNode] == node {
-			d.onPod(p)
+			d.onPod(ctx, p)
 		}
 	}
 	if _, still := d.active[node]; !still {
@@ -211,11 +212,17 @@ func (d *deepRun) onJob(j *batchv1.Job, pods cache.Store) {
 		}
 	}
 	d.v.HostErrors[node] = msg
-	d.finish(node)
+	d.finish(ctx, node)
 }
 
-func (d *deepRun) finish(node string) {
+// finish deletes the node's Job (and its pod) once its result is recorded.
+func (d *deepRun) finish(ctx context.Context, node string) {
+	name := d.active[node]
 	delete(d.active, node)
+	err := d.kube.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	if err == nil || apierrors.IsNotFound(err) {
+		d.deleted[name] = true
+	}
 }
 
 // cleanup deletes every Job this run created, with its pods, even after a cancel.
@@ -224,6 +231,9 @@ func (d *deepRun) cleanup() {
 	defer cancel()
 	var errs []error
 	for _, name := range d.created {
+		if d.deleted[name] {
+			continue
+		}
 		err := d.kube.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)

@@ -48,6 +48,9 @@ func gather(ctx context.Context, c Clients, o Options) (*View, error) {
 		WebhookCerts:   map[string]CertProbe{},
 		Metrics:        map[string][]Sample{},
 	}
+	if o.Now != nil {
+		v.Now = o.Now()
+	}
 	v.Target, v.TargetErr = parseTarget(o.TargetVersion)
 
 	info, err := c.Kube.Discovery().ServerVersion()

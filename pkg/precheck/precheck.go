@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -77,8 +78,10 @@ type Options struct {
 	OwnRun string
 	// DeepParallelism bounds the deep-check Jobs running at once (default 20).
 	DeepParallelism int
-	// DeepTimeout is each deep-check Job's activeDeadlineSeconds (default 120s).
+	// DeepTimeoutSeconds is each deep-check Job's activeDeadlineSeconds (default 120).
 	DeepTimeoutSeconds int64
+	// Now is the clock (nil = time.Now); findings compare ages with it.
+	Now func() time.Time
 }
 
 // Clients are what the gatherer reads the cluster with. Kube is required; the others

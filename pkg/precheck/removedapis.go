@@ -78,15 +78,15 @@ func (r removedAPI) statusFor(server, target *version.Version) apiStatus {
 	return apiServed
 }
 
-// replacementFor names what to migrate to, given the target.
-func (r removedAPI) replacementFor(target *version.Version) string {
+// migration says what to move to, given the target.
+func (r removedAPI) migration(target *version.Version) string {
 	if r.Replacement == "" {
-		return "no replacement: remove the objects or migrate to another mechanism"
+		return "it has no replacement: remove the objects or move to another mechanism"
 	}
 	if next, ok := lookupRemovedAPI(r.Replacement, r.Kind); ok && int(target.Minor()) >= next.Removed {
-		return fmt.Sprintf("%s (itself removed in 1.%d: %s)", r.Replacement, next.Removed, next.replacementFor(target))
+		return fmt.Sprintf("its replacement %s is itself removed in 1.%d; %s", r.Replacement, next.Removed, next.migration(target))
 	}
-	return r.Replacement
+	return "use " + r.Replacement
 }
 
 // removedKinds is the set of kinds that appear in the table.
@@ -106,7 +106,6 @@ func apiFinding(v *View, apiVersion, kind, obj, source, howToFix string) *Findin
 	if !ok {
 		return nil
 	}
-	repl := r.replacementFor(v.Target)
 	f := &Finding{Object: obj, Source: source}
 	switch r.statusFor(v.Server, v.Target) {
 	case apiRemovedByTarget:
@@ -121,7 +120,7 @@ func apiFinding(v *View, apiVersion, kind, obj, source, howToFix string) *Findin
 	default:
 		return nil
 	}
-	f.Remediation = fmt.Sprintf("%s; use %s", howToFix, repl)
+	f.Remediation = howToFix + "; " + r.migration(v.Target)
 	if r.Notes != "" {
 		f.Remediation += " (check: " + r.Notes + ")"
 	}

@@ -3,6 +3,7 @@ package precheck
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -107,6 +108,14 @@ func evaluate(v *View, c Check) Result {
 			res.Severity = SeverityError
 		}
 	}
+	// Errors first, then by object, so reports are stable whatever order the API
+	// server listed the objects in.
+	sort.SliceStable(findings, func(i, j int) bool {
+		if findings[i].Severity != findings[j].Severity {
+			return findings[i].Severity == SeverityError
+		}
+		return findings[i].Object < findings[j].Object
+	})
 	res.Findings = findings
 	return res
 }

@@ -1,0 +1,140 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
+)
+
+var updateCheckGolden = flag.Bool("update-check-golden", false, "rewrite testdata/check-*.golden")
+
+func runCheck(t *testing.T, c *prechecktest.Cluster, edit func(*CheckOptions)) (string, error) {
+	t.Helper()
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewCheckOptions(nil, streams)
+	o.clients = func() (precheck.Clients, error) { return c.Clients(), nil }
+	o.now = func() time.Time { return prechecktest.Now }
+	if edit != nil {
+		edit(o)
+	}
+	if err := o.Complete(); err != nil {
+		return "", err
+	}
+	if err := o.Validate(); err != nil {
+		return "", err
+	}
+	err := o.Run(context.Background())
+	return out.String(), err
+}
+
+func compareGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *updateCheckGolden {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/cmd -run Check -update-check-golden)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
+	}
+}
+
+func plantedCluster() *prechecktest.Cluster {
+	c := prechecktest.NewCluster("v1.35.2", append(prechecktest.Planted(), prechecktest.FailedUpgradePod("edge-2"))...)
+	c.Metrics = "apiserver_requested_deprecated_apis{group=\"storagemigration.k8s.io\",removed_release=\"1.36\",resource=\"storageversionmigrations\",subresource=\"\",version=\"v1alpha1\"} 1\n"
+	return c
+}
+
+func TestCheckGolden(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		output string
+	}{
+		{"check-table.golden", ""},
+		{"check-json.golden", "json"},
+		{"check-yaml.golden", "yaml"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, err := runCheck(t, plantedCluster(), func(o *CheckOptions) {
+				o.To = "v1.36.1"
+				*o.PrintFlags.OutputFormat = tc.output
+			})
+			if !errors.Is(err, precheck.ErrBlocking) {
+				t.Errorf("err = %v, want ErrBlocking (exit 2)", err)
+			}
+			compareGolden(t, tc.golden, out)
+		})
+	}
+}
+
+func TestCheckHealthyClusterIsNormal(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	out, err := runCheck(t, c, func(o *CheckOptions) { o.To = "v1.36.1" })
+	if err != nil {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	compareGolden(t, "check-normal.golden", out)
+}
+
+func TestCheckWarningsDoNotFail(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Planted()...)
+	_, err := runCheck(t, c, func(o *CheckOptions) {
+		o.To = "v1.36.1"
+		o.SkipUnready = true
+		o.SkipChecks = []string{"removed-api-*", "webhook-no-endpoints", "runtime-version"}
+	})
+	if err != nil {
+		t.Errorf("warnings only: err = %v, want nil (exit 0)", err)
+	}
+}
+
+func TestCheckBadInput(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	for name, edit := range map[string]func(*CheckOptions){
+		"mode":     func(o *CheckOptions) { o.Mode = "workers" },
+		"selector": func(o *CheckOptions) { o.Selector = "a in (" },
+		"skip":     func(o *CheckOptions) { o.SkipChecks = []string{"no-such-check"} },
+		"output":   func(o *CheckOptions) { *o.PrintFlags.OutputFormat = "xml" },
+	} {
+		if _, err := runCheck(t, c, edit); err == nil || errors.Is(err, precheck.ErrBlocking) {
+			t.Errorf("%s: err = %v, want an input error", name, err)
+		}
+	}
+}
+
+func TestCheckList(t *testing.T) {
+	out, err := runCheck(t, prechecktest.NewCluster("v1.35.2"), func(o *CheckOptions) { o.List = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range precheck.CheckIDs() {
+		if !bytes.Contains([]byte(out), []byte(id)) {
+			t.Errorf("--list lacks %s", id)
+		}
+	}
+}
+
+func TestCheckCommandFlags(t *testing.T) {
+	cmd := NewCmdCheck(nil, genericiooptions.NewTestIOStreamsDiscard())
+	for _, name := range []string{"to", "mode", "selector", "drain", "skip-unready", "skip-check", "deep", "preprocess-image", "output", "list"} {
+		if cmd.Flags().Lookup(name) == nil {
+			t.Errorf("flag --%s missing", name)
+		}
+	}
+}
