@@ -8,6 +8,7 @@ command -v conntrack >/dev/null || need+=(conntrack)
 command -v iptables >/dev/null || need+=(iptables)
 command -v socat >/dev/null || need+=(socat)
 command -v flock >/dev/null || need+=(util-linux)
+command -v jq >/dev/null || need+=(jq)
 [ ${#need[@]} -eq 0 ] && exit 0
 [ "$(id -u)" = 0 ] || { echo "real-cluster lab: missing ${need[*]} and not root" >&2; exit 1; }
 echo ">> apt-get install ${need[*]}" >&2

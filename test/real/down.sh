@@ -38,7 +38,10 @@ fi
 
 for n in "${LAB_NODES[@]}"; do
   if ip netns list 2>/dev/null | grep -qw "^$n"; then ip netns delete "$n" || warn "netns $n"; fi
-  if ip link show "ve-$n" >/dev/null 2>&1; then ip link delete "ve-$n" || warn "veth ve-$n"; fi
+  # The veth usually goes with its peer's namespace; delete it if it is still there.
+  if ip link show "ve-$n" >/dev/null 2>&1; then
+    ip link delete "ve-$n" 2>/dev/null || ! ip link show "ve-$n" >/dev/null 2>&1 || warn "veth ve-$n"
+  fi
 done
 if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then ip link delete "$LAB_BRIDGE" || warn "bridge $LAB_BRIDGE"; fi
 

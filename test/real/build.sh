@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Build and cache everything the real-cluster lab needs, for the versions given
+# (default: $REALLAB_FROM and $REALLAB_TO). Idempotent; each piece is cached by version:
+#
+#   $EDGEUPGRADE_CACHE/kube/V/bin/*            Kubernetes binaries (hack/build-kube.sh, shared)
+#   $EDGEUPGRADE_CACHE/etcd/vX/bin/etcd        etcd (hack/build-etcd.sh, shared with the lab)
+#   $LAB_CACHE/coredns/vX/coredns              CoreDNS from the module proxy
+#   $LAB_CACHE/tools/                          lab tools (runc wrapper, pause, mkimage)
+#   $LAB_CACHE/images/V/{cp,node}.tar          docker-archive images kubeadm V expects
+#   $LAB_CACHE/images/lab.tar                  the workload image
+#
+# Usage: build.sh [tools|kube|images|all] (default all)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+WHAT=${1:-all}
+TOOLS=$LAB_CACHE/tools
+mkdir -p "$LAB_CACHE" "$TOOLS"
+
+build_tools() {
+  # Seconds when cached (go build cache); always run so source edits are picked up.
+  (cd "$REAL_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$TOOLS/" ./cmd/...)
+}
+
+# One build per version at a time, even across concurrent make invocations.
+locked() { local lock=$1; shift; mkdir -p "$(dirname "$lock")"; flock "$lock" "$@"; }
+
+build_kube() {
+  local v=$1
+  # Someone else (another suite, a teammate) may be building this version right now
+  # without our lock: never run a second concurrent build of one version.
+  while pgrep -f "hack/build-kube.sh $v( |$)" >/dev/null || pgrep -f "go build .* -o $EDGEUPGRADE_CACHE/kube/$v/bin/" >/dev/null; do
+    log "waiting for a running build of Kubernetes $v to finish"; sleep 20
+  done
+  locked "$EDGEUPGRADE_CACHE/kube/$v.lock" "$REPO_ROOT/hack/build-kube.sh" "$v" \
+    kubelet kubeadm kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl >/dev/null
+}
+
+# Versions kubeadm V deploys, from `kubeadm config images list`.
+image_list() { "$(kube_bin "$1")/kubeadm" config images list --kubernetes-version "$1" 2>/dev/null; }
+image_ref() { image_list "$1" | grep -E "/$2:" | head -1; }
+
+build_etcd() {  # build_etcd KUBE_VERSION → prints the etcd binary
+  local tag ver
+  tag=$(image_ref "$1" etcd); ver=v${tag##*:}; ver=${ver%-*}     # registry.k8s.io/etcd:3.6.6-0 → v3.6.6
+  echo "$(locked "$EDGEUPGRADE_CACHE/etcd/$ver.lock" "$REPO_ROOT/hack/build-etcd.sh" "$ver")/etcd"
+}
+
+build_coredns() {  # build_coredns KUBE_VERSION → prints the coredns binary
+  local tag ver out mod
+  tag=$(image_ref "$1" coredns); ver=${tag##*:}
+  out=$LAB_CACHE/coredns/$ver/coredns
+  if [ ! -x "$out" ]; then
+    mod=$LAB_CACHE/coredns/$ver/mod
+    mkdir -p "$mod"
+    if [ ! -f "$mod/go.sum" ]; then
+      printf 'module corednsbuild\n\ngo 1.26\n' > "$mod/go.mod"
+      printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n' > "$mod/tools.go"
+      (cd "$mod" && go get "github.com/coredns/coredns@$ver" >&2)
+    fi
+    log "building coredns $ver (cold: a few minutes; cached afterwards)"
+    (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/coredns/coredns)
+    mv "$out.tmp" "$out"
+  fi
+  echo "$out"
+}
+
+# Debian's iptables (nft backend) with the libraries and extensions it loads, for the
+# kube-proxy image.
+iptables_spec() {
+  local libs f
+  echo "file /usr/sbin/xtables-nft-multi /usr/sbin/xtables-nft-multi"
+  for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    echo "link xtables-nft-multi /usr/sbin/$n"
+  done
+  libs=$( { ldd /usr/sbin/xtables-nft-multi; for f in /usr/lib/x86_64-linux-gnu/xtables/*.so; do ldd "$f"; done; } \
+          | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+  for f in $libs; do
+    case $f in */ld-linux-x86-64.so.2) echo "file $f /usr/lib64/ld-linux-x86-64.so.2" ;; esac
+    echo "file $f /usr/lib/x86_64-linux-gnu/$(basename "$f")"
+  done
+  for f in /usr/lib/x86_64-linux-gnu/xtables/*.so; do echo "file $f $f"; done
+  echo "link usr/lib /lib"; echo "link usr/lib64 /lib64"
+}
+
+build_images() {
+  local v=$1 kb out etcd coredns
+  kb=$(kube_bin "$v"); out=$LAB_CACHE/images/$v
+  mkdir -p "$out"
+  etcd=$(build_etcd "$v"); coredns=$(build_coredns "$v")
+  local cp_inputs=("$kb/kube-apiserver" "$kb/kube-controller-manager" "$kb/kube-scheduler" "$etcd" "$TOOLS/mkimage")
+  local node_inputs=("$kb/kube-proxy" "$coredns" "$TOOLS/pause" "$TOOLS/mkimage")
+  if ! fresh "$out/cp.tar" "${cp_inputs[@]}"; then
+    log "images $v: control plane"
+    {
+      for c in kube-apiserver kube-controller-manager kube-scheduler; do
+        echo "image $(image_ref "$v" "$c")"
+        echo "file $kb/$c /usr/local/bin/$c 0755"; echo "dir /tmp"
+      done
+      echo "image $(image_ref "$v" etcd)"
+      echo "file $etcd /usr/local/bin/etcd 0755"; echo "dir /tmp"; echo "dir /var/lib/etcd"
+    } | "$TOOLS/mkimage" -o "$out/cp.tar.tmp"
+    mv "$out/cp.tar.tmp" "$out/cp.tar"
+  fi
+  if ! fresh "$out/node.tar" "${node_inputs[@]}"; then
+    log "images $v: node (kube-proxy with iptables, coredns, pause)"
+    {
+      echo "image $(image_ref "$v" kube-proxy)"
+      echo "file $kb/kube-proxy /usr/local/bin/kube-proxy 0755"; echo "dir /tmp"; echo "dir /run"
+      iptables_spec
+      echo "image $(image_ref "$v" coredns)"
+      echo "entrypoint /coredns"; echo "file $coredns /coredns 0755"; echo "dir /tmp"
+      echo "image $(image_ref "$v" pause)"
+      echo "entrypoint /pause"; echo "file $TOOLS/pause /pause 0755"
+    } | "$TOOLS/mkimage" -o "$out/node.tar.tmp"
+    mv "$out/node.tar.tmp" "$out/node.tar"
+  fi
+}
+
+# fresh OUT INPUT...: OUT exists and is newer than every input.
+fresh() { local o=$1 i; shift; [ -s "$o" ] || return 1; for i in "$@"; do [ "$o" -nt "$i" ] || return 1; done; }
+
+build_lab_images() {
+  if ! fresh "$LAB_CACHE/images/lab.tar" "$TOOLS/pause"; then
+    mkdir -p "$LAB_CACHE/images"
+    printf 'image registry.local/eulab/workload:v1\nentrypoint /pause\nfile %s /pause 0755\n' "$TOOLS/pause" \
+      | "$TOOLS/mkimage" -o "$LAB_CACHE/images/lab.tar"
+  fi
+}
+
+case $WHAT in
+  tools) build_tools ;;
+  kube) for v in "$FROM_VERSION" "$TO_VERSION"; do build_kube "$v"; done ;;
+  images) build_tools; build_lab_images; for v in "$FROM_VERSION" "$TO_VERSION"; do build_images "$v"; done ;;
+  all)
+    build_tools
+    for v in "$FROM_VERSION" "$TO_VERSION"; do build_kube "$v"; done
+    build_lab_images
+    for v in "$FROM_VERSION" "$TO_VERSION"; do build_images "$v"; done ;;
+  *) die "usage: build.sh [tools|kube|images|all]" ;;
+esac
