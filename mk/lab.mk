@@ -7,6 +7,7 @@
 #   export KUBECONFIG=$(LAB_DIR)/kubeconfig
 #   make lab-down
 #   make lab-test                  the lab's own tests (a small lab; about a minute warm)
+#   make lab-scale N=2000          start time, idle CPU and memory at N nodes (not in CI)
 
 LAB_KUBE_VERSION := v1.36.3
 LAB_ETCD_VERSION := v3.6.8
@@ -19,7 +20,7 @@ LAB_TOOL := $(BIN)/edgeupgrade-lab
 LAB_SOURCES := $(shell find test/lab test/cmd/edgeupgrade-lab -type f -not -name '*_test.go' 2>/dev/null) \
 	test/go.mod test/go.sum pkg/job/contract.go pkg/hostcheck/result.go
 
-.PHONY: lab-tools lab-tool lab-up lab-down lab-test
+.PHONY: lab-tools lab-tool lab-up lab-down lab-test lab-scale
 
 # One Kubernetes build at a time: wait for a hack/build-kube.sh of this version started
 # by hand, and share images.mk's lock with builds started by make.
@@ -51,5 +52,9 @@ lab-down: $(LAB_TOOL) ## stop the lab in $(LAB_DIR) and remove the directory
 lab-test: lab-tools ## the lab's own tests: a small lab, real Jobs, every simulated fault, clean shutdown
 	cd test && $(GO) vet ./... && \
 	  EDGEUPGRADE_LAB_REQUIRED=1 $(GO) test -count=1 -parallel 16 -timeout 10m ./lab/... ./cmd/edgeupgrade-lab/...
+
+# Not in CI: uses both cores for minutes. N nodes, then a batch of Jobs on 10% of them.
+lab-scale: lab-tools ## measure a big lab: make lab-scale N=2000 (start time, idle CPU, RSS, a 10% batch of Jobs)
+	cd test && EDGEUPGRADE_LAB_REQUIRED=1 EDGEUPGRADE_LAB_SCALE=$(N) $(GO) test -count=1 -v -timeout 30m -run 'TestScale$$' ./lab/
 
 TEST_SUITES += lab-test

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -16,7 +15,7 @@ type batchStat struct {
 	RunningLast float64 `json:"runningLast"` // last pod Running (the simulated upgrade started)
 	PodDoneLast float64 `json:"podDoneLast"` // last pod finished (the simulated upgrade ended)
 	End         float64 `json:"end"`         // last Job Complete
-	Decided     float64 `json:"decided"`     // the plugin's first progress line about closing this batch
+	Recorded    float64 `json:"recorded"`    // the state ConfigMap first named this batch (write-ahead)
 }
 
 // transition is the hand-over from one batch to the next.
@@ -26,10 +25,11 @@ type transition struct {
 	Reaction float64
 	// JobController: last pod of From finished → last Job of From Complete.
 	JobController float64
-	// Notice: last Job Complete → the plugin's first line about it (watch, settle,
-	// reconcile, ConfigMap write, waiting for its own write in its cache).
+	// Notice: last Job of From Complete → the state ConfigMap names To (watch, settle,
+	// reconcile, the conditional write).
 	Notice float64
-	// Act: that line → first Job of To created (Events written before the Jobs).
+	// Act: that write → first Job of To created (waiting for the write in the cache,
+	// and whatever is done before the Jobs).
 	Act float64
 	// CreateSpan: first → last Job of To created.
 	CreateSpan float64
@@ -82,22 +82,15 @@ type summary struct {
 	Trans                            []transition
 }
 
-var (
-	reNodeUpgraded  = regexp.MustCompile(`NodeUpgraded\s+node (\S+) upgraded`)
-	reBatchFinished = regexp.MustCompile(`BatchFinished\s+(master (\d+)|batch (\d+) )`)
-)
-
 func summarize(r *raw) summary {
 	s := summary{Nodes: r.Masters + r.Workers, Workers: r.Workers, Masters: r.Masters}
 	byLabel := map[string]*batchStat{}
-	nodeBatch := map[string]string{}
 	for _, j := range r.Jobs {
 		b := byLabel[j.Batch]
 		if b == nil {
 			b = &batchStat{Label: j.Batch, Start: j.Created}
 			byLabel[j.Batch] = b
 		}
-		nodeBatch[j.Node] = j.Batch
 		b.Size++
 		b.Start = math.Min(b.Start, j.Created)
 		b.CreatedLast = math.Max(b.CreatedLast, j.Created)
@@ -105,18 +98,9 @@ func summarize(r *raw) summary {
 		b.PodDoneLast = math.Max(b.PodDoneLast, j.PodDone)
 		b.End = math.Max(b.End, j.Done)
 	}
-	for _, l := range r.StdoutLines {
-		label := ""
-		if m := reNodeUpgraded.FindStringSubmatch(l.Text); m != nil {
-			label = nodeBatch[m[1]]
-		} else if m := reBatchFinished.FindStringSubmatch(l.Text); m != nil {
-			label = m[3]
-			if m[2] != "" {
-				label = "m" + m[2]
-			}
-		}
-		if b := byLabel[label]; b != nil && (b.Decided == 0 || l.At < b.Decided) {
-			b.Decided = l.At
+	for _, c := range r.ConfigMap {
+		if b := byLabel[c.Batch]; b != nil && (b.Recorded == 0 || c.At < b.Recorded) {
+			b.Recorded = c.At
 		}
 	}
 	for _, b := range byLabel {
@@ -140,8 +124,8 @@ func summarize(r *raw) summary {
 		p := s.Batch[i-1]
 		t := transition{From: p.Label, To: b.Label, Reaction: b.Start - p.End, JobController: p.End - p.PodDoneLast,
 			CreateSpan: b.CreatedLast - b.Start}
-		if p.Decided > 0 {
-			t.Notice, t.Act = p.Decided-p.End, b.Start-p.Decided
+		if b.Recorded > 0 {
+			t.Notice, t.Act = b.Recorded-p.End, b.Start-b.Recorded
 			notice, act = append(notice, t.Notice), append(act, t.Act)
 		}
 		s.Trans = append(s.Trans, t)

@@ -122,8 +122,8 @@ func writeReport(dir string) error {
 	row("— Σ reaction (gaps between batches)", func(s summary) string { return fmt.Sprintf("%.1f s", s.Gaps) })
 	row("— tail: last Job Complete → exit", func(s summary) string { return fmt.Sprintf("%.2f s", s.Tail) })
 	row("**reaction** Job Complete → next first Job, p50 / p95 / max", func(s summary) string { return ppm(s.Reaction) })
-	row("— notice: Job Complete → plugin's first line about it", func(s summary) string { return ppm(s.Notice) })
-	row("— act: that line → first Job of the next batch", func(s summary) string { return ppm(s.Act) })
+	row("— notice: Job Complete → state ConfigMap names the next batch", func(s summary) string { return ppm(s.Notice) })
+	row("— act: that write → first Job of the next batch", func(s summary) string { return ppm(s.Act) })
 	row("job controller: last pod done → Job Complete", func(s summary) string { return ppm(s.JobController) })
 	row("creating a batch's Jobs: first → last created, p50 / p95 / max", func(s summary) string { return ppm(s.CreateSpan) })
 	row("**API requests** by the plugin (per upgraded node)", func(s summary) string {

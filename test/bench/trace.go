@@ -53,6 +53,8 @@ type jobTrace struct {
 
 type cmSample struct {
 	At          float64 `json:"at"`
+	Batch       string  `json:"batch,omitempty"` // label of the batch in flight (state.current)
+	Phase       string  `json:"phase,omitempty"`
 	DataBytes   int     `json:"dataBytes"`   // every data value (the state) and key
 	ObjectBytes int     `json:"objectBytes"` // the whole object as JSON, managedFields included
 }
@@ -190,9 +192,16 @@ func (r *recorder) onConfigMap(obj any) {
 		data += len(k) + len(v)
 	}
 	b, _ := json.Marshal(cm)
-	t := r.now()
+	smp := cmSample{DataBytes: data, ObjectBytes: len(b)}
+	if st, err := store.Decode(cm); err == nil {
+		smp.Phase = string(st.Phase)
+		if st.Current != nil {
+			smp.Batch = st.Current.Label()
+		}
+	}
+	smp.At = r.now()
 	r.mu.Lock()
-	r.cms = append(r.cms, cmSample{At: t, DataBytes: data, ObjectBytes: len(b)})
+	r.cms = append(r.cms, smp)
 	r.mu.Unlock()
 }
 

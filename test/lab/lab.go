@@ -603,18 +603,18 @@ func (l *Lab) bootstrap(ctx context.Context) error {
 }
 
 func (l *Lab) applyInitialKnobs(ctx context.Context) error {
-	for n, msg := range l.cfg.Fail {
-		if err := l.SetFail(ctx, n, msg); err != nil {
-			return err
-		}
+	nodes := map[string]bool{}
+	for n := range l.cfg.Fail {
+		nodes[n] = true
 	}
 	for _, n := range l.cfg.Hang {
-		if err := l.SetHang(ctx, n, true); err != nil {
-			return err
-		}
+		nodes[n] = true
 	}
-	for n, d := range l.cfg.NotReadyDuring {
-		if err := l.SetNotReadyDuring(ctx, n, true, d); err != nil {
+	for n := range l.cfg.NotReadyDuring {
+		nodes[n] = true
+	}
+	for n := range nodes {
+		if err := l.annotate(ctx, n, l.cfg.knobAnnotations(n)); err != nil {
 			return err
 		}
 	}
@@ -846,13 +846,20 @@ func (l *Lab) WaitReady(ctx context.Context, node string, ready bool) error {
 	if ready {
 		want = corev1.ConditionTrue
 	}
-	return wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	var last *corev1.Node
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		n, err := l.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
+		last = n
 		return readyStatus(n) == want, nil
 	})
+	if err != nil && last != nil {
+		return fmt.Errorf("node %s is Ready=%s (label %s=%q), want Ready=%s: %w",
+			node, readyStatus(last), sim.LabelNotReady, last.Labels[sim.LabelNotReady], want, err)
+	}
+	return err
 }
 
 // KubeletVersions returns each node's reported kubelet version.

@@ -108,6 +108,7 @@ func (c Config) nodeObjects() []*corev1.Node {
 		unready[n] = true
 	}
 	var out []*corev1.Node
+	now := metav1.Now()
 	add := func(name string, labels map[string]string, taints []corev1.Taint) {
 		labels["kubernetes.io/hostname"] = name
 		labels["kubernetes.io/os"] = "linux"
@@ -117,6 +118,12 @@ func (c Config) nodeObjects() []*corev1.Node {
 			labels[sim.LabelNotReady] = "true"
 		}
 		ip := nodeIP(len(out))
+		// Registered Ready, as a kubelet does: kwok's node-initialize stage then has
+		// nothing to do, which halves the writes of a big lab's start.
+		var conds []corev1.NodeCondition
+		if !unready[name] {
+			conds = readyConditions(now)
+		}
 		out = append(out, &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:   name,
@@ -128,6 +135,8 @@ func (c Config) nodeObjects() []*corev1.Node {
 			},
 			Spec: corev1.NodeSpec{Taints: taints},
 			Status: corev1.NodeStatus{
+				Phase:       corev1.NodeRunning,
+				Conditions:  conds,
 				Capacity:    nodeResources(),
 				Allocatable: nodeResources(),
 				Addresses: []corev1.NodeAddress{
@@ -162,6 +171,19 @@ func (c Config) nodeObjects() []*corev1.Node {
 		add(n, map[string]string{LabelNodePool: CloudPool, LabelEdgeWorker: "false"}, nil)
 	}
 	return out
+}
+
+func readyConditions(now metav1.Time) []corev1.NodeCondition {
+	c := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	return []corev1.NodeCondition{
+		c(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+		c(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+		c(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+		c(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+		c(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated", "RouteController created a route"),
+	}
 }
 
 func nodeIP(i int) string {

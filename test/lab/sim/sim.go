@@ -178,7 +178,8 @@ func knobsChanged(o, n *corev1.Node) bool {
 		}
 	}
 	return o.Labels[LabelNotReady] != n.Labels[LabelNotReady] ||
-		o.Annotations[AnnotationKwokNode] != n.Annotations[AnnotationKwokNode]
+		o.Annotations[AnnotationKwokNode] != n.Annotations[AnnotationKwokNode] ||
+		nodeReady(o) != nodeReady(n)
 }
 
 func (s *Simulator) enqueueNode(node string) {
@@ -356,6 +357,9 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 		}
 		return 0, nil // the node reports nothing while it is NotReady
 	}
+	if knobs.NotReadyDuring && !nodeReady(node) {
+		return 0, nil // the kubelet reports once its node is Ready again (re-checked when it is)
+	}
 	if knobs.Hang {
 		return 0, nil // re-checked when the node's knobs change
 	}
@@ -416,6 +420,15 @@ func (s *Simulator) syncDeepCheck(ctx context.Context, pod *corev1.Pod, node *co
 	}
 	s.logf("%s/%s on %s: deep-check Succeeded", pod.Namespace, pod.Name, node.Name)
 	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func targetVersion(pod *corev1.Pod) string {

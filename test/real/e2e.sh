@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# make e2e-real: a real kubeadm cluster on this machine upgraded v1.35.4 -> v1.36.3 by
+# `kubectl edgeupgrade` with the node agent's images (docs/real-lab.md).
+#
+#  1. build/cache: Kubernetes binaries and control-plane images for both versions, the
+#     plugin, the agent images (make images, amd64 only)
+#  2. up.sh: kubeadm init (v1.35.4) + kubeadm join, bridge CNI, workload on the worker
+#  3. check; then the failure case and the upgrade in one run, the way an operator meets
+#     it: the worker's new kubelet cannot start (a lab knob on that node injects a bad
+#     kubelet flag for v1.36 kubelets only) -> the agent rolls the worker back -> the
+#     run pauses with that cause; the operator fixes the node and resumes with
+#     --retry-failed -> the run completes
+#  4. assertions; teardown (checked: nothing left behind)
+#
+# Env: REALLAB_KEEP=1 keeps the cluster up at the end (tear down with make real-down);
+# REALLAB_FAILURE_CASE=0 skips the failure case; REALLAB_STEP_TIMEOUT (default 4m, see
+# below; "default" keeps the agent's 10m); REALLAB_ARTIFACTS=DIR (default
+# /var/tmp/eulab-artifacts) receives logs when something fails.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+ARTIFACTS=${REALLAB_ARTIFACTS:-/var/tmp/eulab-artifacts}
+FAILURE_CASE=${REALLAB_FAILURE_CASE:-1}
+STEP_TIMEOUT=${REALLAB_STEP_TIMEOUT:-4m}   # "default": the product image as make images builds it
+export LAB_TIMINGS=$(mktemp /tmp/eulab-timings.XXXXXX)
+AGENT_VERSION=e2e-real
+PREPROCESS_IMAGE=registry.local/edgeupgrade/node-preprocess:$AGENT_VERSION
+UPGRADE_IMAGE=registry.local/edgeupgrade/upgrade:$TO_VERSION
+# make images writes into its own directories for the lab, so that the lab's amd64-only,
+# lab-tagged archives never replace the ones `make images` builds in dist/images.
+IMAGES_DIR=dist/reallab/images IMAGE_STAGE=dist/reallab/stage
+PREPROCESS_TAR=$REPO_ROOT/$IMAGES_DIR/node-preprocess_${AGENT_VERSION}_linux-amd64.tar
+UPGRADE_TAR=$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}_linux-amd64.tar
+T0=$(date +%s)
+
+PASS=0 FAILED=0
+check() {  # check DESCRIPTION CMD...: one assertion
+  local what=$1; shift
+  if "$@"; then PASS=$((PASS + 1)); log "PASS: $what"; else FAILED=$((FAILED + 1)); log "FAIL: $what"; fi
+}
+eq() { [ "$1" = "$2" ] || { log "  got '$1', want '$2'"; return 1; }; }
+
+collect_artifacts() {
+  rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
+  cp "$LAB_TIMINGS" "$ARTIFACTS/timings.txt" 2>/dev/null || true
+  cp "$LAB_DIR"/*.log "$ARTIFACTS/" 2>/dev/null || true
+  for n in "${LAB_NODES[@]}"; do
+    mkdir -p "$ARTIFACTS/$n"
+    cp -r "$(node_dir "$n")/log/." "$ARTIFACTS/$n/" 2>/dev/null || true
+    cp -r "$(node_dir "$n")/upper/diff/var/lib/edgeupgrade" "$ARTIFACTS/$n/" 2>/dev/null || true
+  done
+  if [ -s "$KUBECONFIG_LAB" ]; then
+    kc get nodes -o wide > "$ARTIFACTS/nodes.txt" 2>&1 || true
+    kc get pods -A -o wide > "$ARTIFACTS/pods.txt" 2>&1 || true
+    kc get events -A --sort-by=.lastTimestamp > "$ARTIFACTS/events.txt" 2>&1 || true
+    kc -n kube-upgrade get jobs,pods -o yaml > "$ARTIFACTS/kube-upgrade.yaml" 2>&1 || true
+    kc -n kube-upgrade get configmap edgeupgrade -o yaml > "$ARTIFACTS/state.yaml" 2>&1 || true
+  fi
+  log "artifacts in $ARTIFACTS"
+}
+
+finish() {
+  local rc=$?
+  set +e
+  if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then collect_artifacts; fi
+  if [ "${REALLAB_KEEP:-0}" = 1 ]; then
+    log "REALLAB_KEEP=1: cluster kept (KUBECONFIG=$KUBECONFIG_LAB); make real-down removes it"
+  else
+    stage_begin "teardown"
+    "$REAL_DIR/down.sh"; local drc=$?
+    stage_end
+    check "teardown removed everything" [ "$drc" = 0 ]
+    check "no lab process left" sh -c "! pgrep -f '$LAB_DIR/' >/dev/null"
+    check "no lab mount left" sh -c "! grep -q ' $LAB_DIR' /proc/self/mounts"
+    check "no lab network namespace left" sh -c "! ip netns list | grep -q '^eulab-'"
+  fi
+  printf '\nreal-cluster lab timings (this run):\n' >&2; cat "$LAB_TIMINGS" >&2
+  printf '%-28s %8s s\n' "total" "$(( $(date +%s) - T0 ))" >&2
+  rm -f "$LAB_TIMINGS"
+  echo "e2e-real: $PASS passed, $FAILED failed"
+  [ "$rc" = 0 ] && [ "$FAILED" = 0 ] || exit 1
+}
+trap finish EXIT
+
+# --- 1. build ------------------------------------------------------------------------
+stage_begin "build: kube+etcd+coredns+images"
+"$REAL_DIR/build.sh" all
+stage_end
+stage_begin "build: plugin + agent images"
+make -C "$REPO_ROOT" --no-print-directory -s build >/dev/null
+make -C "$REPO_ROOT" --no-print-directory -s images IMAGES_DIR="$IMAGES_DIR" IMAGE_STAGE="$IMAGE_STAGE" \
+  IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" \
+  AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" >/dev/null
+[ -s "$PREPROCESS_TAR" ] && [ -s "$UPGRADE_TAR" ] || die "make images did not produce $PREPROCESS_TAR and $UPGRADE_TAR"
+if [ "$STEP_TIMEOUT" != default ]; then
+  # The agent's verify step waits for a healthy kubelet until its step timeout (default
+  # 10m), and the plugin does not set one in the Job: the failure case would wait 10
+  # minutes. The lab's upgrade image is make images' image (same files, entrypoint and
+  # environment) plus EDGEUPGRADE_STEP_TIMEOUT, the agent's documented setting.
+  kdir=$REPO_ROOT/$IMAGE_STAGE/kube/$TO_VERSION/linux-amd64
+  "$REPO_ROOT/bin/edgeupgrade-image" build -q -o "$UPGRADE_TAR.lab" --tag "$UPGRADE_IMAGE" \
+    --file "$REPO_ROOT/$IMAGE_STAGE/agent/linux-amd64/edgeupgrade-node:/edgeupgrade-node:0755" \
+    --file "$kdir/kubeadm:/usr/local/bin/kubeadm:0755" --file "$kdir/kubelet:/usr/local/bin/kubelet:0755" \
+    --file "$kdir/kubectl:/usr/local/bin/kubectl:0755" --entrypoint /edgeupgrade-node \
+    --env EDGEUPGRADE_BIN_DIR=/usr/local/bin --env EDGEUPGRADE_STEP_TIMEOUT="$STEP_TIMEOUT"
+  UPGRADE_TAR=$UPGRADE_TAR.lab
+fi
+stage_end
+
+# kubectl finds the plugin on PATH: `kubectl edgeupgrade` is what users type.
+export PATH="$REPO_ROOT/bin:$(kube_bin "$TO_VERSION"):$PATH" KUBECONFIG=$KUBECONFIG_LAB
+ku() { kubectl edgeupgrade "$@"; }
+
+# --- 2. cluster ----------------------------------------------------------------------
+"$REAL_DIR/down.sh" >/dev/null 2>&1 || true
+"$REAL_DIR/up.sh" "$FROM_VERSION"
+
+stage_begin "load target + agent images"
+for n in "${LAB_NODES[@]}"; do
+  (
+    [ "$n" != "$CP_NODE" ] || node_ctr "$n" images import "$LAB_CACHE/images/$TO_VERSION/cp.tar" >/dev/null
+    for t in "$LAB_CACHE/images/$TO_VERSION/node.tar" "$PREPROCESS_TAR" "$UPGRADE_TAR"; do
+      node_ctr "$n" images import "$t" >/dev/null
+    done
+  ) & pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || die "image import failed"; done
+stage_end
+
+wl_pod() { kc -n default get pods -l app=lab-workload -o jsonpath="{.items[0].$1}"; }
+WL_UID=$(wl_pod metadata.uid); WL_NAME=$(wl_pod metadata.name)
+WL_RESTARTS=$(wl_pod 'status.containerStatuses[0].restartCount')
+WL_CONTAINER=$(wl_pod 'status.containerStatuses[0].containerID')
+log "workload pod $WL_NAME uid $WL_UID restarts $WL_RESTARTS on $(wl_pod spec.nodeName)"
+
+# --- 3. check + upgrade ---------------------------------------------------------------
+stage_begin "kubectl edgeupgrade check"
+rc=0; ku check --to "$TO_VERSION" > "$LAB_DIR/check.txt" 2>&1 || rc=$?
+cat "$LAB_DIR/check.txt" >&2
+stage_end
+check "check passes on the real cluster (exit 0)" eq "$rc" 0
+
+UPGRADE_FLAGS=(--to "$TO_VERSION" --preprocess-image "$PREPROCESS_IMAGE" --upgrade-image "$UPGRADE_IMAGE" --job-timeout 20m)
+kubelet_version() { kc get node "$1" -o jsonpath='{.status.nodeInfo.kubeletVersion}'; }
+node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+disk_kubelet() { node_exec "$1" /usr/bin/kubelet --version | awk '{print $2}'; }
+state() { kc -n kube-upgrade get configmap edgeupgrade -o json | jq -r '.data | to_entries[0].value' ; }
+
+if [ "$FAILURE_CASE" = 1 ]; then
+  # LAB-ONLY knob (node-init.sh): the worker's supervisor adds a bad flag to any v1.36
+  # kubelet it starts, like a node whose init script carries a flag the new release
+  # rejects. The v1.35 kubelet (the rollback) starts normally.
+  node_exec "$WORKER_NODE" sh -c "echo 'v1.36.' > /etc/eulab/break-kubelet"
+  stage_begin "upgrade run: master ok, worker fails"
+  rc=0; ku start "${UPGRADE_FLAGS[@]}" --wait > "$LAB_DIR/start.txt" 2>&1 || rc=$?
+  cat "$LAB_DIR/start.txt" >&2
+  stage_end
+  ku status -o json > "$LAB_DIR/status-paused.json" 2>&1 || true
+  check "start --wait reports the pause (non-zero exit)" [ "$rc" != 0 ]
+  check "the run is paused by an error naming the worker" \
+    jq -e --arg n "$WORKER_NODE" '[.. | strings | select(test($n))] | length > 0' "$LAB_DIR/status-paused.json"
+  check "status shows paused" sh -c "grep -qi 'paused' '$LAB_DIR/status-paused.json'"
+  check "the worker was rolled back to $FROM_VERSION (Node)" eq "$(kubelet_version "$WORKER_NODE")" "$FROM_VERSION"
+  check "the worker's kubelet on disk is $FROM_VERSION again" eq "$(disk_kubelet "$WORKER_NODE")" "$FROM_VERSION"
+  check "the worker is Ready after the rollback" wait_for 120 "worker Ready" node_ready "$WORKER_NODE"
+  check "the agent recorded rolled-back" sh -c "grep -q rolled-back '$(node_dir "$WORKER_NODE")/upper/diff/var/lib/edgeupgrade/last-result.json'"
+  check "the master is upgraded meanwhile" eq "$(kubelet_version "$CP_NODE")" "$TO_VERSION"
+  check "the failed pod is kept for diagnosis" sh -c "kubectl -n kube-upgrade get pods -o json | jq -e '[.items[] | select(.status.phase == \"Failed\")] | length > 0' >/dev/null"
+  rc=0; ku resume > "$LAB_DIR/resume-refused.txt" 2>&1 || rc=$?
+  cat "$LAB_DIR/resume-refused.txt" >&2
+  check "resume is refused while failed pods remain" [ "$rc" != 0 ]
+  # The operator fixes the node and retries it.
+  node_exec "$WORKER_NODE" rm -f /etc/eulab/break-kubelet
+  stage_begin "resume --retry-failed: worker ok"
+  rc=0; ku resume --retry-failed --wait > "$LAB_DIR/resume.txt" 2>&1 || rc=$?
+  cat "$LAB_DIR/resume.txt" >&2
+  stage_end
+  check "resume --retry-failed --wait completes the run" eq "$rc" 0
+else
+  stage_begin "upgrade run"
+  rc=0; ku start "${UPGRADE_FLAGS[@]}" --wait > "$LAB_DIR/start.txt" 2>&1 || rc=$?
+  cat "$LAB_DIR/start.txt" >&2
+  stage_end
+  check "start --wait completes the run" eq "$rc" 0
+fi
+
+# --- 4. assertions ---------------------------------------------------------------------
+ku status -o json > "$LAB_DIR/status.json" 2>&1 || true
+check "status says Completed" sh -c "grep -q 'Completed' '$LAB_DIR/status.json'"
+check "API server reports $TO_VERSION" eq "$(kubectl version -o json | jq -r .serverVersion.gitVersion)" "$TO_VERSION"
+for n in "${LAB_NODES[@]}"; do
+  check "$n: Node reports kubelet $TO_VERSION" eq "$(kubelet_version "$n")" "$TO_VERSION"
+  check "$n: Ready" wait_for 60 "$n Ready" node_ready "$n"
+  check "$n: /usr/bin/kubelet on disk is $TO_VERSION" eq "$(disk_kubelet "$n")" "$TO_VERSION"
+  check "$n: /usr/bin/kubeadm on disk is $TO_VERSION" eq "$(node_exec "$n" kubeadm version -o short)" "$TO_VERSION"
+  check "$n: the running kubelet is the new binary (not deleted)" \
+    node_exec "$n" sh -c 'p=$(cat /run/eulab/kubelet.pid); [ "$(readlink /proc/$p/exe)" = /usr/bin/kubelet ]'
+  check "$n: backup of $FROM_VERSION exists with its manifest" \
+    node_exec "$n" sh -c "test -s /var/lib/edgeupgrade/backup/$FROM_VERSION/manifest.json && test -x /var/lib/edgeupgrade/backup/$FROM_VERSION/files/usr/bin/kubelet"
+  check "$n: the backed-up kubelet is $FROM_VERSION" \
+    eq "$(node_exec "$n" "/var/lib/edgeupgrade/backup/$FROM_VERSION/files/usr/bin/kubelet" --version 2>/dev/null | awk '{print $2}')" "$FROM_VERSION"
+  check "$n: the supervisor restarted the kubelet (no systemd)" \
+    sh -c "grep -c 'starting kubelet Kubernetes $TO_VERSION' '$(node_dir "$n")/log/eulab/supervisor.log' | grep -qv '^0$'"
+done
+check "control-plane static pods run $TO_VERSION" sh -c \
+  "kubectl -n kube-system get pod kube-apiserver-$CP_NODE -o jsonpath='{.spec.containers[0].image}' | grep -q ':$TO_VERSION\$'"
+check "kube-proxy DaemonSet is $TO_VERSION" sh -c \
+  "kubectl -n kube-system get ds kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}' | grep -q ':$TO_VERSION\$'"
+check "workload pod kept its UID" eq "$(wl_pod metadata.uid)" "$WL_UID"
+check "workload container was not restarted" eq "$(wl_pod 'status.containerStatuses[0].restartCount')" "$WL_RESTARTS"
+check "workload container is the same container" eq "$(wl_pod 'status.containerStatuses[0].containerID')" "$WL_CONTAINER"
+check "workload pod Ready" eq "$(wl_pod 'status.conditions[?(@.type=="Ready")].status')" True
+
+kubectl get events -A -o json > "$LAB_DIR/events.json"
+reasons=$(jq -r '[.items[] | select(.reason | test("^(Upgrade|PreCheck|Phase|Batch|Node)"))] | sort_by(.firstTimestamp // .eventTime) | .[] | "\(.reason) \(.message)"' "$LAB_DIR/events.json")
+printf '%s\n' "$reasons" | sed 's/^/  event: /' >&2
+has_event() { printf '%s\n' "$reasons" | grep -q "^$1.*$2"; }
+check "Events: UpgradeStarted" has_event UpgradeStarted
+check "Events: NodeUpgraded $CP_NODE" has_event NodeUpgraded "$CP_NODE"
+check "Events: NodeUpgraded $WORKER_NODE" has_event NodeUpgraded "$WORKER_NODE"
+if [ "$FAILURE_CASE" = 1 ]; then
+  check "Events: NodeUpgradeFailed $WORKER_NODE" has_event NodeUpgradeFailed "$WORKER_NODE"
+  check "Events: UpgradePaused" has_event UpgradePaused
+  check "Events: UpgradeResumed" has_event UpgradeResumed
+fi
+check "Events: UpgradeCompleted" has_event UpgradeCompleted
+
+# Per-node wall time of the upgrade: the Jobs' start to completion, and the agent's steps.
+kubectl -n kube-upgrade get jobs -o json | jq -r '.items[] |
+  "\(.metadata.annotations["edgeupgrade.io/node"]) job \(.metadata.name): \(.status.startTime) -> \(.status.completionTime // "-") \(if .status.failed then "failed" else "" end)"' \
+  | while read -r line; do log "  $line"; done
+for n in "${LAB_NODES[@]}"; do
+  f=$(node_dir "$n")/upper/diff/var/lib/edgeupgrade/last-result.json
+  [ -s "$f" ] || continue
+  jq -r --arg n "$n" '"\($n): \(.result) \(.fromVersion) -> \(.targetVersion): " + ([.steps[] | "\(.name) \(.duration)"] | join(", "))' "$f" >&2
+  jq -r --arg n "$n" '"upgrade wall " + $n + " " + ((((.finishedAt | sub("\\.[0-9]+";"") | fromdateiso8601) - (.startedAt | sub("\\.[0-9]+";"") | fromdateiso8601)) | tostring))' "$f" \
+    | awk '{printf "%-28s %8s s\n", $1" "$2" "$3, $4}' >> "$LAB_TIMINGS"
+done
