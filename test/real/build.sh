@@ -45,9 +45,14 @@ build_etcd() {  # build_etcd KUBE_VERSION → prints the etcd binary
   echo "$(locked "$EDGEUPGRADE_CACHE/etcd/$ver.lock" "$REPO_ROOT/hack/build-etcd.sh" "$ver")/etcd"
 }
 
+# CoreDNS is the longest build after Kubernetes itself (~its own dependency tree). By
+# default one binary, the target's, serves under both versions' tags: the upgrade only
+# changes the Deployment's image tag and migrates the Corefile, which the lab still
+# exercises. REALLAB_EXACT_COREDNS=1 builds each version's own CoreDNS.
 build_coredns() {  # build_coredns KUBE_VERSION → prints the coredns binary
-  local tag ver out mod
-  tag=$(image_ref "$1" coredns); ver=${tag##*:}
+  local tag ver out mod v=$1
+  [ "${REALLAB_EXACT_COREDNS:-0}" = 1 ] || v=$TO_VERSION
+  tag=$(image_ref "$v" coredns); ver=${tag##*:}
   out=$LAB_CACHE/coredns/$ver/coredns
   if [ ! -x "$out" ]; then
     mod=$LAB_CACHE/coredns/$ver/mod

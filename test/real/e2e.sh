@@ -156,9 +156,13 @@ if [ "$FAILURE_CASE" = 1 ]; then
   stage_end
   ku status -o json > "$LAB_DIR/status-paused.json" 2>&1 || true
   check "start --wait reports the pause (non-zero exit)" [ "$rc" != 0 ]
-  check "the run is paused by an error naming the worker" \
-    jq -e --arg n "$WORKER_NODE" '[.. | strings | select(test($n))] | length > 0' "$LAB_DIR/status-paused.json"
-  check "status shows paused" sh -c "grep -qi 'paused' '$LAB_DIR/status-paused.json'"
+  jq -r '"status: phase \(.phase), pause: \(.pause.reason // "-"); failures: " + ([.failures[] | "\(.node)/\(.container): \(.message)"] | join("; "))' \
+    "$LAB_DIR/status-paused.json" >&2 || true
+  check "status: phase Paused, paused by an error" \
+    jq -e '.phase == "Paused" and .pause.byError == true' "$LAB_DIR/status-paused.json"
+  check "status: the failure names the worker and the kubelet" jq -e --arg n "$WORKER_NODE" \
+    '[.failures[] | select(.node == $n and (.message | test("kubelet")) and (.message | test("rolled back")))] | length == 1' "$LAB_DIR/status-paused.json"
+  check "status: the master is counted upgraded" jq -e '.masters.upgraded == 1' "$LAB_DIR/status-paused.json"
   check "the worker was rolled back to $FROM_VERSION (Node)" eq "$(kubelet_version "$WORKER_NODE")" "$FROM_VERSION"
   check "the worker's kubelet on disk is $FROM_VERSION again" eq "$(disk_kubelet "$WORKER_NODE")" "$FROM_VERSION"
   check "the worker is Ready after the rollback" wait_for 120 "worker Ready" node_ready "$WORKER_NODE"
@@ -185,7 +189,7 @@ fi
 
 # --- 4. assertions ---------------------------------------------------------------------
 ku status -o json > "$LAB_DIR/status.json" 2>&1 || true
-check "status says Completed" sh -c "grep -q 'Completed' '$LAB_DIR/status.json'"
+check "status: phase Completed, 2/2 nodes upgraded" jq -e '.phase == "Completed" and .nodes.upgraded == 2 and .nodes.total == 2' "$LAB_DIR/status.json"
 check "API server reports $TO_VERSION" eq "$(kubectl version -o json | jq -r .serverVersion.gitVersion)" "$TO_VERSION"
 for n in "${LAB_NODES[@]}"; do
   check "$n: Node reports kubelet $TO_VERSION" eq "$(kubelet_version "$n")" "$TO_VERSION"

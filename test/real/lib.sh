@@ -42,7 +42,10 @@ stage_end() {
 
 kube_bin() { echo "$EDGEUPGRADE_CACHE/kube/$1/bin"; }
 # kubectl on the host (any version within skew of both ends).
-kc() { "$(kube_bin "$FROM_VERSION")/kubectl" --kubeconfig "$KUBECONFIG_LAB" "$@"; }
+kc() {
+  local k; k=$(kube_bin "$TO_VERSION")/kubectl; [ -x "$k" ] || k=$(kube_bin "$FROM_VERSION")/kubectl
+  "$k" --kubeconfig "$KUBECONFIG_LAB" "$@"
+}
 
 node_dir() { echo "$LAB_DIR/nodes/$1"; }
 node_pid() { cat "$(node_dir "$1")/init.pid" 2>/dev/null; }

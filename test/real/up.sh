@@ -205,6 +205,7 @@ YAML
     || { tail -40 "$LAB_DIR/kubeadm-join-$n.log"; die "kubeadm join of $n failed (log: $LAB_DIR/kubeadm-join-$n.log)"; }
 }
 
+has_podcidr() { [ -n "$(kc get node "$1" -o jsonpath='{.spec.podCIDR}')" ]; }
 node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 
 stage_begin "up: network+nodes+containerd"
@@ -229,7 +230,7 @@ stage_end
 stage_begin "up: CNI + nodes Ready"
 declare -A CIDR
 for n in "${LAB_NODES[@]}"; do
-  wait_for 60 "podCIDR of $n" sh -c "[ -n \"\$('$KB/kubectl' --kubeconfig '$KUBECONFIG_LAB' get node $n -o jsonpath='{.spec.podCIDR}')\" ]" || die "no podCIDR for $n"
+  wait_for 60 "podCIDR of $n" has_podcidr "$n" || die "no podCIDR for $n"
   CIDR[$n]=$(write_cni "$n")
 done
 for n in "${LAB_NODES[@]}"; do
