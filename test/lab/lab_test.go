@@ -79,7 +79,7 @@ func TestLab(t *testing.T) {
 		}
 	}()
 	c := l.Client
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	t.Run("topology", func(t *testing.T) { checkTopology(ctx, t, l) })
