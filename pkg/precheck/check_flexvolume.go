@@ -22,7 +22,7 @@ func runFlexVolume(v *View) []Finding {
 	var out []Finding
 	inScope := map[string]bool{}
 	for i := range v.Nodes {
-		inScope[v.Nodes[i].Name] = v.InScope(&v.Nodes[i])
+		inScope[v.Nodes[i].Name] = v.Upgrades(&v.Nodes[i])
 	}
 	for _, p := range v.Pods {
 		if !inScope[p.Spec.NodeName] {

@@ -17,7 +17,7 @@ func runNodeCordoned(v *View) []Finding {
 	var out []Finding
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		if v.InScope(n) && n.Spec.Unschedulable {
+		if v.Upgrades(n) && n.Spec.Unschedulable {
 			out = append(out, Finding{Object: nodeObject(n.Name), Message: "cordoned (spec.unschedulable=true) before the upgrade"})
 		}
 	}

@@ -23,12 +23,12 @@ func runNodePLEG(v *View) []Finding {
 	var out []Finding
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		if !v.InScope(n) {
-			continue
-		}
-		ready, c := NodeReady(n)
-		if c == nil || (!ready && v.Options.SkipUnready && !IsControlPlane(n)) {
+		if !v.Upgrades(n) {
 			continue // a deferred NotReady worker is node-not-ready's, as a warning
+		}
+		_, c := NodeReady(n)
+		if c == nil {
+			continue
 		}
 		for _, m := range plegMarkers {
 			if strings.Contains(c.Message, m) {

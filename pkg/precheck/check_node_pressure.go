@@ -24,7 +24,7 @@ func runNodePressure(v *View) []Finding {
 	var out []Finding
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		if !v.InScope(n) {
+		if !v.Upgrades(n) {
 			continue
 		}
 		for _, c := range n.Status.Conditions {

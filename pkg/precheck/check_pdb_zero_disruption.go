@@ -64,7 +64,7 @@ func pdbCoversScope(v *View, p *policyv1.PodDisruptionBudget) bool {
 	}
 	inScope := map[string]bool{}
 	for i := range v.Nodes {
-		inScope[v.Nodes[i].Name] = v.InScope(&v.Nodes[i])
+		inScope[v.Nodes[i].Name] = v.Upgrades(&v.Nodes[i])
 	}
 	for i := range v.Pods {
 		pod := &v.Pods[i]

@@ -26,7 +26,7 @@ func runRuntimeVersion(v *View) []Finding {
 	t := int(v.Target.Minor())
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		if !v.InScope(n) {
+		if !v.Upgrades(n) {
 			continue
 		}
 		rv := n.Status.NodeInfo.ContainerRuntimeVersion

@@ -27,10 +27,10 @@ func runVersionSkewAfter(v *View) []Finding {
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
 		why := ""
-		switch ready, _ := NodeReady(n); {
+		switch {
 		case !v.InScope(n):
 			why = "outside this run's scope"
-		case !ready && v.Options.SkipUnready && !IsControlPlane(n):
+		case v.Deferred(n):
 			why = "deferred by --skip-unready"
 		default:
 			continue // upgraded to the target by this run

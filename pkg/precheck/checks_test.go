@@ -121,6 +121,9 @@ func cases() map[string][]checkCase {
 				setCondition(node(t, v, "edge-1"), corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
 					Message: "PLEG is not healthy: pleg was last seen active 3m12s ago; threshold is 3m0s"})
 			}, want: []string{"error Node/edge-1"}},
+			{name: "deferred worker is node-not-ready's", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
+				setCondition(node(t, v, "edge-1"), corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Message: "container runtime is down"})
+			}},
 			{name: "runtime down", edit: func(t *testing.T, v *View) {
 				setCondition(node(t, v, "edge-2"), corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse,
 					Message: "container runtime is down"})
@@ -145,6 +148,10 @@ func cases() map[string][]checkCase {
 				v.Server, v.ServerGitVersion = mustVersion("v1.23.9"), "v1.23.9"
 				setRuntime(t, v, "edge-2", "docker://20.10.7")
 			}, want: []string{"error Node/edge-2"}},
+			{name: "deferred node", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
+				setRuntime(t, v, "edge-1", "containerd://1.7.22")
+				notReady(t, v, "edge-1")
+			}},
 			{name: "cri-o behind", edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "cri-o://1.35.1") }, want: []string{"warning Node/edge-1"}},
 			{name: "out of scope", opts: Options{Mode: ModeControlPlane}, edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }},
 		},

@@ -43,7 +43,7 @@ func runDeep(ctx context.Context, c Clients, v *View) {
 	var nodes []*corev1.Node
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		if !v.InScope(n) {
+		if !v.Upgrades(n) {
 			continue
 		}
 		if ready, _ := NodeReady(n); !ready {

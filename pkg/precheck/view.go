@@ -208,6 +208,20 @@ func (v *View) InScope(n *corev1.Node) bool {
 	return true
 }
 
+// Deferred reports whether the node is in scope but left for a later run: a NotReady
+// worker with --skip-unready. node-not-ready lists it as a warning; the other node
+// checks ignore it, and version-skew-after counts it as staying at its version.
+func (v *View) Deferred(n *corev1.Node) bool {
+	if !v.Options.SkipUnready || IsControlPlane(n) || !v.InScope(n) {
+		return false
+	}
+	ready, _ := NodeReady(n)
+	return !ready
+}
+
+// Upgrades reports whether this run upgrades the node: in scope and not deferred.
+func (v *View) Upgrades(n *corev1.Node) bool { return v.InScope(n) && !v.Deferred(n) }
+
 // ManagedControlPlane reports whether no control-plane node is visible (the control
 // plane is run by a provider and its API server must already be at the target).
 func (v *View) ManagedControlPlane() bool {
