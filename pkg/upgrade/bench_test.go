@@ -9,6 +9,8 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,7 +91,13 @@ func midRun(b *testing.B, done bool) (State, Observation) {
 		jobs[nodes[i].Name] = Job{Name: "j-" + nodes[i].Name, Node: nodes[i].Name, Batch: BatchLabel(RoleMaster, i+1), Role: RoleMaster, Phase: JobSucceeded, Finished: benchT0}
 	}
 	// Workers in name order: the first 5,000 are done, the next 1,000 are the batch.
-	workers := byName(nodes, RoleWorker)
+	var workers []Node
+	for _, n := range nodes {
+		if n.Role == RoleWorker {
+			workers = append(workers, n)
+		}
+	}
+	slices.SortFunc(workers, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	idx := map[string]int{}
 	for i, n := range nodes {
 		idx[n.Name] = i

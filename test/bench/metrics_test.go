@@ -1,0 +1,61 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestQuantile(t *testing.T) {
+	d := distOf([]float64{5, 1, 4, 2, 3})
+	if d.P50 != 3 || d.Max != 5 || d.Sum != 15 || d.N != 5 {
+		t.Fatalf("%+v", d)
+	}
+	xs := make([]float64, 20)
+	for i := range xs {
+		xs[i] = float64(i + 1)
+	}
+	if d := distOf(xs); d.P95 != 19 {
+		t.Fatalf("p95 of 1..20 = %v, want 19 (nearest rank)", d.P95)
+	}
+	if d := distOf(nil); d.N != 0 {
+		t.Fatalf("%+v", d)
+	}
+}
+
+// TestSummarize: two masters and two worker batches, 1 s simulated upgrades.
+func TestSummarize(t *testing.T) {
+	r := &raw{Workers: 3, Masters: 2, JobSeconds: 1, PluginStart: 0, PluginEnd: 10,
+		Jobs: []jobTrace{
+			{Node: "m-1", Batch: "m1", Created: 1, PodRunning: 1.1, PodDone: 2.1, Done: 2.5},
+			{Node: "m-2", Batch: "m2", Created: 2.7, PodRunning: 2.8, PodDone: 3.8, Done: 4.8},
+			{Node: "w-1", Batch: "1", Created: 5.0, PodRunning: 5.1, PodDone: 6.1, Done: 7.0},
+			{Node: "w-2", Batch: "2", Created: 7.4, PodRunning: 7.5, PodDone: 8.5, Done: 9.5},
+			{Node: "w-3", Batch: "2", Created: 7.6, PodRunning: 7.7, PodDone: 8.7, Done: 9.6},
+		},
+		ConfigMap: []cmSample{{At: 0.9, Batch: "m1", DataBytes: 100, ObjectBytes: 300}, {At: 2.6, Batch: "m2"},
+			{At: 4.9, Batch: "1", DataBytes: 120, ObjectBytes: 320}, {At: 7.2, Batch: "2"}, {At: 7.3, Batch: "2"}},
+		Requests: []request{{Verb: "create", Resource: "jobs.batch"}, {Verb: "watch", Resource: "pods"}},
+		Upgraded: map[string]float64{"m-1": 2.1, "w-1": 6.1},
+	}
+	s := summarize(r)
+	if s.Batches != 4 || s.Nodes != 5 || !near(s.Ideal, 4) || !near(s.Ratio, 2.5) {
+		t.Fatalf("batches %d nodes %d ideal %v ratio %v", s.Batches, s.Nodes, s.Ideal, s.Ratio)
+	}
+	if got := []string{s.Batch[0].Label, s.Batch[1].Label, s.Batch[2].Label, s.Batch[3].Label}; got[0] != "m1" || got[3] != "2" {
+		t.Fatalf("order %v", got)
+	}
+	// Reactions: m1→m2 0.2, m2→1 0.2, 1→2 0.4.
+	if s.Reaction.N != 3 || !near(s.Reaction.Max, 0.4) || !near(s.Reaction.P50, 0.2) || !near(s.Gaps, 0.8) {
+		t.Fatalf("reaction %+v", s.Reaction)
+	}
+	// 1→2: the ConfigMap named batch 2 at 7.2 (notice 0.2), first Job at 7.4 (act 0.2).
+	last := s.Trans[2]
+	if !near(last.Notice, 0.2) || !near(last.Act, 0.2) || !near(last.CreateSpan, 0.2) || !near(last.JobController, 0.9) {
+		t.Fatalf("transition %+v", last)
+	}
+	if !near(s.Startup, 1) || !near(s.Tail, 0.4) || s.CMDataMax != 120 || s.CMObjectMax != 320 || s.Watches != 1 || !near(s.PerNode, 0.4) {
+		t.Fatalf("summary %+v", s)
+	}
+}
