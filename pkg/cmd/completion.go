@@ -14,7 +14,7 @@ var (
 	completionLong = templates.LongDesc(`
 		Print a shell completion script for bash, zsh, fish or powershell.
 
-		Typing "kubectl edgeupgrade <TAB>" is completed by kubectl itself (1.26 or newer):
+		Completion of "kubectl edgeupgrade ..." is done by kubectl itself (1.26 or newer):
 		load kubectl's own completion ("kubectl completion bash") and put the
 		kubectl_complete-edgeupgrade helper from the release archive or the krew install
 		directory on your PATH. kubectl runs the helper, which asks this plugin for the
