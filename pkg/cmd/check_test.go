@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -24,7 +23,7 @@ func runCheck(t *testing.T, c *prechecktest.Cluster, edit func(*CheckOptions)) (
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := NewCheckOptions(nil, streams)
 	o.clients = func() (precheck.Clients, error) { return c.Clients(), nil }
-	o.now = func() time.Time { return prechecktest.Now }
+	o.now = prechecktest.Now
 	if edit != nil {
 		edit(o)
 	}

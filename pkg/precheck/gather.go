@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,14 +240,13 @@ func rawGet(c Clients) (func(ctx context.Context, path string) ([]byte, error), 
 	}, nil
 }
 
-var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-
 func gatherAPIServices(ctx context.Context, c Clients, v *View) error {
 	dc, err := dynamicClient(c)
 	if err != nil {
 		return err
 	}
-	items, err := listAll(ctx, dc.Resource(apiServiceGVR).List, func(l *unstructured.UnstructuredList) []unstructured.Unstructured { return l.Items })
+	gvr := schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+	items, err := listAll(ctx, dc.Resource(gvr).List, func(l *unstructured.UnstructuredList) []unstructured.Unstructured { return l.Items })
 	if err != nil {
 		return err
 	}
@@ -271,17 +271,19 @@ func gatherAPIServices(ctx context.Context, c Clients, v *View) error {
 	return nil
 }
 
+// helmSelector selects the deployed revision records of Helm v3 (both drivers).
+const helmSelector = "owner=helm,status=deployed"
+
 func gatherHelm(ctx context.Context, c Clients, v *View) error {
-	sel := metav1.ListOptions{LabelSelector: "owner=helm,status=deployed", Limit: pageSize}
 	secrets, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) (*corev1.SecretList, error) {
-		o.LabelSelector = sel.LabelSelector
+		o.LabelSelector = helmSelector
 		return c.Kube.CoreV1().Secrets("").List(ctx, o)
 	}, func(l *corev1.SecretList) []corev1.Secret { return l.Items })
 	if err != nil {
 		return fmt.Errorf("list Helm release secrets: %w", err)
 	}
 	cms, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) (*corev1.ConfigMapList, error) {
-		o.LabelSelector = sel.LabelSelector
+		o.LabelSelector = helmSelector
 		return c.Kube.CoreV1().ConfigMaps("").List(ctx, o)
 	}, func(l *corev1.ConfigMapList) []corev1.ConfigMap { return l.Items })
 	if err != nil {
@@ -350,7 +352,7 @@ func gatherAPIObjects(ctx context.Context, c Clients, v *View, fail func(Source,
 			continue
 		}
 		for _, r := range l.APIResources {
-			if !kinds[r.Kind] || r.Kind == "Event" || !hasVerb(r.Verbs, "list") || containsSlash(r.Name) {
+			if !kinds[r.Kind] || r.Kind == "Event" || !hasVerb(r.Verbs, "list") || strings.Contains(r.Name, "/") {
 				continue
 			}
 			gvr := gv.WithResource(r.Name)
@@ -394,15 +396,6 @@ func apiObjectOf(apiVersion, kind string, m *metav1.PartialObjectMetadata) APIOb
 func hasVerb(verbs []string, verb string) bool {
 	for _, v := range verbs {
 		if v == verb {
-			return true
-		}
-	}
-	return false
-}
-
-func containsSlash(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
 			return true
 		}
 	}
@@ -480,10 +473,6 @@ func gatherWebhookEndpoints(ctx context.Context, c Clients, v *View) error {
 }
 
 func splitKey(k string) (string, string) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == '/' {
-			return k[:i], k[i+1:]
-		}
-	}
-	return "", k
+	ns, name, _ := strings.Cut(k, "/")
+	return ns, name
 }

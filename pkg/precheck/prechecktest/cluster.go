@@ -36,8 +36,8 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 )
 
-// Now is the time the fixtures are relative to.
-var Now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+// Now is the time the fixtures are relative to (a clock for the code under test).
+func Now() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
 
 // Cluster is a fake cluster. Objects of the typed clientset go to Kube; APIServices
 // (unstructured) to Dynamic; PartialObjectMetadata to Metadata.
@@ -49,8 +49,6 @@ type Cluster struct {
 	Metrics string
 	Readyz  string
 }
-
-var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
 // NewCluster builds a cluster whose API server reports serverVersion.
 func NewCluster(serverVersion string, objs ...runtime.Object) *Cluster {
@@ -75,7 +73,7 @@ func NewCluster(serverVersion string, objs ...runtime.Object) *Cluster {
 	}
 	c := &Cluster{
 		Kube:     fake.NewClientset(kube...),
-		Dynamic:  fakedynamic.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{apiServiceGVR: "APIServiceList"}, dyn...),
+		Dynamic:  fakedynamic.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}: "APIServiceList"}, dyn...),
 		Metadata: fakemetadata.NewSimpleMetadataClient(mdScheme, md...),
 		Readyz:   "ok",
 	}
@@ -117,7 +115,7 @@ func Node(name string, controlPlane bool) *corev1.Node {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
 		Status: corev1.NodeStatus{
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-				LastHeartbeatTime: metav1.NewTime(Now.Add(-10 * time.Second))}},
+				LastHeartbeatTime: metav1.NewTime(Now().Add(-10 * time.Second))}},
 			NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.35.2", ContainerRuntimeVersion: "containerd://2.1.4"},
 		},
 	}
@@ -155,7 +153,7 @@ func Planted() []runtime.Object {
 	objs := Healthy()
 	unready := Node("edge-3", false)
 	unready.Status.Conditions[0] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
-		Message: "Kubelet stopped posting node status.", LastHeartbeatTime: metav1.NewTime(Now.Add(-3 * time.Hour))}
+		Message: "Kubelet stopped posting node status.", LastHeartbeatTime: metav1.NewTime(Now().Add(-3 * time.Hour))}
 	old := Node("edge-4", false)
 	old.Status.NodeInfo.ContainerRuntimeVersion = "containerd://1.7.22"
 	objs = append(objs, unready, old,
@@ -245,7 +243,7 @@ func metadataObject(apiVersion, kind, ns, name, appliedVersion string) *metav1.P
 		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: kind},
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 			Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": string(la)},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: appliedVersion, Time: ptr.To(metav1.NewTime(Now.Add(-time.Hour)))}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: appliedVersion, Time: ptr.To(metav1.NewTime(Now().Add(-time.Hour)))}},
 		},
 	}
 }
