@@ -63,6 +63,7 @@ type CheckOptions struct {
 	ImageRegistry   string
 	PreprocessImage string
 	List            bool
+	ProbeWebhookTLS bool
 
 	f        cmdutil.Factory
 	clients  func() (precheck.Clients, error)
@@ -110,6 +111,7 @@ func NewCmdCheck(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	fs.IntVar(&o.DeepParallelism, "deep-parallelism", o.DeepParallelism, "Deep-check Jobs running at once")
 	fs.StringVar(&o.ImageRegistry, "image-registry", o.ImageRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
 	fs.StringVar(&o.PreprocessImage, "preprocess-image", "", "Image of the deep-check Jobs (default: <registry>/node-preprocess:<plugin version>)")
+	fs.BoolVar(&o.ProbeWebhookTLS, "probe-webhook-tls", false, "Read webhook serving certificates by a TLS handshake from here (run on the cluster network, e.g. a master)")
 	fs.BoolVar(&o.List, "list", false, "List the check IDs and titles, and exit")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
@@ -187,6 +189,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		DeepImage:       o.deepImage(),
 		DeepParallelism: o.DeepParallelism,
 		Now:             o.now,
+		ProbeWebhookTLS: o.ProbeWebhookTLS,
 	})
 	if err != nil {
 		return fmt.Errorf("pre-check could not run: %w", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"strings"
@@ -256,6 +257,20 @@ func cases() map[string][]checkCase {
 			{name: "wrong SAN", edit: func(t *testing.T, v *View) {
 				withWebhook(admissionregistrationv1.Fail, true)(t, v)
 				withCert(t, v, []string{"other.svc"}, testNow.Add(time.Hour))
+			}, want: []string{"error ValidatingWebhookConfiguration/policy"}},
+			{name: "a proxy answered (other CA, other name)", edit: func(t *testing.T, v *View) {
+				withWebhook(admissionregistrationv1.Fail, true)(t, v)
+				withCert(t, v, []string{"archive.example.org"}, testNow.Add(time.Hour))
+				p := v.WebhookCerts[webhookKey("policy", "pods.policy.example.com")]
+				p.CABundle = selfSignedPEM(t)
+				v.WebhookCerts[webhookKey("policy", "pods.policy.example.com")] = p
+			}},
+			{name: "not signed by the caBundle", edit: func(t *testing.T, v *View) {
+				withWebhook(admissionregistrationv1.Fail, true)(t, v)
+				withCert(t, v, []string{"policy.policy-system.svc"}, testNow.Add(time.Hour))
+				p := v.WebhookCerts[webhookKey("policy", "pods.policy.example.com")]
+				p.CABundle = selfSignedPEM(t)
+				v.WebhookCerts[webhookKey("policy", "pods.policy.example.com")] = p
 			}, want: []string{"error ValidatingWebhookConfiguration/policy"}},
 			{name: "expired", edit: func(t *testing.T, v *View) {
 				withWebhook(admissionregistrationv1.Fail, true)(t, v)
@@ -564,6 +579,21 @@ func withCert(t *testing.T, v *View, dnsNames []string, notAfter time.Time) {
 	}
 	v.WebhookCerts = map[string]CertProbe{webhookKey("policy", "pods.policy.example.com"): {
 		ServerName: "policy.policy-system.svc", Address: "10.0.0.5:9443", Chain: []*x509.Certificate{cert}}}
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "other CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // withPDB adds PDB default/db over app=db pods on edge-1, allowing n disruptions.

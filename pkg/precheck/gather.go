@@ -179,7 +179,9 @@ func gather(ctx context.Context, c Clients, o Options) (*View, error) {
 	if err := gatherWebhookEndpoints(ctx, c, v); err != nil {
 		fail(SourceEndpoints, err)
 	}
-	probeWebhookCerts(ctx, c, v)
+	if o.ProbeWebhookTLS {
+		probeWebhookCerts(ctx, c, v)
+	}
 	return v, nil
 }
 

@@ -80,6 +80,11 @@ type Options struct {
 	DeepParallelism int
 	// DeepTimeoutSeconds is each deep-check Job's activeDeadlineSeconds (default 120).
 	DeepTimeoutSeconds int64
+	// ProbeWebhookTLS fetches the serving certificate of each webhook endpoint by a TLS
+	// handshake from this machine (URL webhooks, and Service webhooks at their pod IPs:
+	// useful when the plugin runs on the cluster network, e.g. on a master). Off by
+	// default: from elsewhere those addresses may belong to unrelated hosts.
+	ProbeWebhookTLS bool
 	// Now is the clock (nil = time.Now); findings compare ages with it.
 	Now func() time.Time
 }

@@ -20,7 +20,8 @@ type TLSDialer func(ctx context.Context, address, serverName string) ([]*x509.Ce
 // cluster network most endpoints are unreachable, and that must not slow the check.
 const certProbeTimeout = 3 * time.Second
 
-func dialTLS(ctx context.Context, address, serverName string) ([]*x509.Certificate, error) {
+// DialTLS is the default TLSDialer: a TLS handshake that reads the certificate chain.
+func DialTLS(ctx context.Context, address, serverName string) ([]*x509.Certificate, error) {
 	d := tls.Dialer{
 		NetDialer: &net.Dialer{Timeout: certProbeTimeout},
 		// Only the certificate is read (nothing is sent); the webhook-cert-san check
@@ -41,7 +42,7 @@ func dialTLS(ctx context.Context, address, serverName string) ([]*x509.Certifica
 func probeWebhookCerts(ctx context.Context, c Clients, v *View) {
 	dial := c.DialTLS
 	if dial == nil {
-		dial = dialTLS
+		dial = DialTLS
 	}
 	ctx, cancel := context.WithTimeout(ctx, certProbeTimeout)
 	defer cancel()
