@@ -1,6 +1,10 @@
 package precheck
 
-import "fmt"
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/version"
+)
 
 // VersionTarget: the target parses, is one minor step at most, is not a downgrade, and
 // fits the mode and the kind of control plane.
@@ -28,32 +32,42 @@ func runVersionTarget(v *View) []Finding {
 		out = append(out, Finding{Object: obj, Severity: SeverityWarning,
 			Message: "the target is a pre-release", Remediation: "use a released version unless you are testing"})
 	}
-	switch d := minorDiff(t, s); {
+	d := minorDiff(t, s)
+	managed := v.ManagedControlPlane()
+	mode := v.Options.Mode
+	upgradesControlPlane := mode != ModeNodes && !managed
+	switch {
 	case t.Major() != s.Major():
 		return append(out, Finding{Object: obj, Message: fmt.Sprintf("the API server is %s: major version upgrades are not supported", v.ServerGitVersion)})
-	case compareRelease(t, s) < 0:
+	case d < 0 || (upgradesControlPlane && compareRelease(t, s) < 0):
 		return append(out, Finding{Object: obj, Message: fmt.Sprintf("downgrade refused: the API server is already %s", v.ServerGitVersion),
 			Remediation: "pass a target at or above the API server version"})
 	case d > 1:
 		return append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("the API server is %s: upgrades go one minor version at a time", v.ServerGitVersion),
 			Remediation: fmt.Sprintf("upgrade to %d.%d first", s.Major(), s.Minor()+1)})
-	}
-	mode := v.Options.Mode
-	sameMinor := minorDiff(t, s) == 0
-	switch {
-	case mode == ModeNodes && !sameMinor:
+	case mode == ModeNodes && d != 0:
 		out = append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("--mode nodes upgrades kubelets only, and the API server is still %s: kubelets must not be newer than the API server", v.ServerGitVersion),
 			Remediation: fmt.Sprintf("upgrade the control plane to %s first (--mode control-plane or all)", minorString(t))})
-	case mode != ModeNodes && v.ManagedControlPlane() && mode == ModeControlPlane:
+	case mode == ModeControlPlane && managed:
 		out = append(out, Finding{Object: obj,
 			Message:     "no control-plane node is visible (managed control plane): --mode control-plane has nothing to upgrade",
 			Remediation: "upgrade the control plane with your provider, then run with --mode nodes"})
-	case mode != ModeNodes && v.ManagedControlPlane() && !sameMinor:
+	case managed && d != 0:
 		out = append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("no control-plane node is visible (managed control plane) and the API server is %s", v.ServerGitVersion),
 			Remediation: fmt.Sprintf("upgrade the control plane to %s with your provider first, then upgrade the nodes", minorString(t))})
+	}
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		k, err := version.ParseGeneric(n.Status.NodeInfo.KubeletVersion)
+		if err != nil || !v.Upgrades(n) || compareRelease(k, t) <= 0 {
+			continue
+		}
+		out = append(out, Finding{Object: nodeObject(n.Name),
+			Message:     fmt.Sprintf("kubelet %s is newer than the target: downgrades are refused", n.Status.NodeInfo.KubeletVersion),
+			Remediation: "pass a target at or above the node's version, or leave the node out (--selector)"})
 	}
 	return out
 }

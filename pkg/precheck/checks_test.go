@@ -53,6 +53,13 @@ func cases() map[string][]checkCase {
 			{name: "pre-release", opts: Options{TargetVersion: "v1.36.0-rc.1"}, want: []string{"warning target v1.36.0-rc.1"}},
 			{name: "nodes mode needs the API server at the target", opts: Options{Mode: ModeNodes}, want: []string{"error target v1.36.1"}},
 			{name: "nodes mode at the API server minor", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.3"}},
+			{name: "nodes mode, a patch below the API server", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.1"},
+				edit: func(t *testing.T, v *View) { kubeletAll(v, "v1.34.6") }},
+			{name: "a node above the target", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.1"},
+				edit: func(t *testing.T, v *View) {
+					kubeletAll(v, "v1.34.6")
+					kubelet(t, v, "edge-2", "v1.35.2")
+				}, want: []string{"error Node/edge-2"}},
 			{name: "managed control plane", edit: dropControlPlane, want: []string{"error target v1.36.1"}},
 			{name: "managed control plane already at target", opts: Options{TargetVersion: "v1.35.4"}, edit: dropControlPlane},
 			{name: "no target", opts: Options{TargetVersion: "-"}, skip: true},
@@ -509,6 +516,12 @@ func dropControlPlane(t *testing.T, v *View) {
 
 func kubelet(t *testing.T, v *View, name, ver string) {
 	node(t, v, name).Status.NodeInfo.KubeletVersion = ver
+}
+
+func kubeletAll(v *View, ver string) {
+	for i := range v.Nodes {
+		v.Nodes[i].Status.NodeInfo.KubeletVersion = ver
+	}
 }
 
 func setRuntime(t *testing.T, v *View, name, rv string) {
