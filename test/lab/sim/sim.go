@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -473,7 +474,19 @@ func (s *Simulator) setNotReady(ctx context.Context, node string, notReady bool)
 	if notReady {
 		v = "true"
 	}
-	return PatchNode(ctx, s.client, node, map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelNotReady: v}}}, "")
+	if err := PatchNode(ctx, s.client, node, map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelNotReady: v}}}, ""); err != nil {
+		return err
+	}
+	// Node patches carry no resourceVersion, so wait until the cache shows this one:
+	// deciding on the older node would undo it (complete a pod whose node just went
+	// NotReady).
+	return wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		n, err := s.nodes.Get(node)
+		if err != nil {
+			return false, nil
+		}
+		return (n.Labels[LabelNotReady] == "true") == notReady, nil
+	})
 }
 
 func (s *Simulator) setVersion(ctx context.Context, node, version string) error {
