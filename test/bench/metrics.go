@@ -21,16 +21,22 @@ type batchStat struct {
 // transition is the hand-over from one batch to the next.
 type transition struct {
 	From, To string
-	// Reaction: last Job of From Complete → first Job of To created (the metric).
+	// Reaction: the last node of From done (its pod Succeeded: the node agent's work
+	// ended) → first Job of To created. This is the metric; it includes the
+	// job controller's delay when the plugin waits for the Job's Complete condition.
 	Reaction float64
 	// JobController: last pod of From finished → last Job of From Complete.
 	JobController float64
-	// Notice: last Job of From Complete → the state ConfigMap names To (watch, settle,
-	// reconcile, the conditional write).
+	// Notice: last node of From done → the state ConfigMap names To (the Job status
+	// update, the watch, settle, reconcile, the conditional write).
 	Notice float64
 	// Act: that write → first Job of To created (waiting for the write in the cache,
 	// and whatever is done before the Jobs).
 	Act float64
+	// Decide: last node of From done → the plugin's ConfigMap update reaches the
+	// proxy (the watch delivering the change, settle, observe and decide in the
+	// plugin); Write: that request → the recorder sees the new ConfigMap.
+	Decide, Write float64
 	// CreateSpan: first → last Job of To created.
 	CreateSpan float64
 }
@@ -65,11 +71,13 @@ func quantile(s []float64, q float64) float64 {
 type summary struct {
 	Nodes, Workers, Masters, Batches int
 	Wall, Ideal, Ratio               float64
-	Startup, Tail                    float64 // plugin start → first Job; last Job Complete → plugin exit
-	InBatchOverhead                  float64 // Σ (batch span − node duration)
+	RunWall, RunRatio                float64 // from the first Job: without the pre-check and plan
+	Startup, Tail                    float64 // plugin start → first Job; last node done → plugin exit
+	InBatchOverhead                  float64 // Σ (first Job → last node done − node duration)
 	Gaps                             float64 // Σ reaction
 	Reaction, JobController          dist
 	Notice, Act, CreateSpan          dist
+	Decide, Write                    dist
 	Requests                         int
 	PerNode                          float64
 	ByVerb                           []tally
@@ -78,6 +86,7 @@ type summary struct {
 	RSSMiB, CPUSeconds               float64
 	Status, StatusJSON               dist
 	StatusRequests                   int
+	Watch                            map[string]int
 	Batch                            []batchStat
 	Trans                            []transition
 }
@@ -114,28 +123,45 @@ func summarize(r *raw) summary {
 	if s.Ideal > 0 {
 		s.Ratio = s.Wall / s.Ideal
 	}
-	var reaction, jobctl, notice, act, span []float64
+	var puts []float64 // ConfigMap updates as they reached the proxy, epoch seconds
+	for _, q := range r.Requests {
+		if q.Verb == "update" && q.Resource == "configmaps" {
+			puts = append(puts, q.At+r.ProxyOffset)
+		}
+	}
+	sort.Float64s(puts)
+	var reaction, jobctl, notice, act, span, decide, write []float64
 	for i, b := range s.Batch {
-		s.InBatchOverhead += b.End - b.Start - r.JobSeconds
+		s.InBatchOverhead += b.PodDoneLast - b.Start - r.JobSeconds
 		if i == 0 {
 			s.Startup = b.Start - r.PluginStart
+			s.RunWall = r.PluginEnd - b.Start
+			if s.Ideal > 0 {
+				s.RunRatio = s.RunWall / s.Ideal
+			}
 			continue
 		}
 		p := s.Batch[i-1]
-		t := transition{From: p.Label, To: b.Label, Reaction: b.Start - p.End, JobController: p.End - p.PodDoneLast,
+		t := transition{From: p.Label, To: b.Label, Reaction: b.Start - p.PodDoneLast, JobController: p.End - p.PodDoneLast,
 			CreateSpan: b.CreatedLast - b.Start}
 		if b.Recorded > 0 {
-			t.Notice, t.Act = b.Recorded-p.End, b.Start-b.Recorded
+			t.Notice, t.Act = b.Recorded-p.PodDoneLast, b.Start-b.Recorded
 			notice, act = append(notice, t.Notice), append(act, t.Act)
+			// The update that named To: the last one sent before the recorder saw it.
+			if i := sort.SearchFloat64s(puts, b.Recorded); i > 0 && puts[i-1] >= p.PodDoneLast-0.5 {
+				t.Decide, t.Write = puts[i-1]-p.PodDoneLast, b.Recorded-puts[i-1]
+				decide, write = append(decide, t.Decide), append(write, t.Write)
+			}
 		}
 		s.Trans = append(s.Trans, t)
 		reaction, jobctl, span = append(reaction, t.Reaction), append(jobctl, t.JobController), append(span, t.CreateSpan)
 	}
 	if n := len(s.Batch); n > 0 {
-		s.Tail = r.PluginEnd - s.Batch[n-1].End
+		s.Tail = r.PluginEnd - s.Batch[n-1].PodDoneLast
 		jobctl = append(jobctl, s.Batch[n-1].End-s.Batch[n-1].PodDoneLast)
 	}
 	s.Reaction, s.JobController, s.Notice, s.Act, s.CreateSpan = distOf(reaction), distOf(jobctl), distOf(notice), distOf(act), distOf(span)
+	s.Decide, s.Write = distOf(decide), distOf(write)
 	s.Gaps = s.Reaction.Sum
 
 	s.Requests = len(r.Requests)
@@ -153,6 +179,7 @@ func summarize(r *raw) summary {
 		s.CMObjectMax = max(s.CMObjectMax, c.ObjectBytes)
 	}
 	s.CMWrites = len(r.ConfigMap)
+	s.Watch = r.WatchEvents
 	s.RSSMiB = float64(r.MaxRSSKiB) / 1024
 	s.CPUSeconds = r.CPUSeconds
 	var st, sj []float64

@@ -46,16 +46,17 @@ func TestSummarize(t *testing.T) {
 	if got := []string{s.Batch[0].Label, s.Batch[1].Label, s.Batch[2].Label, s.Batch[3].Label}; got[0] != "m1" || got[3] != "2" {
 		t.Fatalf("order %v", got)
 	}
-	// Reactions: m1→m2 0.2, m2→1 0.2, 1→2 0.4.
-	if s.Reaction.N != 3 || !near(s.Reaction.Max, 0.4) || !near(s.Reaction.P50, 0.2) || !near(s.Gaps, 0.8) {
+	// Reactions from the last pod done: m1→m2 0.6, m2→1 1.2, 1→2 1.3.
+	if s.Reaction.N != 3 || !near(s.Reaction.Max, 1.3) || !near(s.Reaction.P50, 1.2) || !near(s.Gaps, 3.1) {
 		t.Fatalf("reaction %+v", s.Reaction)
 	}
-	// 1→2: the ConfigMap named batch 2 at 7.2 (notice 0.2), first Job at 7.4 (act 0.2).
+	// 1→2: the last pod done at 6.1, the ConfigMap named batch 2 at 7.2 (notice 1.1),
+	// first Job at 7.4 (act 0.2).
 	last := s.Trans[2]
-	if !near(last.Notice, 0.2) || !near(last.Act, 0.2) || !near(last.CreateSpan, 0.2) || !near(last.JobController, 0.9) {
+	if !near(last.Notice, 1.1) || !near(last.Act, 0.2) || !near(last.CreateSpan, 0.2) || !near(last.JobController, 0.9) {
 		t.Fatalf("transition %+v", last)
 	}
-	if !near(s.Startup, 1) || !near(s.Tail, 0.4) || s.CMDataMax != 120 || s.CMObjectMax != 320 || s.Watches != 1 || !near(s.PerNode, 0.4) {
+	if !near(s.Startup, 1) || !near(s.Tail, 10-8.7) || s.CMDataMax != 120 || s.CMObjectMax != 320 || s.Watches != 1 || !near(s.PerNode, 0.4) {
 		t.Fatalf("summary %+v", s)
 	}
 }

@@ -84,9 +84,9 @@ func plotTimeline(path string, r *raw, s summary) error {
 		b.Segs = append(b.Segs,
 			segment{bt.Start - t0, bt.RunningLast - t0, y, colStart},
 			segment{bt.RunningLast - t0, bt.PodDoneLast - t0, y, colUpgrade},
-			segment{bt.PodDoneLast - t0, bt.End - t0, y, colJobCtl})
+			segment{bt.PodDoneLast - t0, bt.End - t0, y - 0.2, colJobCtl})
 		if i > 0 {
-			b.Segs = append(b.Segs, segment{s.Batch[i-1].End - t0, bt.Start - t0, y, colReaction})
+			b.Segs = append(b.Segs, segment{s.Batch[i-1].PodDoneLast - t0, bt.Start - t0, y, colReaction})
 		}
 		label := bt.Label
 		if !isMaster(label) {
@@ -104,8 +104,8 @@ func plotTimeline(path string, r *raw, s summary) error {
 	top.Legend.TextStyle.Font.Size = vg.Points(8)
 	top.Legend.Add("Job created → last pod Running", swatch{colStart})
 	top.Legend.Add("simulated node upgrade", swatch{colUpgrade})
-	top.Legend.Add("last pod done → Job Complete (job controller)", swatch{colJobCtl})
-	top.Legend.Add("previous batch Complete → first Job (plugin reaction)", swatch{colReaction})
+	top.Legend.Add("last pod done → Job Complete (job controller), lower", swatch{colJobCtl})
+	top.Legend.Add("last node of the previous batch done → first Job (reaction)", swatch{colReaction})
 	top.X.Min, top.X.Max = 0, s.Wall
 
 	bottom := plot.New()

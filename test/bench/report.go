@@ -117,14 +117,18 @@ func writeReport(dir string) error {
 	row("**wall time** of `start --wait`", func(s summary) string { return fmt.Sprintf("**%.1f s**", s.Wall) })
 	row("ideal (batches × node duration)", func(s summary) string { return fmt.Sprintf("%.0f s", s.Ideal) })
 	row("**ratio** wall / ideal", func(s summary) string { return fmt.Sprintf("**%.3f**", s.Ratio) })
+	row("upgrade wall time, first Job → exit (no pre-check)", func(s summary) string { return fmt.Sprintf("%.1f s", s.RunWall) })
+	row("**ratio** without the pre-check", func(s summary) string { return fmt.Sprintf("**%.3f**", s.RunRatio) })
 	row("— start-up: exec → first Job (pre-check, plan, informers)", func(s summary) string { return fmt.Sprintf("%.1f s", s.Startup) })
-	row("— Σ in-batch overhead (batch span − node duration)", func(s summary) string { return fmt.Sprintf("%.1f s", s.InBatchOverhead) })
+	row("— Σ in-batch overhead (first Job → last node done, − node duration)", func(s summary) string { return fmt.Sprintf("%.1f s", s.InBatchOverhead) })
 	row("— Σ reaction (gaps between batches)", func(s summary) string { return fmt.Sprintf("%.1f s", s.Gaps) })
-	row("— tail: last Job Complete → exit", func(s summary) string { return fmt.Sprintf("%.2f s", s.Tail) })
-	row("**reaction** Job Complete → next first Job, p50 / p95 / max", func(s summary) string { return ppm(s.Reaction) })
-	row("— notice: Job Complete → state ConfigMap names the next batch", func(s summary) string { return ppm(s.Notice) })
+	row("— tail: last node done → exit", func(s summary) string { return fmt.Sprintf("%.2f s", s.Tail) })
+	row("**reaction**: last node of a batch done → next batch's first Job, p50 / p95 / max", func(s summary) string { return ppm(s.Reaction) })
+	row("— notice: last node done → state ConfigMap names the next batch", func(s summary) string { return ppm(s.Notice) })
+	row("—— decide: last node done → the plugin's ConfigMap update reaches the proxy", func(s summary) string { return ppm(s.Decide) })
+	row("—— write: that update → the new ConfigMap seen by watch", func(s summary) string { return ppm(s.Write) })
 	row("— act: that write → first Job of the next batch", func(s summary) string { return ppm(s.Act) })
-	row("job controller: last pod done → Job Complete", func(s summary) string { return ppm(s.JobController) })
+	row("job controller: last pod done → Job Complete (waited for unless the plugin reads pods)", func(s summary) string { return ppm(s.JobController) })
 	row("creating a batch's Jobs: first → last created, p50 / p95 / max", func(s summary) string { return ppm(s.CreateSpan) })
 	row("**API requests** by the plugin (per upgraded node)", func(s summary) string {
 		return fmt.Sprintf("**%d (%.2f)**", s.Requests, s.PerNode)
@@ -132,6 +136,9 @@ func writeReport(dir string) error {
 	row("— of which watches", func(s summary) string { return fmt.Sprintf("%d", s.Watches) })
 	row("**state ConfigMap** at its largest: data / whole object (JSON)", func(s summary) string {
 		return fmt.Sprintf("**%s** / %s", kib(s.CMDataMax), kib(s.CMObjectMax))
+	})
+	row("watch notifications during the run: nodes / jobs / pods", func(s summary) string {
+		return fmt.Sprintf("%d / %d / %d", s.Watch["nodes"], s.Watch["jobs"], s.Watch["pods"])
 	})
 	row("ConfigMap versions seen (writes)", func(s summary) string { return fmt.Sprintf("%d", s.CMWrites) })
 	row("**plugin peak RSS** (wait4 rusage)", func(s summary) string { return fmt.Sprintf("**%.0f MiB**", s.RSSMiB) })
@@ -246,7 +253,8 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 		return "**no**"
 	}
 	if s := find(1000); s != nil {
-		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes", fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s)", s.Ratio, s.Wall, s.Ideal), yes(s.Ratio <= targetRatio)})
+		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes, whole `start --wait`", fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s)", s.Ratio, s.Wall, s.Ideal), yes(s.Ratio <= targetRatio)},
+			targetRow{fmt.Sprintf("… from the first Job (without the %.1f s pre-check and plan)", s.Startup), fmt.Sprintf("%.3f (%.1f s)", s.RunRatio, s.RunWall), yes(s.RunRatio <= targetRatio)})
 	} else {
 		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes", "not measured (no N=1000 run)", "–"})
 	}

@@ -49,20 +49,24 @@ type raw struct {
 
 	LabStartSeconds float64 `json:"labStartSeconds"`
 	// Plugin process: start and exit (seconds since the epoch), exit code, rusage.
-	PluginStart   float64        `json:"pluginStart"`
-	PluginEnd     float64        `json:"pluginEnd"`
-	ExitCode      int            `json:"exitCode"`
-	MaxRSSKiB     int64          `json:"maxRSSKiB"`
-	CPUSeconds    float64        `json:"cpuSeconds"`
-	StdoutLines   []line         `json:"stdoutLines"`
-	StderrTail    string         `json:"stderrTail,omitempty"`
-	Requests      []request      `json:"requests"` // the start --wait process's requests
+	PluginStart float64   `json:"pluginStart"`
+	PluginEnd   float64   `json:"pluginEnd"`
+	ExitCode    int       `json:"exitCode"`
+	MaxRSSKiB   int64     `json:"maxRSSKiB"`
+	CPUSeconds  float64   `json:"cpuSeconds"`
+	StdoutLines []line    `json:"stdoutLines"`
+	StderrTail  string    `json:"stderrTail,omitempty"`
+	Requests    []request `json:"requests"` // the start --wait process's requests
+	// ProxyOffset converts request times (seconds since the proxy started) to the epoch.
+	ProxyOffset   float64        `json:"proxyOffset"`
 	StatusTimings []statusTiming `json:"statusTimings"`
 
 	Jobs      []jobTrace         `json:"jobs"`
 	Upgraded  map[string]float64 `json:"upgraded"`
 	ConfigMap []cmSample         `json:"configMap"`
 	Events    []eventTrace       `json:"events"`
+	// WatchEvents counts watch notifications per resource while the plugin ran.
+	WatchEvents map[string]int `json:"watchEvents"`
 
 	// CPU seconds used during the run by each lab process and by this one (simulator
 	// and recorder), and the machine's load.
@@ -126,6 +130,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 	}
 
 	epoch := time.Now()
+	r.ProxyOffset = proxy.start.Sub(epoch).Seconds()
 	rec, err := startRecorder(ctx, l.Client, epoch, c.Target)
 	if err != nil {
 		return nil, err
@@ -159,7 +164,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 	r.CPU = cpuDelta(cpu0, cpuOf(pids))
 	r.BusyCores = busyCores(busy0, machineBusy())
 	r.LoadAfter = loadavg()
-	r.Jobs, r.Upgraded, r.ConfigMap, r.Events = rec.snapshot()
+	r.Jobs, r.Upgraded, r.ConfigMap, r.Events, r.WatchEvents = rec.snapshot()
 	sort.Slice(r.Jobs, func(i, j int) bool { return r.Jobs[i].Created < r.Jobs[j].Created })
 
 	if res.exitCode != 0 {

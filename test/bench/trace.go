@@ -35,7 +35,10 @@ type recorder struct {
 	nodes  map[string]float64   // node -> first seen at target
 	cms    []cmSample
 	events []eventTrace
-	cancel context.CancelFunc
+	// watchEvents counts the add/update notifications per resource during the run:
+	// each one wakes the plugin's driver too (its informers see the same stream).
+	watchEvents map[string]int
+	cancel      context.CancelFunc
 }
 
 // jobTrace is one node-upgrade Job. Times are seconds since the epoch; 0 = not seen.
@@ -72,7 +75,8 @@ func (r *recorder) now() float64              { return r.since(time.Now()) }
 // startRecorder starts the watches and returns once they are synced.
 func startRecorder(ctx context.Context, c kubernetes.Interface, epoch time.Time, target string) (*recorder, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	r := &recorder{epoch: epoch, target: target, jobs: map[string]*jobTrace{}, nodes: map[string]float64{}, cancel: cancel}
+	r := &recorder{epoch: epoch, target: target, jobs: map[string]*jobTrace{}, nodes: map[string]float64{},
+		watchEvents: map[string]int{}, cancel: cancel}
 	ns := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(job.Namespace))
 	all := informers.NewSharedInformerFactory(c, 0)
 	cmF := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(job.Namespace),
@@ -90,8 +94,16 @@ func startRecorder(ctx context.Context, c kubernetes.Interface, epoch time.Time,
 		ns.Batch().V1().Jobs().Informer(), ns.Core().V1().Pods().Informer(), ns.Core().V1().Events().Informer(),
 		all.Core().V1().Nodes().Informer(), cmF.Core().V1().ConfigMaps().Informer(),
 	}
+	names := []string{"jobs", "pods", "events", "nodes", "configmaps"}
 	for i, f := range []func(any){r.onJob, r.onPod, r.onEvent, r.onNode, r.onConfigMap} {
-		if err := on(infs[i], f); err != nil {
+		name, f := names[i], f
+		count := func(obj any) {
+			r.mu.Lock()
+			r.watchEvents[name]++
+			r.mu.Unlock()
+			f(obj)
+		}
+		if err := on(infs[i], count); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -107,6 +119,9 @@ func startRecorder(ctx context.Context, c kubernetes.Interface, epoch time.Time,
 			return nil, fmt.Errorf("recorder: caches did not sync")
 		}
 	}
+	r.mu.Lock()
+	clear(r.watchEvents) // the initial lists are not run-time traffic
+	r.mu.Unlock()
 	return r, nil
 }
 
@@ -223,7 +238,7 @@ func (r *recorder) onEvent(obj any) {
 }
 
 // snapshot copies what was recorded.
-func (r *recorder) snapshot() (jobs []jobTrace, nodes map[string]float64, cms []cmSample, events []eventTrace) {
+func (r *recorder) snapshot() (jobs []jobTrace, nodes map[string]float64, cms []cmSample, events []eventTrace, watch map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, j := range r.jobs {
@@ -233,7 +248,11 @@ func (r *recorder) snapshot() (jobs []jobTrace, nodes map[string]float64, cms []
 	for k, v := range r.nodes {
 		nodes[k] = v
 	}
-	return jobs, nodes, append([]cmSample(nil), r.cms...), append([]eventTrace(nil), r.events...)
+	watch = map[string]int{}
+	for k, v := range r.watchEvents {
+		watch[k] = v
+	}
+	return jobs, nodes, append([]cmSample(nil), r.cms...), append([]eventTrace(nil), r.events...), watch
 }
 
 // settled reports whether every Job seen so far has finished.
