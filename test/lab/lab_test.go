@@ -45,7 +45,8 @@ func startLab(t *testing.T, cfg lab.Config) *lab.Lab {
 		cfg.Progress = os.Stderr
 	}
 	cfg.KeepDir = os.Getenv("EDGEUPGRADE_LAB_KEEP") != ""
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	nodes := cfg.Masters + cfg.Workers + cfg.CloudWorkers
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+time.Duration(nodes)*time.Minute/1000)
 	defer cancel()
 	start := time.Now()
 	l, err := lab.Start(ctx, cfg)
