@@ -84,7 +84,9 @@ type result struct {
 	code     int
 }
 
-func (r result) String() string { return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err) }
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
+}
 
 // run runs the plugin to completion.
 func (e *env) run(args ...string) result {
