@@ -17,22 +17,31 @@ TOOLS=$LAB_CACHE/tools
 mkdir -p "$LAB_CACHE" "$TOOLS"
 
 build_tools() {
-  # Seconds when cached (go build cache); always run so source edits are picked up.
-  (cd "$REAL_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$TOOLS/" ./cmd/...)
+  # Seconds when cached (go build cache); always run so source edits are picked up, but
+  # replace a tool only when it changed: its time stamp decides whether images rebuild.
+  local t
+  rm -rf "$TOOLS/.new"; mkdir -p "$TOOLS/.new"
+  (cd "$REAL_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$TOOLS/.new/" ./cmd/...)
+  for t in "$TOOLS"/.new/*; do
+    cmp -s "$t" "$TOOLS/$(basename "$t")" || mv "$t" "$TOOLS/"
+  done
+  rm -rf "$TOOLS/.new"
 }
 
 # One build per version at a time, even across concurrent make invocations.
 locked() { local lock=$1; shift; mkdir -p "$(dirname "$lock")"; flock "$lock" "$@"; }
 
+KUBE_COMPONENTS=(kubelet kubeadm kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl)
 build_kube() {
-  local v=$1
+  local v=$1 c missing=0
+  for c in "${KUBE_COMPONENTS[@]}"; do [ -x "$(kube_bin "$v")/$c" ] || missing=1; done
+  [ "$missing" = 1 ] || return 0
   # Someone else (another suite, a teammate) may be building this version right now
   # without our lock: never run a second concurrent build of one version.
   while pgrep -f "hack/build-kube.sh $v( |$)" >/dev/null || pgrep -f "go build .* -o $EDGEUPGRADE_CACHE/kube/$v/bin/" >/dev/null; do
     log "waiting for a running build of Kubernetes $v to finish"; sleep 20
   done
-  locked "$EDGEUPGRADE_CACHE/kube/$v.lock" "$REPO_ROOT/hack/build-kube.sh" "$v" \
-    kubelet kubeadm kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl >/dev/null
+  locked "$EDGEUPGRADE_CACHE/kube/$v.lock" "$REPO_ROOT/hack/build-kube.sh" "$v" "${KUBE_COMPONENTS[@]}" >/dev/null
 }
 
 # Versions kubeadm V deploys, from `kubeadm config images list`.
