@@ -47,7 +47,12 @@ image-tool: $(IMAGE_TOOL) ## build bin/edgeupgrade-image (image archives from lo
 $(IMAGE_TOOL): $(IMAGE_TOOL_SOURCES)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/edgeupgrade-image
 
-$(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES)
+# The version is linked into the agent: a build for another AGENT_VERSION is stale.
+AGENT_VERSION_STAMP := $(IMAGE_STAGE)/agent/version-$(AGENT_VERSION).stamp
+$(AGENT_VERSION_STAMP):
+	@mkdir -p $(@D) && rm -f $(@D)/version-*.stamp && touch $@
+
+$(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES) $(AGENT_VERSION_STAMP)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w -X main.version=$(AGENT_VERSION)' -o $@ ./cmd/edgeupgrade-node
 
 # The Kubernetes binaries: hack/build-kube.sh caches them (bin/ for the host's arch,
