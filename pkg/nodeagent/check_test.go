@@ -48,6 +48,7 @@ func TestCommandFlagsDefaultToEnv(t *testing.T) {
 	t.Setenv("EDGEUPGRADE_TARGET_VERSION", "v1.36.3")
 	t.Setenv("EDGEUPGRADE_ROLE", "master-first")
 	t.Setenv("EDGEUPGRADE_STEP_TIMEOUT", "soon")
+	t.Setenv("EDGEUPGRADE_KUBEADM_ARGS", "--ignore-preflight-errors=SystemVerification  --v=5")
 	var out, errOut bytes.Buffer
 	cmd := NewCommand(Streams{Out: &out, ErrOut: &errOut}, "v0.0.1")
 	f := cmd.PersistentFlags()
@@ -56,6 +57,9 @@ func TestCommandFlagsDefaultToEnv(t *testing.T) {
 	}
 	if v, _ := f.GetString("role"); v != "master-first" {
 		t.Errorf("--role default %q", v)
+	}
+	if v, _ := f.GetStringArray("kubeadm-arg"); strings.Join(v, "|") != "--ignore-preflight-errors=SystemVerification|--v=5" {
+		t.Errorf("--kubeadm-arg default %q", v)
 	}
 	if v, _ := f.GetString("host-root"); v != "/host" {
 		t.Errorf("--host-root default %q", v)

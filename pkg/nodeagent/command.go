@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 	EnvStateDir       = "EDGEUPGRADE_STATE_DIR"
 	EnvProc           = "EDGEUPGRADE_PROC"
 	EnvTerminationLog = "EDGEUPGRADE_TERMINATION_LOG"
+	// EnvKubeadmArgs holds extra kubeadm arguments separated by white space.
+	EnvKubeadmArgs = "EDGEUPGRADE_KUBEADM_ARGS"
 )
 
 // Streams are the agent's standard streams.
@@ -79,7 +82,7 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 	f.StringVar(&o.cfg.StateDir, "state-dir", envOr(EnvStateDir, DefaultStateDir), "host directory for backups, staging and last-result.json (env "+EnvStateDir+")")
 	f.StringVar(&o.proc, "proc", envOr(EnvProc, "/proc"), "procfs of the host's PID namespace (the Job sets hostPID) (env "+EnvProc+")")
 	f.StringVar(&o.cfg.TerminationLog, "termination-log", envOr(EnvTerminationLog, DefaultTerminationLog), "file for the one-line result (\"\" for none) (env "+EnvTerminationLog+")")
-	f.StringArrayVar(&o.cfg.KubeadmArgs, "kubeadm-arg", nil, "extra argument for kubeadm upgrade apply/node (repeatable), e.g. --kubeadm-arg=--ignore-preflight-errors=CoreDNSUnsupportedPlugins")
+	f.StringArrayVar(&o.cfg.KubeadmArgs, "kubeadm-arg", strings.Fields(os.Getenv(EnvKubeadmArgs)), "extra argument for kubeadm upgrade apply/node (repeatable), e.g. --kubeadm-arg=--ignore-preflight-errors=CoreDNSUnsupportedPlugins (env "+EnvKubeadmArgs+", separated by spaces)")
 
 	run := func(name string, fn func(context.Context, *Agent) (Outcome, []byte)) *cobra.Command {
 		return &cobra.Command{
