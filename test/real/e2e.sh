@@ -60,8 +60,12 @@ collect_artifacts() {
   log "artifacts in $ARTIFACTS"
 }
 
+MAIN_PID=$$
 finish() {
   local rc=$?
+  # A subshell (pipeline, ( ) &) that exits on an error runs this trap too: only the
+  # main shell reports and tears down.
+  [ "$BASHPID" = "$MAIN_PID" ] || return "$rc"
   set +e
   if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then collect_artifacts; fi
   if [ "${REALLAB_KEEP:-0}" = 1 ]; then
@@ -71,7 +75,8 @@ finish() {
     "$REAL_DIR/down.sh"; local drc=$?
     stage_end
     check "teardown removed everything" [ "$drc" = 0 ]
-    check "no lab process left" sh -c "! pgrep -f '$LAB_DIR/' >/dev/null"
+    # ([/] keeps pgrep from matching this check's own command line)
+    check "no lab process left" sh -c "! pgrep -f '[/]${LAB_DIR#/}/' >/dev/null"
     check "no lab mount left" sh -c "! grep -q ' $LAB_DIR' /proc/self/mounts"
     check "no lab network namespace left" sh -c "! ip netns list | grep -q '^eulab-'"
   fi
@@ -234,8 +239,8 @@ for n in "${LAB_NODES[@]}"; do
     node_exec "$n" sh -c "test -s /var/lib/edgeupgrade/backup/$FROM_VERSION/manifest.json && test -x /var/lib/edgeupgrade/backup/$FROM_VERSION/files/usr/bin/kubelet"
   check "$n: the backed-up kubelet is $FROM_VERSION" \
     eq "$(node_exec "$n" "/var/lib/edgeupgrade/backup/$FROM_VERSION/files/usr/bin/kubelet" --version 2>/dev/null | awk '{print $2}')" "$FROM_VERSION"
-  check "$n: the supervisor restarted the kubelet (no systemd)" \
-    sh -c "grep -c 'starting kubelet Kubernetes $TO_VERSION' '$(node_dir "$n")/log/eulab/supervisor.log' | grep -qv '^0$'"
+  check "$n: the supervisor (no systemd) started kubelet $TO_VERSION after the agent's SIGTERM" \
+    sh -c "grep -q 'kubelet exited rc=' '$(node_dir "$n")/log/eulab/supervisor.log' && grep -q 'Kubelet version\" kubeletVersion=\"$TO_VERSION\"' '$(node_dir "$n")/log/eulab/kubelet.log'"
 done
 check "control-plane static pods run $TO_VERSION" sh -c \
   "kubectl -n kube-system get pod kube-apiserver-$CP_NODE -o jsonpath='{.spec.containers[0].image}' | grep -q ':$TO_VERSION\$'"
@@ -249,7 +254,7 @@ check "workload pod Ready" eq "$(wl_pod 'status.conditions[?(@.type=="Ready")].s
 kubectl get events -A -o json > "$LAB_DIR/events.json"
 reasons=$(jq -r '[.items[] | select(.reason | test("^(Upgrade|PreCheck|Phase|Batch|Node)"))] | sort_by(.firstTimestamp // .eventTime) | .[] | "\(.reason) \(.message)"' "$LAB_DIR/events.json")
 printf '%s\n' "$reasons" | sed 's/^/  event: /' >&2
-has_event() { printf '%s\n' "$reasons" | grep -q "^$1.*$2"; }
+has_event() { printf '%s\n' "$reasons" | grep -q "^$1 .*${2:-}"; }
 check "Events: UpgradeStarted" has_event UpgradeStarted
 check "Events: NodeUpgraded $CP_NODE" has_event NodeUpgraded "$CP_NODE"
 check "Events: NodeUpgraded $WORKER_NODE" has_event NodeUpgraded "$WORKER_NODE"

@@ -76,14 +76,17 @@ kubelet_loop() {
       KUBELET_KUBEADM_ARGS= KUBELET_EXTRA_ARGS=
       [ ! -f /var/lib/kubelet/kubeadm-flags.env ] || . /var/lib/kubelet/kubeadm-flags.env
       [ ! -f /etc/default/kubelet ] || . /etc/default/kubelet
-      ver=$(/usr/bin/kubelet --version 2>&1 | head -1)
       # LAB-ONLY failure knob (e2e.sh): /etc/eulab/break-kubelet holds a version prefix;
       # a kubelet of that version gets a flag it rejects, so it cannot start (as on a
-      # node whose init script passes a flag the new release removed).
-      if [ -s /etc/eulab/break-kubelet ] && [[ "${ver#Kubernetes }" == "$(cat /etc/eulab/break-kubelet)"* ]]; then
-        KUBELET_EXTRA_ARGS="$KUBELET_EXTRA_ARGS --eulab-injected-bad-flag"
+      # node whose init script passes a flag the new release removed). The version is
+      # only probed while the knob is set (a probe is a short-lived kubelet process).
+      if [ -s /etc/eulab/break-kubelet ]; then
+        ver=$(/usr/bin/kubelet --version 2>&1 | head -1)
+        if [[ "${ver#Kubernetes }" == "$(cat /etc/eulab/break-kubelet)"* ]]; then
+          KUBELET_EXTRA_ARGS="$KUBELET_EXTRA_ARGS --eulab-injected-bad-flag"
+        fi
       fi
-      slog "starting kubelet $ver $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS"
+      slog "starting kubelet $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS"
       # shellcheck disable=SC2086
       /usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \
         --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml \
