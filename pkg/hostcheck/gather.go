@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -183,16 +182,16 @@ func statDisks(h Host) ([]DiskUsage, error) {
 			}
 			q = filepath.Dir(q)
 		}
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(q, &st); err != nil {
+		st, err := statfs(q)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("statfs %s: %w", p, err))
 			continue
 		}
-		if seen[st.Fsid.X__val] {
+		if seen[st.fsid] {
 			continue
 		}
-		seen[st.Fsid.X__val] = true
-		out = append(out, DiskUsage{Path: p, Free: st.Bavail * uint64(st.Bsize), Total: st.Blocks * uint64(st.Bsize)})
+		seen[st.fsid] = true
+		out = append(out, DiskUsage{Path: p, Free: st.free, Total: st.total})
 	}
 	return out, errors.Join(errs...)
 }
@@ -241,11 +240,11 @@ func CgroupVersion(dir string) (int, error) {
 			return 1, nil
 		}
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	st, err := statfs(dir)
+	if err != nil {
 		return 0, fmt.Errorf("find the cgroup version: %w", err)
 	}
-	switch st.Type {
+	switch st.fsType {
 	case cgroup2SuperMagic:
 		return 2, nil
 	case tmpfsMagic:
