@@ -72,6 +72,10 @@ type summary struct {
 	Nodes, Workers, Masters, Batches int
 	Wall, Ideal, Ratio               float64
 	RunWall, RunRatio                float64 // from the first Job: without the pre-check and plan
+	// PluginRatio is (ideal + the plugin's own time: reactions and tail) / ideal, with
+	// the start-up in PluginRatioStartup: what the ratio would be if the control plane
+	// turned a Job into a running pod instantly.
+	PluginRatio, PluginRatioStartup  float64
 	Startup, Tail                    float64 // plugin start → first Job; last node done → plugin exit
 	InBatchOverhead                  float64 // Σ (first Job → last node done − node duration)
 	Gaps                             float64 // Σ reaction
@@ -163,6 +167,10 @@ func summarize(r *raw) summary {
 	s.Reaction, s.JobController, s.Notice, s.Act, s.CreateSpan = distOf(reaction), distOf(jobctl), distOf(notice), distOf(act), distOf(span)
 	s.Decide, s.Write = distOf(decide), distOf(write)
 	s.Gaps = s.Reaction.Sum
+	if s.Ideal > 0 {
+		s.PluginRatio = (s.Ideal + s.Gaps + s.Tail) / s.Ideal
+		s.PluginRatioStartup = (s.Ideal + s.Startup + s.Gaps + s.Tail) / s.Ideal
+	}
 
 	s.Requests = len(r.Requests)
 	if s.Nodes > 0 {

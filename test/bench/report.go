@@ -119,6 +119,9 @@ func writeReport(dir string) error {
 	row("**ratio** wall / ideal", func(s summary) string { return fmt.Sprintf("**%.3f**", s.Ratio) })
 	row("upgrade wall time, first Job → exit (no pre-check)", func(s summary) string { return fmt.Sprintf("%.1f s", s.RunWall) })
 	row("**ratio** without the pre-check", func(s summary) string { return fmt.Sprintf("**%.3f**", s.RunRatio) })
+	row("plugin's own share: (ideal + Σ reaction + tail) / ideal; with start-up", func(s summary) string {
+		return fmt.Sprintf("%.3f; %.3f", s.PluginRatio, s.PluginRatioStartup)
+	})
 	row("— start-up: exec → first Job (pre-check, plan, informers)", func(s summary) string { return fmt.Sprintf("%.1f s", s.Startup) })
 	row("— Σ in-batch overhead (first Job → last node done, − node duration)", func(s summary) string { return fmt.Sprintf("%.1f s", s.InBatchOverhead) })
 	row("— Σ reaction (gaps between batches)", func(s summary) string { return fmt.Sprintf("%.1f s", s.Gaps) })
@@ -254,7 +257,8 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 	}
 	if s := find(1000); s != nil {
 		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes, whole `start --wait`", fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s)", s.Ratio, s.Wall, s.Ideal), yes(s.Ratio <= targetRatio)},
-			targetRow{fmt.Sprintf("… from the first Job (without the %.1f s pre-check and plan)", s.Startup), fmt.Sprintf("%.3f (%.1f s)", s.RunRatio, s.RunWall), yes(s.RunRatio <= targetRatio)})
+			targetRow{fmt.Sprintf("… from the first Job (without the %.1f s pre-check and plan)", s.Startup), fmt.Sprintf("%.3f (%.1f s)", s.RunRatio, s.RunWall), yes(s.RunRatio <= targetRatio)},
+			targetRow{"… the plugin's own share (reactions + tail; the Job → running pod time of the control plane excluded)", fmt.Sprintf("%.3f (%.3f with the start-up)", s.PluginRatio, s.PluginRatioStartup), yes(s.PluginRatio <= targetRatio)})
 	} else {
 		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes", "not measured (no N=1000 run)", "–"})
 	}
