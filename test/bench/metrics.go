@@ -90,6 +90,7 @@ type summary struct {
 	RSSMiB, CPUSeconds               float64
 	Status, StatusJSON               dist
 	StatusRequests                   int
+	StatusCPU, StatusRSSMiB          float64 // of the last `status` run
 	Watch                            map[string]int
 	Batch                            []batchStat
 	Trans                            []transition
@@ -194,7 +195,7 @@ func summarize(r *raw) summary {
 	for _, t := range r.StatusTimings {
 		if len(t.Args) == 1 {
 			st = append(st, t.Seconds)
-			s.StatusRequests = t.Requests
+			s.StatusRequests, s.StatusCPU, s.StatusRSSMiB = t.Requests, t.CPU, float64(t.MaxRSS)/1024
 		} else {
 			sj = append(sj, t.Seconds)
 		}

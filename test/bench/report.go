@@ -148,7 +148,12 @@ func writeReport(dir string) error {
 	row("plugin CPU (user+sys)", func(s summary) string { return fmt.Sprintf("%.1f s", s.CPUSeconds) })
 	row("**`status`** at the end, p50 / max", func(s summary) string { return pm(s.Status) })
 	row("**`status -o json`** at the end, p50 / max", func(s summary) string { return pm(s.StatusJSON) })
-	row("API requests of one `status`", func(s summary) string { return fmt.Sprintf("%d", s.StatusRequests) })
+	row("one `status`: API requests; CPU; peak RSS", func(s summary) string {
+		if s.StatusCPU == 0 {
+			return fmt.Sprintf("%d; –; %.0f MiB", s.StatusRequests, s.StatusRSSMiB)
+		}
+		return fmt.Sprintf("%d; %.2f s; %.0f MiB", s.StatusRequests, s.StatusCPU, s.StatusRSSMiB)
+	})
 	for _, r := range ok {
 		_ = r
 	}

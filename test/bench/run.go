@@ -88,6 +88,7 @@ type statusTiming struct {
 	Seconds  float64  `json:"seconds"`
 	Requests int      `json:"requests"`
 	MaxRSS   int64    `json:"maxRSSKiB"`
+	CPU      float64  `json:"cpuSeconds"`
 }
 
 func (c sizeConfig) logf(format string, args ...any) {
@@ -182,7 +183,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 				return r, fmt.Errorf("%s exited %d: %s", strings.Join(args, " "), sr.exitCode, sr.stderrTail)
 			}
 			r.StatusTimings = append(r.StatusTimings, statusTiming{Args: args, Seconds: sr.end - sr.start,
-				Requests: len(proxy.Requests(mark)), MaxRSS: sr.maxRSS})
+				Requests: len(proxy.Requests(mark)), MaxRSS: sr.maxRSS, CPU: sr.cpu})
 			if len(args) == 3 {
 				if r.Verified, err = verify(sr.stdout, c, r); err != nil {
 					return r, err
