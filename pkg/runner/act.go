@@ -20,6 +20,16 @@ import (
 const createParallelism = 16
 
 func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, acts []upgrade.Action) error {
+	// Jobs before Events: closing a batch emits one NodeUpgraded Event per node, and
+	// written first they would delay the next batch's Jobs by one request each (and
+	// spend the client's rate limit before them). Events are best effort and are
+	// written even when an action fails.
+	var events []upgrade.Action
+	defer func() {
+		for _, a := range events {
+			r.Emit(ctx, st, cm, *a.Event)
+		}
+	}()
 	for _, a := range acts {
 		var err error
 		switch a.Kind {
@@ -34,7 +44,7 @@ func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap
 		case upgrade.DeleteRun:
 			err = r.deleteRun(ctx, st.RunID)
 		case upgrade.Emit:
-			r.Emit(ctx, st, cm, *a.Event)
+			events = append(events, a)
 		}
 		if err != nil {
 			return err

@@ -26,6 +26,8 @@ const (
 func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
 	tick := time.NewTicker(resync)
 	defer tick.Stop()
+	stopEvents := r.startEvents(ctx)
+	defer stopEvents() // every Event is written before Drive returns
 	backoff := time.Second
 	for {
 		st, obs, err := r.Reconcile(ctx)
@@ -45,6 +47,9 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 			continue
 		}
 		backoff = time.Second
+		if r.events != nil {
+			r.reportEventFailures(r.events)
+		}
 		if show != nil {
 			show(st, obs)
 		}

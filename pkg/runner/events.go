@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,13 +25,77 @@ const Component = "kubectl-edgeupgrade"
 // the event names one (in default). Every Event carries the run label, so expiry
 // can delete them.
 // A failed Event write is not worth failing the upgrade for: it is reported only.
+// While Drive runs, Events are written in the background: closing a batch emits one
+// NodeUpgraded Event per node, and written inline they delayed the next batch.
 func (r *Runner) Emit(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, e upgrade.Event) {
 	if r.OnEvent != nil {
 		r.OnEvent(e)
 	}
 	ev := NewEvent(st.RunID, cm, e, r.Cache.NodeUID(e.Node), r.Now())
-	if _, err := r.Client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && r.OnEvent != nil {
-		r.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: "EventFailed", Message: fmt.Sprintf("could not record Event %s: %v", e.Reason, err)})
+	if r.events != nil {
+		r.events.ch <- ev
+		return
+	}
+	if err := r.writeEvent(ctx, ev); err != nil && r.OnEvent != nil {
+		r.OnEvent(eventFailed(ev, err))
+	}
+}
+
+func (r *Runner) writeEvent(ctx context.Context, ev *corev1.Event) error {
+	_, err := r.Client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	return err
+}
+
+func eventFailed(ev *corev1.Event, err error) upgrade.Event {
+	return upgrade.Event{Type: upgrade.Warning, Reason: "EventFailed", Message: fmt.Sprintf("could not record Event %s: %v", ev.Reason, err)}
+}
+
+// eventWriters bounds concurrent Event writes in the background.
+const eventWriters = 4
+
+// eventWriter writes Events handed to it by Emit; failures are reported by the
+// driving goroutine (report), never from the writers.
+type eventWriter struct {
+	ch     chan *corev1.Event
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	failed []upgrade.Event
+}
+
+// startEvents makes Emit asynchronous until the returned stop, which waits for every
+// pending Event to be written.
+func (r *Runner) startEvents(ctx context.Context) (stop func()) {
+	w := &eventWriter{ch: make(chan *corev1.Event, 1024)}
+	for range eventWriters {
+		w.wg.Go(func() {
+			for ev := range w.ch {
+				if err := r.writeEvent(ctx, ev); err != nil {
+					w.mu.Lock()
+					w.failed = append(w.failed, eventFailed(ev, err))
+					w.mu.Unlock()
+				}
+			}
+		})
+	}
+	r.events = w
+	return func() {
+		r.events = nil
+		close(w.ch)
+		w.wg.Wait()
+		r.reportEventFailures(w)
+	}
+}
+
+// reportEventFailures passes background write failures to OnEvent.
+func (r *Runner) reportEventFailures(w *eventWriter) {
+	w.mu.Lock()
+	failed := w.failed
+	w.failed = nil
+	w.mu.Unlock()
+	if r.OnEvent != nil {
+		for _, e := range failed {
+			r.OnEvent(e)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ package runner
 
 import (
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -102,6 +103,17 @@ func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
 			}
 		}
 	}
+	if out.Phase == upgrade.JobActive {
+		// backoffLimit 0 and restartPolicy Never: the Job's one pod succeeding is the
+		// Job's outcome. The job controller records Complete only after its sync batch
+		// period (1 s, SyncJobBatchPeriod), which every batch would otherwise wait for.
+		for _, p := range pods {
+			if t := podFinished(p); p.Status.Phase == corev1.PodSucceeded && !t.IsZero() {
+				out.Phase, out.Finished = upgrade.JobSucceeded, t
+				break
+			}
+		}
+	}
 	for _, p := range pods {
 		if p.Status.Phase != corev1.PodFailed {
 			continue
@@ -112,6 +124,21 @@ func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
 		}
 	}
 	return out
+}
+
+// podFinished is when a finished pod's last container terminated (its start time if
+// no container says; zero if neither is known).
+func podFinished(p *corev1.Pod) time.Time {
+	var t time.Time
+	for _, cs := range p.Status.ContainerStatuses {
+		if term := cs.State.Terminated; term != nil && term.FinishedAt.After(t) {
+			t = term.FinishedAt.Time
+		}
+	}
+	if t.IsZero() && p.Status.StartTime != nil {
+		t = p.Status.StartTime.Time
+	}
+	return t
 }
 
 // failedContainer finds the container that failed in a pod and its message.

@@ -26,6 +26,9 @@ type Runner struct {
 	OnEvent func(upgrade.Event)
 	// RunID of the run this runner drives; a different run in the ConfigMap stops it.
 	RunID string
+
+	// events, while Drive runs, hands Events to background writers (events.go).
+	events *eventWriter
 }
 
 // ErrRunReplaced means the ConfigMap now holds another run.

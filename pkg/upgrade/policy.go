@@ -1,7 +1,9 @@
 package upgrade
 
 import (
+	"slices"
 	"sort"
+	"strings"
 )
 
 // CapFor is the batch cap of DESIGN.md §2.3: max(1, floor(10% of the workers in
@@ -52,15 +54,21 @@ func byName(nodes []Node, role Role) []Node {
 }
 
 // candidates are nodes not yet upgraded and without a Job in this run, in upgrade order.
+// It filters before sorting: late in a run few nodes are left, and sorting every node
+// on every reconcile dominated planning at 10,000 nodes.
 func candidates(nodes []Node, role Role, target string, jobs map[string]Job) []Node {
 	var out []Node
 	upgraded := upgradedMemo(target)
-	for _, n := range byName(nodes, role) {
+	for _, n := range nodes {
+		if n.Role != role {
+			continue
+		}
 		if _, has := jobs[n.Name]; has || upgraded(n.Version) {
 			continue
 		}
 		out = append(out, n)
 	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
