@@ -3,12 +3,14 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,10 +24,14 @@ import (
 // Name of the state ConfigMap in job.Namespace.
 const Name = "edgeupgrade"
 
-// Data keys of the ConfigMap.
+// Keys of the ConfigMap: schemaVersion and state.json in data, or, for a large state,
+// state.json.gz in binaryData instead of state.json.
 const (
-	KeySchema = "schemaVersion"
-	KeyState  = "state.json"
+	KeySchema     = "schemaVersion"
+	KeyState      = "state.json"
+	KeyStateGzip  = "state.json.gz"
+	PlainLimit    = 16 << 10 // a state up to this size stays readable JSON
+	maxStateBytes = 8 << 20  // a decompressed state larger than this is corrupt
 )
 
 // ErrNoRun means no upgrade was ever started (the ConfigMap does not exist).
@@ -93,7 +99,9 @@ func (s Store) Update(ctx context.Context, cm *corev1.ConfigMap, st upgrade.Stat
 	return out, nil
 }
 
-// Encode writes st into cm's data.
+// Encode writes st into cm. A state above PlainLimit (a batch of 1,000 long node
+// names) is gzipped into binaryData: node names compress about 8:1, which keeps the
+// ConfigMap far below 64 KiB at 10,000 nodes (DESIGN.md §4).
 func Encode(st upgrade.State, cm *corev1.ConfigMap) error {
 	st.SchemaVersion = upgrade.SchemaVersion
 	b, err := json.Marshal(st)
@@ -104,16 +112,59 @@ func Encode(st upgrade.State, cm *corev1.ConfigMap) error {
 		cm.Data = map[string]string{}
 	}
 	cm.Data[KeySchema] = strconv.Itoa(upgrade.SchemaVersion)
-	cm.Data[KeyState] = string(b)
+	delete(cm.Data, KeyState)
+	delete(cm.BinaryData, KeyStateGzip)
+	if len(b) <= PlainLimit {
+		cm.Data[KeyState] = string(b)
+		return nil
+	}
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, gzip.BestCompression) // a valid level never errs
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("compress state: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("compress state: %w", err)
+	}
+	if cm.BinaryData == nil {
+		cm.BinaryData = map[string][]byte{}
+	}
+	cm.BinaryData[KeyStateGzip] = z.Bytes()
 	return nil
+}
+
+// rawState returns the state's JSON from whichever key holds it.
+func rawState(cm *corev1.ConfigMap) ([]byte, error) {
+	plain, hasPlain := cm.Data[KeyState]
+	packed, hasPacked := cm.BinaryData[KeyStateGzip]
+	switch {
+	case hasPlain && hasPacked:
+		return nil, &CorruptError{Reason: "both " + KeyState + " and " + KeyStateGzip + " are set"}
+	case hasPlain:
+		return []byte(plain), nil
+	case !hasPacked:
+		return nil, &CorruptError{Reason: "key " + KeyState + " is missing"}
+	}
+	r, err := gzip.NewReader(bytes.NewReader(packed))
+	if err != nil {
+		return nil, &CorruptError{Reason: "cannot decompress " + KeyStateGzip + ": " + err.Error()}
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxStateBytes+1))
+	if err != nil {
+		return nil, &CorruptError{Reason: "cannot decompress " + KeyStateGzip + ": " + err.Error()}
+	}
+	if len(b) > maxStateBytes {
+		return nil, &CorruptError{Reason: fmt.Sprintf("%s decompresses to more than %d bytes", KeyStateGzip, maxStateBytes)}
+	}
+	return b, nil
 }
 
 // Decode reads and validates the state in cm.
 func Decode(cm *corev1.ConfigMap) (upgrade.State, error) {
 	var st upgrade.State
-	raw, ok := cm.Data[KeyState]
-	if !ok {
-		return st, &CorruptError{Reason: "key " + KeyState + " is missing"}
+	raw, err := rawState(cm)
+	if err != nil {
+		return st, err
 	}
 	v, err := strconv.Atoi(cm.Data[KeySchema])
 	switch {
@@ -124,7 +175,7 @@ func Decode(cm *corev1.ConfigMap) (upgrade.State, error) {
 	case v < 1:
 		return st, &CorruptError{Reason: fmt.Sprintf("unknown %s %d", KeySchema, v)}
 	}
-	dec := json.NewDecoder(strings.NewReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
 		return st, &CorruptError{Reason: "cannot decode " + KeyState + ": " + err.Error()}

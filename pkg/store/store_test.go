@@ -1,8 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"os"
 	"strconv"
 	"strings"
@@ -115,22 +121,107 @@ func TestUpdateIsConditional(t *testing.T) {
 
 // TestSizeIsBoundedByTheBatch: the state keeps only the current batch's names, so
 // its size does not grow with the node count (DESIGN.md §4: < 64 KiB at 10,000).
-func TestSizeIsBoundedByTheBatch(t *testing.T) {
+// worstCase is the largest state a run at 10,000 workers can hold: a batch of Cap =
+// 1,000 nodes with 63-byte names (the DNS label limit, random hex so they compress
+// no better than real site names), the whole batch failed, MaxFailures failures and a
+// pause reason at the message bound.
+func worstCase() upgrade.State {
 	st := sample()
 	st.Workers, st.Cap = 10000, 1000
+	rng := rand.New(rand.NewPCG(1, 2))
 	st.Current.Nodes = nil
 	for i := range 1000 {
-		st.Current.Nodes = append(st.Current.Nodes, "edge-node-pool-"+strings.Repeat("x", 3)+"-"+itoa(i))
+		name := fmt.Sprintf("edge-site-%04d-%016x-%016x.region-eu.example", i, rng.Uint64(), rng.Uint64())
+		st.Current.Nodes = append(st.Current.Nodes, name[:63])
 	}
+	st.Current.Failed = slices.Clone(st.Current.Nodes)
+	msg := strings.Repeat("upgrade: kubeadm upgrade node failed: [ERROR SystemVerification] ", 20)[:upgrade.MaxMessage]
 	for i := range upgrade.MaxFailures {
-		st.Failures = append(st.Failures, upgrade.Failure{Node: "n" + itoa(i), Message: strings.Repeat("m", 200)})
+		st.Failures = append(st.Failures, upgrade.Failure{Node: st.Current.Nodes[i], Batch: "14", Container: "upgrade", Message: msg, At: st.StartedAt})
 	}
+	st.FailureCount = 1000
+	st.Pause = &upgrade.Pause{Reason: "node " + st.Current.Nodes[0] + " failed in container upgrade: " + msg, Since: st.StartedAt, ByError: true}
+	return st
+}
+
+// objectBytes is the ConfigMap's size as the API server stores it (JSON; binaryData
+// is base64 there).
+func objectBytes(t *testing.T, cm *corev1.ConfigMap) int {
+	b, err := json.Marshal(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// TestSizeAtTenThousandNodes: DESIGN.md §4, < 64 KiB at 10,000 nodes, in the worst case.
+func TestSizeAtTenThousandNodes(t *testing.T) {
+	st := worstCase()
 	cm := cmWith(nil)
 	if err := Encode(st, cm); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cm.Data[KeyState]); n > 64*1024 {
-		t.Fatalf("state at 10,000 nodes (batch of 1,000) is %d bytes", n)
+	plain, _ := json.Marshal(st)
+	size := objectBytes(t, cm)
+	t.Logf("worst case at 10,000 nodes: state %d bytes of JSON, ConfigMap %d bytes", len(plain), size)
+	if size > 64*1024 {
+		t.Fatalf("ConfigMap is %d bytes at 10,000 nodes, want < 64 KiB", size)
+	}
+	if _, ok := cm.Data[KeyState]; ok || len(cm.BinaryData[KeyStateGzip]) == 0 {
+		t.Fatalf("a %d-byte state was not compressed: keys %v %v", len(plain), cm.Data, cm.BinaryData)
+	}
+	back, err := Decode(cm)
+	if err != nil || !cmp.Equal(back, st) {
+		t.Fatalf("round trip of the compressed state: %v %s", err, cmp.Diff(st, back))
+	}
+}
+
+// TestEncodingSwitchesCleanly: a state that shrinks again is written readable, and
+// the other key never lingers (both keys set is corrupt).
+func TestEncodingSwitchesCleanly(t *testing.T) {
+	cm := cmWith(nil)
+	for _, tc := range []struct {
+		st     upgrade.State
+		packed bool
+	}{{sample(), false}, {worstCase(), true}, {sample(), false}} {
+		if err := Encode(tc.st, cm); err != nil {
+			t.Fatal(err)
+		}
+		_, plain := cm.Data[KeyState]
+		_, packed := cm.BinaryData[KeyStateGzip]
+		if plain == packed || packed != tc.packed {
+			t.Fatalf("want packed=%v, got state.json=%v state.json.gz=%v", tc.packed, plain, packed)
+		}
+		if back, err := Decode(cm); err != nil || !cmp.Equal(back, tc.st) {
+			t.Fatalf("round trip: %v", err)
+		}
+	}
+}
+
+func TestDecodeRefusesCorruptCompressedState(t *testing.T) {
+	packed := cmWith(nil)
+	_ = Encode(worstCase(), packed)
+	var bomb bytes.Buffer
+	w := gzip.NewWriter(&bomb)
+	_, _ = w.Write(bytes.Repeat([]byte(" "), maxStateBytes+10))
+	_ = w.Close()
+	for name, tc := range map[string]struct {
+		edit func(cm *corev1.ConfigMap)
+		want string
+	}{
+		"both keys":   {func(cm *corev1.ConfigMap) { cm.Data[KeyState] = "{}" }, "both"},
+		"not gzip":    {func(cm *corev1.ConfigMap) { cm.BinaryData[KeyStateGzip] = []byte("{}") }, "cannot decompress"},
+		"truncated":   {func(cm *corev1.ConfigMap) { cm.BinaryData[KeyStateGzip] = cm.BinaryData[KeyStateGzip][:100] }, "cannot decompress"},
+		"gzip bomb":   {func(cm *corev1.ConfigMap) { cm.BinaryData[KeyStateGzip] = bomb.Bytes() }, "more than"},
+		"no state at": {func(cm *corev1.ConfigMap) { delete(cm.BinaryData, KeyStateGzip) }, "is missing"},
+	} {
+		cm := packed.DeepCopy()
+		tc.edit(cm)
+		_, err := Decode(cm)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want a one-line CorruptError with %q", name, err, tc.want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Reconcile is the heart of the upgrade: given the saved state and what the cluster
@@ -158,6 +159,7 @@ func recordFailure(s *State, job Job, container, msg string, now time.Time) []Ac
 		return nil
 	}
 	b.Failed = append(b.Failed, job.Node)
+	msg = clip(msg, MaxMessage)
 	f := Failure{Node: job.Node, Batch: b.Label(), Container: container, Reason: job.Reason, Message: msg, At: now}
 	s.Failures = append(s.Failures, f)
 	if len(s.Failures) > MaxFailures {
@@ -179,6 +181,23 @@ func recordFailure(s *State, job Job, container, msg string, now time.Time) []Ac
 		acts = append(acts, emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+reason))
 	}
 	return acts
+}
+
+// MaxMessage bounds a failure message kept in the state (a termination message can be
+// 4 KiB; the whole of it stays on the failed pod).
+const MaxMessage = 512
+
+// clip shortens s to at most n bytes without splitting a UTF-8 character.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }
 
 func failureMessage(j Job) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestFullRunMastersThenPools(t *testing.T) {
@@ -373,5 +374,28 @@ func TestReconcileIsIdempotent(t *testing.T) {
 		}
 		c.succeedActive(now)
 		now = now.Add(time.Second)
+	}
+}
+
+// TestFailureMessageIsBounded: a 4 KiB termination message is clipped in the state
+// (DESIGN.md §4: the ConfigMap stays small), on a character boundary.
+func TestFailureMessageIsBounded(t *testing.T) {
+	c := newCluster(0, map[string]int{"a": 10})
+	sp := spec()
+	sp.Mode = ModeNodes
+	st, _ := NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
+	st, _ = step(c, st, t0)
+	if st.Current == nil || st.Current.Nodes[0] != "w-a-0001" {
+		t.Fatalf("first batch %+v, jobs %v", st.Current, c.jobs)
+	}
+	long := "kubeadm: " + strings.Repeat("é", 4096)
+	c.fail("w-a-0001", "upgrade", long, t0)
+	st, _ = step(c, st, t0.Add(time.Second))
+	got := st.Failures[0].Message
+	if len(got) > MaxMessage || !utf8.ValidString(got) || !strings.HasPrefix(got, "kubeadm: éé") || !strings.HasSuffix(got, "…") {
+		t.Fatalf("message of %d bytes (valid UTF-8 %v): %.40q…", len(got), utf8.ValidString(got), got)
+	}
+	if len(st.Pause.Reason) > MaxMessage+200 {
+		t.Fatalf("pause reason of %d bytes", len(st.Pause.Reason))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -83,9 +84,18 @@ func stateBytes(workers int, name func(int) string, worst bool) (int, error) {
 	if err := store.Encode(st, cm); err != nil {
 		return 0, err
 	}
+	return dataBytes(cm), nil
+}
+
+// dataBytes is the size of a ConfigMap's data and binaryData as stored (binaryData is
+// base64 in the API server's JSON).
+func dataBytes(cm *corev1.ConfigMap) int {
 	n := 0
 	for k, v := range cm.Data {
 		n += len(k) + len(v)
 	}
-	return n, nil
+	for k, v := range cm.BinaryData {
+		n += len(k) + base64.StdEncoding.EncodedLen(len(v))
+	}
+	return n
 }

@@ -41,6 +41,7 @@ func run() error {
 	out := flag.String("out", "bench/results", "results directory (raw/N.json, RESULTS.md, PNGs)")
 	timeout := flag.Duration("timeout", 45*time.Minute, "limit for one size, lab start included")
 	statusRuns := flag.Int("status-runs", 3, "runs of status and of status -o json at the end")
+	hold := flag.Bool("hold", false, "keep each lab after measuring it (for profiling by hand) until its dir/release file exists")
 	reportOnly := flag.Bool("report-only", false, "only regenerate RESULTS.md and the plots from raw/*.json")
 	flag.Parse()
 
@@ -74,7 +75,7 @@ func run() error {
 	var failed []string
 	for _, n := range ns {
 		c := sizeConfig{Workers: n, Masters: *masters, Pools: min(*pools, n), JobDuration: *jobDuration, Plugin: abs,
-			From: "v1.35.4", Target: "v1.36.3", Timeout: *timeout, StatusRuns: *statusRuns, Log: os.Stderr}
+			From: "v1.35.4", Target: "v1.36.3", Timeout: *timeout, StatusRuns: *statusRuns, Hold: *hold, Log: os.Stderr}
 		r, err := measure(ctx, c)
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted during N=%d; the lab was stopped", n)

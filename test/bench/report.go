@@ -198,7 +198,7 @@ func writeReport(dir string) error {
 	md("")
 	md("![ConfigMap size](configmap-size.png)")
 	md("")
-	md("Bytes of ConfigMap data (`state.json` + `schemaVersion`) of the largest state a run can reach: the")
+	md("Bytes of ConfigMap data (`schemaVersion` + `state.json`, or above 16 KiB `state.json.gz` as base64) of the largest state a run can reach: the")
 	md("batch in flight holds Cap = 10%% of the workers. Computed with `store.Encode` (the plugin's own")
 	md("encoder) on that state; measured maxima from the lab runs above for comparison.")
 	md("")

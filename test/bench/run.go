@@ -33,6 +33,7 @@ type sizeConfig struct {
 	Target      string
 	Timeout     time.Duration
 	StatusRuns  int
+	Hold        bool // keep the lab after measuring, until <lab dir>/release exists
 	Log         io.Writer
 }
 
@@ -192,6 +193,17 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 		}
 	}
 	c.logf("verified: %s", r.Verified)
+	if c.Hold {
+		// For profiling by hand against the finished run; ends with the process.
+		release := filepath.Join(l.Dir, "release")
+		c.logf("holding the lab: KUBECONFIG=%s (admin) or %s (through the proxy); touch %s to end", l.Kubeconfig, kc, release)
+		for ctx.Err() == nil {
+			if _, err := os.Stat(release); err == nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
 	return r, nil
 }
 

@@ -202,10 +202,7 @@ func (r *recorder) onConfigMap(obj any) {
 	if !ok {
 		return
 	}
-	data := 0
-	for k, v := range cm.Data {
-		data += len(k) + len(v)
-	}
+	data := dataBytes(cm)
 	b, _ := json.Marshal(cm)
 	smp := cmSample{DataBytes: data, ObjectBytes: len(b)}
 	if st, err := store.Decode(cm); err == nil {
