@@ -55,8 +55,9 @@ func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 	return cs, nil
 }
 
-// openSession loads the current run and starts watching it.
-func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer) (*session, error) {
+// openSession loads the current run and starts watching it. A session that will
+// drive the run watches every pod; a one-shot one skips succeeded pods.
+func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bool) (*session, error) {
 	cs, err := clientFor(f)
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer) (*sessio
 	if s.state, _, err = s.store.Get(ctx); err != nil {
 		return nil, err
 	}
-	if s.cache, err = runner.NewCache(ctx, cs, s.state); err != nil {
+	if s.cache, err = runner.NewCache(ctx, cs, s.state, runner.CacheOptions{SkipSucceededPods: !drive}); err != nil {
 		return nil, err
 	}
 	s.runner = &runner.Runner{Client: cs, Store: s.store, Cache: s.cache, Now: time.Now, RunID: s.state.RunID}

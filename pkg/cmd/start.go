@@ -157,7 +157,7 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 	if prev.Phase.Terminal() {
 		return prev, nil
 	}
-	c, err := runner.NewCache(ctx, o.client, prev)
+	c, err := runner.NewCache(ctx, o.client, prev, runner.CacheOptions{SkipSucceededPods: true})
 	if err != nil {
 		return prev, err
 	}
@@ -168,7 +168,7 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 }
 
 func (o *StartOptions) drive(ctx context.Context, first upgrade.State, cm *corev1.ConfigMap) error {
-	c, err := runner.NewCache(ctx, o.client, first)
+	c, err := runner.NewCache(ctx, o.client, first, runner.CacheOptions{})
 	if err != nil {
 		return err
 	}

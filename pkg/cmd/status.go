@@ -87,7 +87,7 @@ func (o *StatusOptions) Validate() error {
 
 // Run shows the status, reconciling first unless read-only.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	s, err := openSession(ctx, o.f, nil)
+	s, err := openSession(ctx, o.f, nil, o.Watch)
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s, err := openSession(ctx, o.f, o.streams.Out)
+	s, err := openSession(ctx, o.f, o.streams.Out, o.Wait)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func setup(t *testing.T, workers int) *fixture {
 	if _, err := cs.CoreV1().ConfigMaps(job.Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCache(ctx, cs, st)
+	c, err := NewCache(ctx, cs, st, CacheOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
