@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
@@ -66,7 +67,11 @@ func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bo
 	if s.state, _, err = s.store.Get(ctx); err != nil {
 		return nil, err
 	}
-	if s.cache, err = runner.NewCache(ctx, cs, s.state, runner.CacheOptions{SkipSucceededPods: !drive}); err != nil {
+	opts, err := cacheOptions(f, drive)
+	if err != nil {
+		return nil, err
+	}
+	if s.cache, err = runner.NewCache(ctx, cs, s.state, opts); err != nil {
 		return nil, err
 	}
 	s.runner = &runner.Runner{Client: cs, Store: s.store, Cache: s.cache, Now: time.Now, RunID: s.state.RunID}
@@ -74,6 +79,23 @@ func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bo
 		s.runner.OnEvent = progressPrinter(out)
 	}
 	return s, nil
+}
+
+// cacheOptions: a session that drives the run watches everything; a one-shot one
+// lists lean (runner.CacheOptions).
+func cacheOptions(f cmdutil.Factory, drive bool) (runner.CacheOptions, error) {
+	if drive {
+		return runner.CacheOptions{}, nil
+	}
+	rc, err := f.ToRESTConfig()
+	if err != nil {
+		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	md, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return runner.CacheOptions{Lean: true, Metadata: md}, nil
 }
 
 func (s *session) close() {

@@ -157,7 +157,11 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 	if prev.Phase.Terminal() {
 		return prev, nil
 	}
-	c, err := runner.NewCache(ctx, o.client, prev, runner.CacheOptions{SkipSucceededPods: true})
+	opts, err := cacheOptions(o.f, false)
+	if err != nil {
+		return prev, err
+	}
+	c, err := runner.NewCache(ctx, o.client, prev, opts)
 	if err != nil {
 		return prev, err
 	}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	listersbatchv1 "k8s.io/client-go/listers/batch/v1"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -30,6 +33,9 @@ type Cache struct {
 	nodes listerscorev1.NodeLister
 	jobs  listersbatchv1.JobLister
 	pods  listerscorev1.PodLister
+	// meta lists every Job of the run as metadata in lean mode (nil otherwise);
+	// jobs then holds only the Jobs that have not succeeded.
+	meta cache.GenericLister
 	// Changed receives a value (non-blocking) whenever anything watched changes.
 	Changed chan struct{}
 	cancel  context.CancelFunc
@@ -37,11 +43,15 @@ type Cache struct {
 
 // CacheOptions tune what a Cache watches.
 type CacheOptions struct {
-	// SkipSucceededPods leaves succeeded pods out (a field selector on the API server):
-	// a one-shot command at thousands of nodes then lists only the pods that matter
-	// (running and failed ones). Without them a Job counts as done only once the job
-	// controller marks it Complete (about a second later), which only a driver minds.
-	SkipSucceededPods bool
+	// Lean, for one-shot commands, lists what a decision needs and no more. At 5,000
+	// nodes a run's Jobs are ~35 MB of JSON, most of it the pod template; lean lists
+	// every Job as metadata (node, batch, creation, last status write) and in full
+	// only the Jobs that have not succeeded (field selector status.successful=0), and
+	// leaves succeeded pods out (status.phase!=Succeeded). A Job then counts as done
+	// once the job controller marks it (about a second after its pod), which only a
+	// driver minds. Lean needs Metadata.
+	Lean     bool
+	Metadata metadata.Interface
 }
 
 // NewCache starts the informers for a run and waits for their first list.
@@ -50,15 +60,22 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	c := &Cache{Changed: make(chan struct{}, 1), cancel: cancel}
 	nodeF := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = st.Spec.Selector }))
-	runF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(st.RunID) }))
-	podF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	if opts.Lean && opts.Metadata == nil {
+		cancel()
+		return nil, fmt.Errorf("a lean cache needs a metadata client")
+	}
+	runSelector := func(field string) informers.SharedInformerOption {
+		return informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = job.NodeUpgradeSelector(st.RunID)
-			if opts.SkipSucceededPods {
-				o.FieldSelector = fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)).String()
+			if opts.Lean {
+				o.FieldSelector = field
 			}
-		}))
+		})
+	}
+	runF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
+		runSelector(fields.OneTermEqualSelector("status.successful", "0").String()))
+	podF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
+		runSelector(fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)).String()))
 	cmF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", store.Name).String()
@@ -82,6 +99,23 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 			return nil, err
 		}
 	}
+	if opts.Lean {
+		// The metadata list first: the Jobs list that follows is then at least as
+		// new, so a Job in the first and not in the second has succeeded.
+		metaF := metadatainformer.NewFilteredSharedInformerFactory(opts.Metadata, 0, job.Namespace,
+			func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(st.RunID) })
+		inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
+		if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+			cancel()
+			return nil, err
+		}
+		c.meta = inf.Lister()
+		metaF.Start(ctx.Done())
+		if !synced(ctx, []cache.SharedIndexInformer{inf.Informer()}, 2*time.Minute) {
+			cancel()
+			return nil, errNoSync
+		}
+	}
 	c.cm = cmF.Core().V1().ConfigMaps().Lister()
 	c.nodes = nodeF.Core().V1().Nodes().Lister()
 	c.jobs = runF.Batch().V1().Jobs().Lister()
@@ -91,10 +125,12 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	}
 	if !synced(ctx, infs, 2*time.Minute) {
 		cancel()
-		return nil, fmt.Errorf("watch the cluster: caches did not sync within 2m; check connectivity to the API server")
+		return nil, errNoSync
 	}
 	return c, nil
 }
+
+var errNoSync = errors.New("watch the cluster: caches did not sync within 2m; check connectivity to the API server")
 
 // synced waits for every informer's first list. It polls every 5 ms, not
 // cache.WaitForCacheSync's 100 ms: one-shot commands pay this wait on every call.
@@ -203,6 +239,11 @@ func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) {
 	if err != nil {
 		return obs, err
 	}
+	if c.meta != nil {
+		if err := c.observeSucceeded(obs.Jobs); err != nil {
+			return obs, err
+		}
+	}
 	pods, err := c.pods.Pods(job.Namespace).List(labels.Everything())
 	if err != nil {
 		return obs, err
@@ -216,6 +257,41 @@ func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) {
 		obs.Jobs[uj.Node] = uj
 	}
 	return obs, nil
+}
+
+// observeSucceeded adds the Jobs a lean cache knows only as metadata: they have
+// succeeded (observeSucceeded runs before the full Jobs overwrite theirs).
+func (c *Cache) observeSucceeded(into map[string]upgrade.Job) error {
+	metas, err := c.meta.ByNamespace(job.Namespace).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	for _, o := range metas {
+		m, ok := o.(*metav1.PartialObjectMetadata)
+		if !ok {
+			continue
+		}
+		uj := jobFromMeta(m)
+		into[uj.Node] = uj
+	}
+	return nil
+}
+
+// jobFromMeta is a succeeded Job seen as metadata. Its finish time is its last
+// status write (the job controller recording Complete, to the second), else its
+// creation.
+func jobFromMeta(m *metav1.PartialObjectMetadata) upgrade.Job {
+	finished := m.CreationTimestamp.Time
+	for _, f := range m.ManagedFields {
+		if f.Subresource == "status" && f.Time != nil && f.Time.After(finished) {
+			finished = f.Time.Time
+		}
+	}
+	return upgrade.Job{
+		Name: m.Name, Node: m.Annotations[job.AnnotationNode], Batch: m.Labels[job.LabelBatch],
+		Pool: m.Annotations[job.AnnotationPool], Role: upgrade.Role(m.Labels[job.LabelRole]),
+		Phase: upgrade.JobSucceeded, Created: m.CreationTimestamp.Time, Finished: finished,
+	}
 }
 
 // NodeUID returns the UID of a cached node ("" if unknown).
@@ -245,7 +321,11 @@ const cacheLag = 3 * time.Second
 // HasJobs reports whether every named Job is in the cache.
 func (c *Cache) HasJobs(names []string) bool {
 	for _, n := range names {
-		if _, err := c.jobs.Jobs(job.Namespace).Get(n); err != nil {
+		_, err := c.jobs.Jobs(job.Namespace).Get(n)
+		if err != nil && c.meta != nil {
+			_, err = c.meta.ByNamespace(job.Namespace).Get(n)
+		}
+		if err != nil {
 			return false
 		}
 	}
