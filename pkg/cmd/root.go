@@ -11,10 +11,12 @@ import (
 )
 
 // Client-side rate limits: the defaults (5 QPS) would make a 1,000-node batch take
-// minutes to create; edge API servers are protected by the batch cap instead.
+// minutes to create. The burst covers the largest batch (Cap = 1,000 at 10,000
+// workers), so a batch's Jobs are never throttled here; the API server is protected
+// by the batch cap and by its own priority and fairness (429s are retried).
 const (
-	clientQPS   = 100
-	clientBurst = 200
+	clientQPS   = 200
+	clientBurst = 1000
 )
 
 var rootLong = templates.LongDesc(`

@@ -17,7 +17,7 @@ import (
 )
 
 // createParallelism bounds concurrent Job creations in one batch.
-const createParallelism = 16
+const createParallelism = 32
 
 func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, acts []upgrade.Action) error {
 	// Jobs before Events: closing a batch emits one NodeUpgraded Event per node, and
