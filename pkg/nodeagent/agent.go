@@ -30,6 +30,11 @@ type Agent struct {
 	// KillAfter is how long the old kubelet gets to exit after SIGTERM before it is
 	// sent SIGKILL (default 30s; the kubelet normally exits at once).
 	KillAfter time.Duration
+	// CrashLoopStarts (default 4) kubelet processes seen one after the other while
+	// verifying, or CrashLoopAbsentPolls (default 15) checks in a row without a
+	// kubelet process, fail the verification as a crash loop before its timeout.
+	CrashLoopStarts      int
+	CrashLoopAbsentPolls int
 
 	// beforeStep, when set (tests only), runs before each upgrade step; its error fails
 	// the step as if the step itself had failed.
@@ -58,8 +63,17 @@ func (a *Agent) defaults() {
 	if a.KillAfter == 0 {
 		a.KillAfter = 30 * time.Second
 	}
+	if a.CrashLoopStarts == 0 {
+		a.CrashLoopStarts = 4
+	}
+	if a.CrashLoopAbsentPolls == 0 {
+		a.CrashLoopAbsentPolls = 15
+	}
 	if a.Config.StepTimeout == 0 {
 		a.Config.StepTimeout = DefaultStepTimeout
+	}
+	if a.Config.VerifyTimeout == 0 {
+		a.Config.VerifyTimeout = DefaultVerifyTimeout
 	}
 	if a.Config.StateDir == "" {
 		a.Config.StateDir = DefaultStateDir
@@ -142,75 +156,105 @@ func (a *Agent) sleep(ctx context.Context) error {
 	}
 }
 
-// restartKubelet restarts the kubelet so that it runs the binary now installed:
+// restartKubelet restarts the kubelet so that it runs the files installed (or restored)
+// just before the call:
 //
 //   - with systemd (the host has /run/systemd/system): `systemctl daemon-reload` and
 //     `systemctl restart kubelet`, run in the host's namespaces;
 //   - otherwise (OpenRC, runit, s6, a plain init script, a supervising shell loop):
-//     the running kubelet, found in the host's PID namespace by its binary, gets
-//     SIGTERM, and the agent waits for its supervisor to start a new kubelet process
-//     (a different PID or start time). An old kubelet still alive after KillAfter
-//     gets SIGKILL.
+//     every kubelet process that started before the call (found in the host's PID
+//     namespace by its binary) gets SIGTERM, and the agent waits for its supervisor to
+//     start a kubelet process that began after the call. An old kubelet still alive
+//     after KillAfter gets SIGKILL. When no kubelet runs at all (a crash-looping
+//     kubelet is dead most of the time), there is nothing to signal: the agent waits
+//     for the supervisor's next start. A kubelet that already began after the call
+//     runs the new files and is left alone.
 //
-// Restarting the kubelet never stops this pod: containers are children of the
-// runtime's shims, not of the kubelet, and live in the kubepods cgroups, not in
-// kubelet.service's; a new kubelet adopts the running pods from the runtime.
-func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (string, error) {
+// It reports whether a kubelet process was seen, so that verification knows it can
+// watch the kubelet's processes. Restarting the kubelet never stops this pod:
+// containers are children of the runtime's shims, not of the kubelet, and live in the
+// kubepods cgroups, not in kubelet.service's; a new kubelet adopts the running pods
+// from the runtime.
+func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (method string, seen bool, err error) {
 	if a.Host.HasSystemd() {
+		ps, _ := a.Host.runningKubelets(kubeletPath)
 		a.logf("restarting the kubelet with systemctl daemon-reload and systemctl restart kubelet")
 		if _, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"daemon-reload"}, Output: a.Out}); err != nil {
-			return RestartSystemd, fmt.Errorf("systemctl daemon-reload: %w", err)
+			return RestartSystemd, len(ps) > 0, fmt.Errorf("systemctl daemon-reload: %w", err)
 		}
 		_, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"restart", "kubelet"}, Output: a.Out})
 		if err != nil {
-			return RestartSystemd, fmt.Errorf("systemctl restart kubelet: %w", err)
+			return RestartSystemd, len(ps) > 0, fmt.Errorf("systemctl restart kubelet: %w", err)
 		}
-		return RestartSystemd, nil
+		return RestartSystemd, len(ps) > 0, nil
 	}
-	before, err := a.Host.runningKubelets(kubeletPath)
+	// Process start times and uptime are both ticks of CLOCK_BOOTTIME: a process whose
+	// start time is after since was exec'd after the files were in place.
+	since, err := a.Host.uptime()
 	if err != nil {
-		return RestartSupervisor, err
-	}
-	if len(before) == 0 {
-		return RestartSupervisor, fmt.Errorf("no running kubelet (%s) found in the host's PID namespace (%s) to signal, and the host has no systemd: start the kubelet under a supervisor that restarts it", kubeletPath, a.Host.Proc)
+		return RestartSupervisor, false, fmt.Errorf("read the host's uptime: %w", err)
 	}
 	old := map[procID]bool{}
 	var pids []string
-	for _, p := range before {
-		old[identity(p)] = true
-		pids = append(pids, fmt.Sprint(p.PID))
-		if err := signalIfSame(a.Host.Proc, p, syscall.SIGTERM); err != nil {
-			return RestartSupervisor, fmt.Errorf("signal the kubelet (pid %d): %w", p.PID, err)
-		}
-	}
-	a.logf("sent SIGTERM to the kubelet (pid %s); waiting for its supervisor to start %s again", strings.Join(pids, ","), kubeletPath)
 	start := a.Now()
-	killed := false
+	killed, announced := false, false
 	for {
 		now, err := a.Host.runningKubelets(kubeletPath)
 		if err != nil {
-			return RestartSupervisor, err
+			return RestartSupervisor, len(old) > 0, err
 		}
 		var oldAlive []Process
 		for _, p := range now {
-			if !old[identity(p)] {
-				a.logf("the kubelet is running again (pid %d)", p.PID)
-				return RestartSupervisor, nil
+			id := identity(p)
+			switch {
+			case old[id]:
+				oldAlive = append(oldAlive, p)
+			case p.StartTime > since && !p.Deleted:
+				if len(old) == 0 {
+					a.logf("the kubelet (pid %d) started after the files were in place: it runs them, no restart needed", p.PID)
+				} else {
+					a.logf("the kubelet is running again (pid %d)", p.PID)
+				}
+				return RestartSupervisor, true, nil
+			default: // started before the files were in place: restart it
+				if err := a.Host.signalIfSame(p, syscall.SIGTERM); err != nil {
+					return RestartSupervisor, true, fmt.Errorf("signal the kubelet (pid %d): %w", p.PID, err)
+				}
+				old[id] = true
+				pids = append(pids, fmt.Sprint(p.PID))
+				oldAlive = append(oldAlive, p)
+				a.logf("sent SIGTERM to the kubelet (pid %d); waiting for its supervisor to start %s again", p.PID, kubeletPath)
 			}
-			oldAlive = append(oldAlive, p)
+		}
+		if len(old) == 0 && !announced {
+			a.logf("no kubelet is running (a crash-looping kubelet is dead most of the time); waiting for its supervisor to start %s", kubeletPath)
+			announced = true
 		}
 		if len(oldAlive) > 0 && !killed && a.Now().Sub(start) > a.KillAfter {
 			for _, p := range oldAlive {
 				a.logf("the kubelet (pid %d) did not exit %s after SIGTERM; sending SIGKILL", p.PID, a.KillAfter)
-				_ = signalIfSame(a.Host.Proc, p, syscall.SIGKILL)
+				_ = a.Host.signalIfSame(p, syscall.SIGKILL)
 			}
 			killed = true
 		}
 		if err := a.sleep(ctx); err != nil {
-			return RestartSupervisor, fmt.Errorf("no new kubelet process within %s after SIGTERM to pid %s: nothing restarted it (is the kubelet run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
-				a.Now().Sub(start).Round(time.Second), strings.Join(pids, ","))
+			waited := roundDuration(a.Now().Sub(start))
+			if len(old) == 0 {
+				return RestartSupervisor, false, fmt.Errorf("no kubelet (%s) was running and none started within %s: the host has no systemd and nothing restarted the kubelet (is it run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
+					kubeletPath, waited)
+			}
+			return RestartSupervisor, true, fmt.Errorf("no new kubelet process within %s after SIGTERM to pid %s: nothing restarted it (is the kubelet run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
+				waited, strings.Join(pids, ","))
 		}
 	}
+}
+
+// roundDuration rounds d for messages: to seconds, or to milliseconds under a second.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // procID identifies a process across PID reuse.
@@ -222,12 +266,16 @@ type procID struct {
 func identity(p Process) procID { return procID{p.PID, p.StartTime} }
 
 // signalIfSame signals p unless its PID now belongs to another process.
-func signalIfSame(procDir string, p Process, sig syscall.Signal) error {
-	cur, err := readProcess(procDir, p.PID)
+func (h *Host) signalIfSame(p Process, sig syscall.Signal) error {
+	cur, err := readProcess(h.Proc, p.PID)
 	if err != nil || cur.StartTime != p.StartTime {
 		return nil // already gone
 	}
-	if err := syscall.Kill(p.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	kill := h.Kill
+	if kill == nil {
+		kill = syscall.Kill
+	}
+	if err := kill(p.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return err
 	}
 	return nil
@@ -243,9 +291,18 @@ func (e *verifyError) Error() string { return e.what + ": " + e.err.Error() }
 func (e *verifyError) Unwrap() error { return e.err }
 
 // verifyKubelet waits until the installed kubelet reports want, no kubelet process
-// still runs a replaced binary, and the healthz endpoint answers ok.
-func (a *Agent) verifyKubelet(ctx context.Context, kubeletPath string, want *version.Version) error {
+// still runs a replaced binary, and the healthz endpoint answers ok. It fails early on
+// a crash loop: CrashLoopStarts kubelet processes seen one after the other, or, when
+// the kubelet's processes can be watched (watch: one was seen), no kubelet process in
+// CrashLoopAbsentPolls checks in a row. A healthy kubelet neither exits nor
+// disappears; one that cannot start would otherwise cost the whole verify timeout.
+func (a *Agent) verifyKubelet(ctx context.Context, kubeletPath string, want *version.Version, watch bool) error {
+	a.defaults()
 	var last error
+	start := a.Now()
+	seen := map[procID]bool{}
+	var pids []string
+	absent := 0
 	for {
 		err := a.checkKubelet(ctx, kubeletPath, want)
 		if err == nil {
@@ -254,6 +311,29 @@ func (a *Agent) verifyKubelet(ctx context.Context, kubeletPath string, want *ver
 		// A check cut short by the deadline says less than the one before it.
 		if ctx.Err() == nil || last == nil {
 			last = err
+		}
+		if ps, perr := a.Host.runningKubelets(kubeletPath); perr == nil {
+			if len(ps) == 0 {
+				absent++
+			} else {
+				absent = 0
+				watch = true
+			}
+			for _, p := range ps {
+				if !seen[identity(p)] {
+					seen[identity(p)] = true
+					pids = append(pids, fmt.Sprint(p.PID))
+				}
+			}
+			took := roundDuration(a.Now().Sub(start))
+			switch {
+			case len(seen) >= a.CrashLoopStarts:
+				return &verifyError{"kubelet crash loop", fmt.Errorf("%d kubelet processes one after the other in %s (pids %s), none became healthy; see the kubelet's log (last check: %v)",
+					len(seen), took, strings.Join(pids, ", "), last)}
+			case watch && absent >= a.CrashLoopAbsentPolls:
+				return &verifyError{"kubelet crash loop", fmt.Errorf("no kubelet process in %d checks in a row (%s): it exits as soon as it starts, or nothing starts it; see the kubelet's log (last check: %v)",
+					absent, took, last)}
+			}
 		}
 		if err := a.sleep(ctx); err != nil {
 			return last

@@ -25,6 +25,8 @@ const (
 	EnvTerminationLog = "EDGEUPGRADE_TERMINATION_LOG"
 	// EnvKubeadmArgs holds extra kubeadm arguments separated by white space.
 	EnvKubeadmArgs = "EDGEUPGRADE_KUBEADM_ARGS"
+	// EnvVerifyTimeout limits the kubelet restart and verification steps (each).
+	EnvVerifyTimeout = "EDGEUPGRADE_VERIFY_TIMEOUT"
 )
 
 // Streams are the agent's standard streams.
@@ -48,7 +50,7 @@ func envOr(name, def string) string {
 // environment variable, so the Job sets env and a person debugging sets flags.
 func NewCommand(s Streams, agentVersion string) *cobra.Command {
 	o := &options{}
-	var stepTimeout string
+	var stepTimeout, verifyTimeout string
 	root := &cobra.Command{
 		Use:   "edgeupgrade-node",
 		Short: "Upgrade this Kubernetes node in place (runs inside the kubectl edgeupgrade Job)",
@@ -76,6 +78,7 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 	f.StringVar(&o.cfg.NodeName, "node-name", envOr(job.EnvNodeName, ""), "name of this node (env "+job.EnvNodeName+")")
 	f.StringVar(&o.cfg.HostRoot, "host-root", envOr(job.EnvHostRoot, job.HostRoot), "where the host's / is mounted (env "+job.EnvHostRoot+")")
 	f.StringVar(&stepTimeout, "step-timeout", envOr(job.EnvStepTimeout, DefaultStepTimeout.String()), "time limit of each step, a Go duration (env "+job.EnvStepTimeout+")")
+	f.StringVar(&verifyTimeout, "verify-timeout", envOr(EnvVerifyTimeout, DefaultVerifyTimeout.String()), "time limit of the kubelet restart and of its verification (each), a Go duration; a crash-looping kubelet fails sooner (env "+EnvVerifyTimeout+")")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", envOr(EnvBinDir, DefaultBinDir), "directory of the target kubeadm, kubelet and kubectl in the upgrade image (env "+EnvBinDir+")")
 	f.StringVar(&o.cfg.KubeletPath, "kubelet-path", envOr(EnvKubeletPath, ""), "host path of the kubelet binary (default: the running kubelet's, else /usr/bin/kubelet) (env "+EnvKubeletPath+")")
 	f.StringVar(&o.cfg.KubeadmPath, "kubeadm-path", envOr(EnvKubeadmPath, ""), "host path of kubeadm (default: beside the kubelet, else /usr/bin/kubeadm) (env "+EnvKubeadmPath+")")
@@ -94,6 +97,10 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 					return &exitError{ExitFailed, fmt.Sprintf("%s: step timeout %q is not a positive Go duration such as 10m", name, stepTimeout)}
 				}
 				o.cfg.StepTimeout = d
+				if d, err = time.ParseDuration(verifyTimeout); err != nil || d <= 0 {
+					return &exitError{ExitFailed, fmt.Sprintf("%s: verify timeout %q is not a positive Go duration such as 2m", name, verifyTimeout)}
+				}
+				o.cfg.VerifyTimeout = d
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 				defer stop()
 				a := &Agent{

@@ -17,6 +17,10 @@ type Config struct {
 	NodeName      string
 	HostRoot      string
 	StepTimeout   time.Duration
+	// VerifyTimeout limits the kubelet restart and verification steps (each): a
+	// healthy kubelet answers healthz within seconds, so a kubelet that cannot start
+	// must not cost the long step timeout that kubeadm upgrade apply needs.
+	VerifyTimeout time.Duration
 
 	// BinDir holds the target binaries inside the upgrade image.
 	BinDir string
@@ -35,6 +39,7 @@ type Config struct {
 // Defaults of Config (flags show them).
 const (
 	DefaultStepTimeout    = 10 * time.Minute
+	DefaultVerifyTimeout  = 2 * time.Minute
 	DefaultBinDir         = "/usr/local/bin"
 	DefaultStateDir       = "/var/lib/edgeupgrade"
 	DefaultTerminationLog = "/dev/termination-log"

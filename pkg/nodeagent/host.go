@@ -45,6 +45,19 @@ type Host struct {
 	// processes can ever match.
 	ExePrefix string
 	Runner    Runner
+	// Kill signals a process of the host (nil: syscall.Kill). Tests whose /proc is a
+	// fake layout set it, so that no real process is ever signalled.
+	Kill func(pid int, sig syscall.Signal) error
+	// Uptime returns the time since boot in the unit of process start times (nil:
+	// read from Proc/uptime). Tests with a fake /proc give it the fake's clock.
+	Uptime func() (uint64, error)
+}
+
+func (h *Host) uptime() (uint64, error) {
+	if h.Uptime != nil {
+		return h.Uptime()
+	}
+	return uptimeTicks(h.Proc)
 }
 
 // Path returns where the host's absolute path p is visible to the agent. Symbolic
@@ -152,9 +165,9 @@ func runCmd(cmd *exec.Cmd, c Command) ([]byte, error) {
 		cmd.Stderr = io.MultiWriter(&stderr, c.Output)
 	}
 	if err := cmd.Run(); err != nil {
-		msg := lastLine(stderr.String())
+		msg := errorSummary(stderr.String())
 		if msg == "" {
-			msg = lastLine(stdout.String())
+			msg = errorSummary(stdout.String())
 		}
 		if msg != "" {
 			return stdout.Bytes(), fmt.Errorf("%s: %w: %s", c.Name, err, msg)
@@ -164,7 +177,50 @@ func runCmd(cmd *exec.Cmd, c Command) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+// kubeadm's last line after every error: not the cause.
+const kubeadmStackTraceHint = "To see the stack trace of this error execute with --v=5 or higher"
+
+// errorSummary is the line of a failed command's output that names the cause. For
+// kubeadm that is its error (`error: error execution phase preflight: preflight checks
+// failed`, which can span several lines) followed by its `[ERROR Check]: ...` lines,
+// not its last line (the hint about --v=5):
+//
+//	error execution phase preflight: preflight checks failed: [ERROR SystemVerification]: cgroups v1 support is ...
+//
+// For other commands it is the last non-empty line.
+func errorSummary(out string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	var checks []string
+	errAt, hintAt := -1, len(lines)
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "[ERROR ") && strings.Contains(l, "]"):
+			checks = append(checks, l)
+		case errAt < 0 && (strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "error execution phase ")):
+			errAt = i
+		case l == kubeadmStackTraceHint && hintAt == len(lines):
+			hintAt = i
+		}
+	}
+	var parts []string
+	if errAt >= 0 && errAt < hintAt {
+		parts = append(parts, strings.TrimPrefix(strings.Join(lines[errAt:hintAt], " "), "error: "))
+	}
+	if len(checks) > 0 {
+		parts = append(parts, strings.Join(checks, "; "))
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, ": ")
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i] != kubeadmStackTraceHint {
+			return lines[i]
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +75,7 @@ type nodeOpts struct {
 	kubeletProcess bool   // run a real fake kubelet under a supervisor (no systemd)
 	noSupervisor   bool   // ... but never restart it
 	flags          string // extra KUBELET_KUBEADM_ARGS
+	failCgroupV1   string // failCgroupV1 in the kubelet config ("": not set)
 }
 
 // node is a temp directory laid out like a kubeadm node, plus the agent for it.
@@ -125,7 +128,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 		"proc/swaps": swaps,
 		cgroup:       "",
 		"var/lib/kubelet/config.yaml": fmt.Sprintf("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"+
-			"healthzBindAddress: 127.0.0.1\nhealthzPort: %d\ncontainerRuntimeEndpoint: unix:///var/run/containerd/containerd.sock\ncgroupDriver: cgroupfs\n", n.port),
+			"healthzBindAddress: 127.0.0.1\nhealthzPort: %d\ncontainerRuntimeEndpoint: unix:///var/run/containerd/containerd.sock\ncgroupDriver: cgroupfs\n", n.port) + failCgroupV1Line(o.failCgroupV1),
 		"var/lib/kubelet/kubeadm-flags.env": `KUBELET_KUBEADM_ARGS="--node-ip=10.0.0.5 ` + o.flags + `"` + "\n",
 		"etc/hostname":                      "node-1\n",
 	}
@@ -157,7 +160,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	n.agent = &Agent{
 		Config: Config{
 			TargetVersion: o.target, Role: o.role, RunID: "run-1", NodeName: "node-1",
-			HostRoot: n.root, StepTimeout: 10 * time.Second, BinDir: n.image,
+			HostRoot: n.root, StepTimeout: 10 * time.Second, VerifyTimeout: 10 * time.Second, BinDir: n.image,
 			StateDir: DefaultStateDir, TerminationLog: n.tlog,
 		},
 		Host:      &Host{Root: n.root, Proc: "/proc", ExePrefix: n.root, Runner: n.runner},
@@ -171,7 +174,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 		n.sup = startSupervisor(t, filepath.Join(n.root, "usr/bin/kubelet"), n.env(), !o.noSupervisor)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := n.agent.verifyKubelet(ctx, "/usr/bin/kubelet", mustVersion(t, o.installed)); err != nil {
+		if err := n.agent.verifyKubelet(ctx, "/usr/bin/kubelet", mustVersion(t, o.installed), true); err != nil {
 			t.Fatalf("the fake kubelet did not start: %v", err)
 		}
 	}
@@ -181,6 +184,13 @@ func newNode(t *testing.T, o nodeOpts) *node {
 		}
 	})
 	return n
+}
+
+func failCgroupV1Line(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "failCgroupV1: " + v + "\n"
 }
 
 func (n *node) env() []string {
@@ -312,10 +322,19 @@ func (r *recordingRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 		}
 		return nil, nil
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(r.root, c.Name), c.Args...)
-	cmd.Args[0] = c.Name
-	cmd.Env = r.env
-	return runCmd(cmd, c)
+	for try := 0; ; try++ {
+		cmd := exec.CommandContext(ctx, filepath.Join(r.root, c.Name), c.Args...)
+		cmd.Args[0] = c.Name
+		cmd.Env = r.env
+		out, err := runCmd(cmd, c)
+		// ETXTBSY: a parallel test forked while this binary's file was open for writing
+		// (the child holds the descriptor until it execs; golang/go#22315). Transient.
+		if err != nil && errors.Is(err, syscall.ETXTBSY) && try < 50 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		return out, err
+	}
 }
 
 func (r *recordingRunner) calls() []string {
@@ -352,7 +371,14 @@ func startSupervisor(t *testing.T, bin string, env []string, restart bool) *supe
 		for {
 			cmd := exec.Command(bin, "--config=/var/lib/kubelet/config.yaml", "--v=2")
 			cmd.Env = env
-			if err := cmd.Start(); err != nil {
+			err := cmd.Start()
+			for try := 0; err != nil && errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
+				time.Sleep(10 * time.Millisecond) // see recordingRunner.Run
+				cmd = exec.Command(bin, "--config=/var/lib/kubelet/config.yaml", "--v=2")
+				cmd.Env = env
+				err = cmd.Start()
+			}
+			if err != nil {
 				t.Errorf("supervisor: start kubelet: %v", err)
 				return
 			}

@@ -83,6 +83,9 @@ func kubeletMatcher(exePrefix string, bins ...string) func(Process) bool {
 		wants = append(wants, filepath.Clean(exePrefix+"/"+b))
 	}
 	return func(p Process) bool {
+		if isVersionQuery(p.Args) {
+			return false // `kubelet --version` (the agent's own, a supervisor's probe): not a kubelet that runs
+		}
 		for _, w := range wants {
 			if p.Exe == w || (p.Exe == "" && len(p.Args) > 0 && p.Args[0] == w) {
 				return true
@@ -90,6 +93,45 @@ func kubeletMatcher(exePrefix string, bins ...string) func(Process) bool {
 		}
 		return false
 	}
+}
+
+// isVersionQuery reports whether args ask a binary for its version and nothing else.
+func isVersionQuery(args []string) bool {
+	for _, a := range args[min(1, len(args)):] {
+		if a == "--version" || strings.HasPrefix(a, "--version=") || a == "-version" {
+			return true
+		}
+	}
+	return false
+}
+
+// TicksPerSecond is the unit of process start times in /proc/PID/stat (USER_HZ, which
+// is 100 on every Linux architecture Kubernetes runs on).
+const TicksPerSecond = 100
+
+// uptimeTicks is the time since boot, in the unit of process start times, read from
+// procDir/uptime (both count CLOCK_BOOTTIME). A process whose start time is greater
+// started after this call.
+func uptimeTicks(procDir string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(procDir, "uptime"))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("parse %s/uptime: %q", procDir, b)
+	}
+	sec, frac, _ := strings.Cut(f[0], ".")
+	s, err := strconv.ParseUint(sec, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse %s/uptime: %w", procDir, err)
+	}
+	ticks := s * TicksPerSecond
+	frac = (frac + "00")[:2] // hundredths
+	if c, err := strconv.ParseUint(frac, 10, 64); err == nil {
+		ticks += c * TicksPerSecond / 100
+	}
+	return ticks, nil
 }
 
 // runningKubelets returns the processes running the kubelet at host path bin

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -35,6 +36,9 @@ type upgradeRun struct {
 	stage                     string // host staging directory
 	backup                    *Manifest
 	stepNo, steps             int
+	// kubeletSeen: a kubelet process was seen at the last restart, so verification
+	// can watch the kubelet's processes for a crash loop.
+	kubeletSeen bool
 }
 
 // Upgrade upgrades the node in place to the target version (see docs/node-agent.md):
@@ -110,12 +114,30 @@ func (a *Agent) Upgrade(ctx context.Context) Outcome {
 		c.NodeName, u.rec.FromVersion, u.rec.TargetVersion, u.kubeadmCommand(), u.rec.KubeletRestart))
 }
 
-// step runs one step with the step timeout and records it.
+// Rollback steps.
+const (
+	StepRollbackRestore = "rollback-restore"
+	StepRollbackRestart = "rollback-restart-kubelet"
+	StepRollbackVerify  = "rollback-verify"
+)
+
+// timeout is the time limit of a step: the verify timeout for the kubelet's restart
+// and verification (a healthy kubelet is up within seconds), else the step timeout.
+func (u *upgradeRun) timeout(name string) (time.Duration, string) {
+	switch name {
+	case StepRestart, StepVerify, StepRollbackRestart, StepRollbackVerify:
+		return u.a.Config.VerifyTimeout, "verify timeout"
+	}
+	return u.a.Config.StepTimeout, "step timeout"
+}
+
+// step runs one step with its time limit and records it.
 func (u *upgradeRun) step(ctx context.Context, name string, fn func(context.Context) error) error {
 	u.stepNo++
 	u.a.logf("step %d/%d %s", u.stepNo, u.steps, name)
 	start := u.a.Now()
-	ctx, cancel := context.WithTimeout(ctx, u.a.Config.StepTimeout)
+	limit, limitName := u.timeout(name)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var err error
 	if u.a.beforeStep != nil {
@@ -125,7 +147,7 @@ func (u *upgradeRun) step(ctx context.Context, name string, fn func(context.Cont
 		err = fn(ctx)
 	}
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (step timeout %s)", err, u.a.Config.StepTimeout)
+		err = fmt.Errorf("%w (%s %s)", err, limitName, limit)
 	}
 	rec := StepRecord{Name: name, Started: start.UTC(), Duration: u.a.Now().Sub(start).Round(time.Millisecond).String()}
 	if err != nil {
@@ -141,7 +163,46 @@ func (u *upgradeRun) kubeadmArgs() []string {
 	if u.a.Config.Role == job.RoleMasterFirst {
 		args = []string{"upgrade", "apply", u.rec.TargetVersion, "--yes"}
 	}
-	return append(args, u.a.Config.KubeadmArgs...)
+	args = append(args, u.a.Config.KubeadmArgs...)
+	if skip, why := u.a.cgroupV1PreflightSkip(u.a.Config.KubeadmArgs); skip != "" {
+		u.a.logf("%s: adding %s", why, skip)
+		args = append(args, skip)
+	}
+	return args
+}
+
+// cgroupV1PreflightSkip returns the kubeadm flag that skips its SystemVerification
+// preflight check, and why, when the host uses cgroup v1 and the node's kubelet
+// configuration sets failCgroupV1: false; else "". kubeadm 1.35+ refuses to upgrade a
+// cgroup v1 host ("[ERROR SystemVerification]: cgroups v1 support is deprecated ...
+// you must set 'FailCgroupV1' to 'false'. You must also explicitly skip this
+// validation"): failCgroupV1: false is the operator's explicit opt-in that kubeadm
+// asks for, so the agent skips the check only then. Nothing is added when the extra
+// kubeadm arguments already skip it (SystemVerification or all).
+func (a *Agent) cgroupV1PreflightSkip(extra []string) (flag, why string) {
+	if v, err := hostcheck.CgroupVersion(a.Host.Path("/sys/fs/cgroup")); err != nil || v != 1 {
+		return "", ""
+	}
+	cfg, err := hostcheck.ReadKubeletConfig(a.Host, hostcheck.KubeletConfigPath)
+	if err != nil || cfg.FailCgroupV1 == nil || *cfg.FailCgroupV1 {
+		return "", ""
+	}
+	for i, arg := range extra {
+		val, ok := strings.CutPrefix(arg, "--ignore-preflight-errors=")
+		if !ok && arg == "--ignore-preflight-errors" && i+1 < len(extra) {
+			val, ok = extra[i+1], true
+		}
+		if !ok {
+			continue
+		}
+		for _, c := range strings.Split(val, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c == "systemverification" || c == "all" {
+				return "", ""
+			}
+		}
+	}
+	return "--ignore-preflight-errors=SystemVerification",
+		fmt.Sprintf("the host uses cgroup v1 and %s sets failCgroupV1: false (the operator's opt-in to cgroup v1 that kubeadm 1.35+ requires with an explicit skip of its SystemVerification check)", hostcheck.KubeletConfigPath)
 }
 
 func (u *upgradeRun) kubeadmCommand() string {
@@ -218,8 +279,8 @@ func (u *upgradeRun) installKubelet(context.Context) error {
 }
 
 func (u *upgradeRun) restart(ctx context.Context) error {
-	how, err := u.a.restartKubelet(ctx, u.kubelet)
-	u.rec.KubeletRestart = how
+	how, seen, err := u.a.restartKubelet(ctx, u.kubelet)
+	u.rec.KubeletRestart, u.kubeletSeen = how, seen
 	if err != nil {
 		return fmt.Errorf("kubelet restart failed: %w", err)
 	}
@@ -227,7 +288,7 @@ func (u *upgradeRun) restart(ctx context.Context) error {
 }
 
 func (u *upgradeRun) verify(ctx context.Context) error {
-	if err := u.a.verifyKubelet(ctx, u.kubelet, u.target); err != nil {
+	if err := u.a.verifyKubelet(ctx, u.kubelet, u.target, u.kubeletSeen); err != nil {
 		return err
 	}
 	u.a.logf("the kubelet runs %s and is healthy", u.rec.TargetVersion)
@@ -279,16 +340,17 @@ func (u *upgradeRun) rollback(ctx context.Context, step string, cause error) Out
 	a.logf("rolling back to %s after %s failed", from, step)
 	u.steps += 3
 	var err error
-	if err = u.step(ctx, "rollback-restore", func(context.Context) error {
+	if err = u.step(ctx, StepRollbackRestore, func(context.Context) error {
 		return restoreBackup(a.Host, a.Config.StateDir, *u.backup)
 	}); err == nil {
 		a.logf("restored the backup of %s; the files match its checksums", from)
-		if err = u.step(ctx, "rollback-restart-kubelet", func(ctx context.Context) error {
-			_, err := a.restartKubelet(ctx, u.kubelet)
+		if err = u.step(ctx, StepRollbackRestart, func(ctx context.Context) error {
+			_, seen, err := a.restartKubelet(ctx, u.kubelet)
+			u.kubeletSeen = seen
 			return err
 		}); err == nil {
-			err = u.step(ctx, "rollback-verify", func(ctx context.Context) error {
-				return a.verifyKubelet(ctx, u.kubelet, u.from)
+			err = u.step(ctx, StepRollbackVerify, func(ctx context.Context) error {
+				return a.verifyKubelet(ctx, u.kubelet, u.from, u.kubeletSeen)
 			})
 		}
 	}

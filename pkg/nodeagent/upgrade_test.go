@@ -226,12 +226,12 @@ func TestUpgradeFailureAtEachStepRollsBack(t *testing.T) {
 		{StepRestart, func(n *node) { n.fail("systemctl-restart", "Job for kubelet.service failed") },
 			"upgrade: kubelet restart failed: systemctl restart kubelet: systemctl: exit status 1: Job for kubelet.service failed; rolled back to v1.35.4"},
 		{StepVerify, func(n *node) { n.fail("healthz-"+newV, "") },
-			"upgrade: kubelet healthz failed after restart: http://127.0.0.1:PORT/healthz answered 500 kubelet v1.36.3 is broken (step timeout 3s); rolled back to v1.35.4"},
+			"upgrade: kubelet healthz failed after restart: http://127.0.0.1:PORT/healthz answered 500 kubelet v1.36.3 is broken (verify timeout 3s); rolled back to v1.35.4"},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			t.Parallel()
 			n := newNode(t, nodeOpts{systemd: true, role: job.RoleMaster})
-			n.agent.Config.StepTimeout = 3 * time.Second
+			n.agent.Config.VerifyTimeout = 3 * time.Second
 			n.preprocess()
 			before := n.tree()
 			tc.inject(n)
@@ -264,7 +264,7 @@ func TestUpgradeFailureAtEachStepRollsBack(t *testing.T) {
 func TestRollbackFailureKeepsBackupAndSaysSo(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{systemd: true})
-	n.agent.Config.StepTimeout = 3 * time.Second
+	n.agent.Config.VerifyTimeout = 3 * time.Second
 	n.preprocess()
 	n.fail("healthz-"+newV, "")
 	n.fail("healthz-"+oldV, "") // the old kubelet does not come back either
@@ -404,7 +404,7 @@ func TestSupervisorRestartRealProcess(t *testing.T) {
 func TestSupervisorRestartBrokenKubeletRollsBack(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{kubeletProcess: true})
-	n.agent.Config.StepTimeout = 3 * time.Second
+	n.agent.Config.VerifyTimeout = 3 * time.Second
 	n.preprocess()
 	before := n.tree()
 	n.fail("healthz-"+newV, "")
@@ -423,7 +423,7 @@ func TestSupervisorRestartBrokenKubeletRollsBack(t *testing.T) {
 func TestNoSupervisorFailsClearly(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{kubeletProcess: true, noSupervisor: true})
-	n.agent.Config.StepTimeout = 3 * time.Second
+	n.agent.Config.VerifyTimeout = 3 * time.Second
 	n.preprocess()
 	out := n.upgrade()
 	if out.Code != ExitRollbackFailed || !strings.Contains(out.Message, "upgrade: kubelet restart failed: no new kubelet process within") ||

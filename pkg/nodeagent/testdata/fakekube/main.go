@@ -7,7 +7,8 @@
 //	                             500 while $FAKE_ROOT/fail/healthz-<version> exists
 //	kubeadm version -o short     "<version>"
 //	kubeadm upgrade apply|node   edit the kubelet config and the static pod manifests;
-//	                             fail with the content of $FAKE_ROOT/fail/kubeadm
+//	                             fail with the content of $FAKE_ROOT/fail/kubeadm, or
+//	                             on cgroup v1 without --ignore-preflight-errors=SystemVerification
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,7 +43,7 @@ func main() {
 	case name == "kubeadm" && len(args) > 0 && args[0] == "version":
 		fmt.Println(version)
 	case name == "kubeadm" && len(args) > 1 && args[0] == "upgrade":
-		kubeadmUpgrade(root, args[1])
+		kubeadmUpgrade(root, args[1], args[2:])
 	case name == "kubelet":
 		serve(root)
 	default:
@@ -49,10 +51,24 @@ func main() {
 	}
 }
 
-func kubeadmUpgrade(root, how string) {
+func kubeadmUpgrade(root, how string, args []string) {
 	if b, err := os.ReadFile(filepath.Join(root, "fail", "kubeadm")); err == nil {
 		fmt.Println("[upgrade] running preflight checks")
 		fmt.Fprintln(os.Stderr, strings.TrimSpace(string(b)))
+		os.Exit(1)
+	}
+	// kubeadm 1.35+ on a cgroup v1 host (the fake node has sys/fs/cgroup/memory):
+	// SystemVerification fails unless skipped explicitly (texts of kubeadm v1.36.3 and
+	// k8s.io/system-validators v1.12.1).
+	if _, err := os.Stat(filepath.Join(root, "sys/fs/cgroup/memory")); err == nil && !slices.Contains(args, "--ignore-preflight-errors=SystemVerification") {
+		fmt.Println("[upgrade/preflight] Running preflight checks")
+		fmt.Fprint(os.Stderr, "[preflight] Some fatal errors occurred:\n"+
+			"\t[ERROR SystemVerification]: cgroups v1 support is deprecated and will be removed in a future release. Please migrate to cgroups v2. "+
+			"To explicitly enable cgroups v1 support for kubelet v1.35 or newer, you must set the kubelet configuration option 'FailCgroupV1' to 'false'. "+
+			"You must also explicitly skip this validation. For more information, see https://git.k8s.io/enhancements/keps/sig-node/5573-remove-cgroup-v1\n"+
+			"[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\n"+
+			"error: error execution phase preflight: preflight checks failed\n"+
+			"To see the stack trace of this error execute with --v=5 or higher\n")
 		os.Exit(1)
 	}
 	fmt.Printf("[upgrade] kubeadm %s upgrade %s\n", version, how)
