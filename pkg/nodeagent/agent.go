@@ -30,7 +30,7 @@ type Agent struct {
 	// KillAfter is how long the old kubelet gets to exit after SIGTERM before it is
 	// sent SIGKILL (default 30s; the kubelet normally exits at once).
 	KillAfter time.Duration
-	// CrashLoopStarts (default 4) kubelet processes seen one after the other while
+	// CrashLoopStarts (default 3) kubelet processes seen one after the other while
 	// verifying, or CrashLoopAbsentPolls (default 15) checks in a row without a
 	// kubelet process, fail the verification as a crash loop before its timeout.
 	CrashLoopStarts      int
@@ -64,7 +64,7 @@ func (a *Agent) defaults() {
 		a.KillAfter = 30 * time.Second
 	}
 	if a.CrashLoopStarts == 0 {
-		a.CrashLoopStarts = 4
+		a.CrashLoopStarts = 3
 	}
 	if a.CrashLoopAbsentPolls == 0 {
 		a.CrashLoopAbsentPolls = 15

@@ -300,7 +300,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 			}
 		}()
 		err, took := verifyWithin(n.agent, oldV, time.Minute, true)
-		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: 4 kubelet processes one after the other in ") ||
+		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: 3 kubelet processes one after the other in ") ||
 			!strings.Contains(err.Error(), "none became healthy; see the kubelet's log (last check: kubelet healthz failed after restart: ") {
 			t.Fatalf("%v", err)
 		}
