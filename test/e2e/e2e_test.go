@@ -320,7 +320,9 @@ func TestRBAC(t *testing.T) {
 // 12. Crash safety: SIGKILL the driver at random moments (seeded), restart it; no node
 // ever gets two Jobs, no batch exceeds the cap, the upgrade completes.
 func TestCrashSafety(t *testing.T) {
-	e := startLab(t, lab.Config{Masters: 3, Workers: 60, Pools: 2, JobDuration: 400 * time.Millisecond})
+	// Node work of 1.5 s: the run lasts long enough for 20+ kills however fast the
+	// driver reacts (it reacts in well under a second to a batch's end).
+	e := startLab(t, lab.Config{Masters: 3, Workers: 60, Pools: 2, JobDuration: 1500 * time.Millisecond})
 	w := e.watchJobs()
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
