@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,7 +120,9 @@ func Encode(st upgrade.State, cm *corev1.ConfigMap) error {
 		return nil
 	}
 	var z bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&z, gzip.BestCompression) // a valid level never errs
+	w := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(w)
+	w.Reset(&z)
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("compress state: %w", err)
 	}
@@ -132,6 +135,13 @@ func Encode(st upgrade.State, cm *corev1.ConfigMap) error {
 	cm.BinaryData[KeyStateGzip] = z.Bytes()
 	return nil
 }
+
+// gzipWriters reuses compressors: each holds ~800 KB of tables, and a driver writes
+// the state on every decision.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression) // a valid level never errs
+	return w
+}}
 
 // rawState returns the state's JSON from whichever key holds it.
 func rawState(cm *corev1.ConfigMap) ([]byte, error) {
