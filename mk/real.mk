@@ -21,3 +21,8 @@ real-down: ## real-cluster lab: remove every process, mount, namespace, cgroup a
 
 e2e-real: real-deps ## real kubeadm cluster upgraded v1.35.4 -> v1.36.3 by the plugin (root; builds what it needs)
 	$(REAL_DIR)/e2e.sh
+
+# In CI (make test): about 6 min warm, the failure case included; cold it first builds
+# what it needs, sharing the v1.36.3 binaries with the simulated lab and make images
+# (docs/real-lab.md, "Timings").
+TEST_SUITES += e2e-real
