@@ -397,3 +397,20 @@ func TestCrashLoopingKubeletRollsBackUnderSupervisor(t *testing.T) {
 		})
 	}
 }
+
+// kubeadm has the long step timeout, the kubelet's restart and verification the short
+// verify timeout; the rollback's restart, which may wait for a supervisor's back-off
+// and whose failure needs a person, keeps the step timeout.
+func TestStepTimeouts(t *testing.T) {
+	t.Parallel()
+	u := &upgradeRun{a: &Agent{Config: Config{StepTimeout: 10 * time.Minute, VerifyTimeout: 2 * time.Minute}}}
+	for step, want := range map[string]string{
+		StepKubeadm: "step timeout 10m0s", StepInstallKubelet: "step timeout 10m0s",
+		StepRestart: "verify timeout 2m0s", StepVerify: "verify timeout 2m0s",
+		StepRollbackRestore: "step timeout 10m0s", StepRollbackRestart: "step timeout 10m0s", StepRollbackVerify: "verify timeout 2m0s",
+	} {
+		if d, name := u.timeout(step); fmt.Sprintf("%s %s", name, d) != want {
+			t.Errorf("%s: %s %s, want %s", step, name, d, want)
+		}
+	}
+}

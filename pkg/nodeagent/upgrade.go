@@ -123,9 +123,12 @@ const (
 
 // timeout is the time limit of a step: the verify timeout for the kubelet's restart
 // and verification (a healthy kubelet is up within seconds), else the step timeout.
+// The rollback's restart keeps the step timeout: when no kubelet runs it waits for
+// the supervisor's next start, whatever its back-off, and a failed rollback needs a
+// person.
 func (u *upgradeRun) timeout(name string) (time.Duration, string) {
 	switch name {
-	case StepRestart, StepVerify, StepRollbackRestart, StepRollbackVerify:
+	case StepRestart, StepVerify, StepRollbackVerify:
 		return u.a.Config.VerifyTimeout, "verify timeout"
 	}
 	return u.a.Config.StepTimeout, "step timeout"

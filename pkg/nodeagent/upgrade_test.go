@@ -424,6 +424,7 @@ func TestNoSupervisorFailsClearly(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nodeOpts{kubeletProcess: true, noSupervisor: true})
 	n.agent.Config.VerifyTimeout = 3 * time.Second
+	n.agent.Config.StepTimeout = 3 * time.Second // the rollback's restart waits this long
 	n.preprocess()
 	out := n.upgrade()
 	if out.Code != ExitRollbackFailed || !strings.Contains(out.Message, "upgrade: kubelet restart failed: no new kubelet process within") ||
