@@ -78,7 +78,7 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 	f.StringVar(&o.cfg.NodeName, "node-name", envOr(job.EnvNodeName, ""), "name of this node (env "+job.EnvNodeName+")")
 	f.StringVar(&o.cfg.HostRoot, "host-root", envOr(job.EnvHostRoot, job.HostRoot), "where the host's / is mounted (env "+job.EnvHostRoot+")")
 	f.StringVar(&stepTimeout, "step-timeout", envOr(job.EnvStepTimeout, DefaultStepTimeout.String()), "time limit of each step, a Go duration (env "+job.EnvStepTimeout+")")
-	f.StringVar(&verifyTimeout, "verify-timeout", envOr(EnvVerifyTimeout, DefaultVerifyTimeout.String()), "time limit of the kubelet restart and of its verification (each), a Go duration; a crash-looping kubelet fails sooner (env "+EnvVerifyTimeout+")")
+	f.StringVar(&verifyTimeout, "verify-timeout", envOr(EnvVerifyTimeout, DefaultVerifyTimeout.String()), "time limit of the kubelet restart and of its verification (each; the rollback's restart has the step timeout), a Go duration; a crash-looping kubelet fails sooner (env "+EnvVerifyTimeout+")")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", envOr(EnvBinDir, DefaultBinDir), "directory of the target kubeadm, kubelet and kubectl in the upgrade image (env "+EnvBinDir+")")
 	f.StringVar(&o.cfg.KubeletPath, "kubelet-path", envOr(EnvKubeletPath, ""), "host path of the kubelet binary (default: the running kubelet's, else /usr/bin/kubelet) (env "+EnvKubeletPath+")")
 	f.StringVar(&o.cfg.KubeadmPath, "kubeadm-path", envOr(EnvKubeadmPath, ""), "host path of kubeadm (default: beside the kubelet, else /usr/bin/kubeadm) (env "+EnvKubeadmPath+")")

@@ -17,9 +17,10 @@ type Config struct {
 	NodeName      string
 	HostRoot      string
 	StepTimeout   time.Duration
-	// VerifyTimeout limits the kubelet restart and verification steps (each): a
-	// healthy kubelet answers healthz within seconds, so a kubelet that cannot start
-	// must not cost the long step timeout that kubeadm upgrade apply needs.
+	// VerifyTimeout limits the kubelet restart and verification steps (each; the
+	// rollback's restart keeps StepTimeout): a healthy kubelet answers healthz within
+	// seconds, so a kubelet that cannot start must not cost the long step timeout that
+	// kubeadm upgrade apply needs.
 	VerifyTimeout time.Duration
 
 	// BinDir holds the target binaries inside the upgrade image.
