@@ -55,3 +55,15 @@ func TestWakeOnlyOnRelevantUpdates(t *testing.T) {
 		}
 	}
 }
+
+func TestCoalesceScalesWithReconcileCost(t *testing.T) {
+	for _, tc := range []struct{ cost, want time.Duration }{
+		{time.Millisecond, settle},
+		{20 * time.Millisecond, 60 * time.Millisecond},
+		{5 * time.Second, maxCoalesce},
+	} {
+		if got := coalesce(tc.cost); got != tc.want {
+			t.Errorf("coalesce(%s) = %s, want %s", tc.cost, got, tc.want)
+		}
+	}
+}
