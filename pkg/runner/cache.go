@@ -99,6 +99,10 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 			return nil, err
 		}
 	}
+	// Nodes, pods and the ConfigMap list while the Jobs' metadata does (2 cores decode).
+	for _, f := range []informers.SharedInformerFactory{cmF, nodeF, podF} {
+		f.Start(ctx.Done())
+	}
 	if opts.Lean {
 		// The metadata list first: the Jobs list that follows is then at least as
 		// new, so a Job in the first and not in the second has succeeded.
@@ -120,9 +124,7 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	c.nodes = nodeF.Core().V1().Nodes().Lister()
 	c.jobs = runF.Batch().V1().Jobs().Lister()
 	c.pods = podF.Core().V1().Pods().Lister()
-	for _, f := range []informers.SharedInformerFactory{cmF, nodeF, runF, podF} {
-		f.Start(ctx.Done())
-	}
+	runF.Start(ctx.Done())
 	if !synced(ctx, infs, 2*time.Minute) {
 		cancel()
 		return nil, errNoSync
