@@ -27,6 +27,11 @@ type Agent struct {
 	HTTP *http.Client
 	// Poll is how often waits look again (default 1s).
 	Poll time.Duration
+	// ProcPoll is how often the kubelet's processes are looked at while waiting for a
+	// restart and between verification checks (default Poll/10, at most 100ms): a
+	// crash-looping kubelet lives a fraction of a second per start, and a look at /proc
+	// is cheap.
+	ProcPoll time.Duration
 	// KillAfter is how long the old kubelet gets to exit after SIGTERM before it is
 	// sent SIGKILL (default 30s; the kubelet normally exits at once).
 	KillAfter time.Duration
@@ -59,6 +64,9 @@ func (a *Agent) defaults() {
 	}
 	if a.Poll == 0 {
 		a.Poll = time.Second
+	}
+	if a.ProcPoll == 0 {
+		a.ProcPoll = min(max(a.Poll/10, 5*time.Millisecond), 100*time.Millisecond)
 	}
 	if a.KillAfter == 0 {
 		a.KillAfter = 30 * time.Second
@@ -145,8 +153,10 @@ func (a *Agent) healthz(ctx context.Context) error {
 }
 
 // sleep waits for one poll interval or until ctx ends.
-func (a *Agent) sleep(ctx context.Context) error {
-	t := time.NewTimer(a.Poll)
+func (a *Agent) sleep(ctx context.Context) error { return sleepFor(ctx, a.Poll) }
+
+func sleepFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -237,7 +247,7 @@ func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (method 
 			}
 			killed = true
 		}
-		if err := a.sleep(ctx); err != nil {
+		if err := sleepFor(ctx, a.ProcPoll); err != nil {
 			waited := roundDuration(a.Now().Sub(start))
 			if len(old) == 0 {
 				return RestartSupervisor, false, fmt.Errorf("no kubelet (%s) was running and none started within %s: the host has no systemd and nothing restarted the kubelet (is it run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
@@ -291,9 +301,10 @@ func (e *verifyError) Error() string { return e.what + ": " + e.err.Error() }
 func (e *verifyError) Unwrap() error { return e.err }
 
 // verifyKubelet waits until the installed kubelet reports want, no kubelet process
-// still runs a replaced binary, and the healthz endpoint answers ok. It fails early on
-// a crash loop: CrashLoopStarts kubelet processes seen one after the other, or, when
-// the kubelet's processes can be watched (watch: one was seen), no kubelet process in
+// still runs a replaced binary, and the healthz endpoint answers ok. Between checks it
+// watches the kubelet's processes (every ProcPoll) and fails early on a crash loop:
+// CrashLoopStarts kubelet processes seen one after the other, or, when the kubelet's
+// processes can be watched (watch: one was seen), no kubelet process between
 // CrashLoopAbsentPolls checks in a row. A healthy kubelet neither exits nor
 // disappears; one that cannot start would otherwise cost the whole verify timeout.
 func (a *Agent) verifyKubelet(ctx context.Context, kubeletPath string, want *version.Version, watch bool) error {
@@ -312,30 +323,40 @@ func (a *Agent) verifyKubelet(ctx context.Context, kubeletPath string, want *ver
 		if ctx.Err() == nil || last == nil {
 			last = err
 		}
-		if ps, perr := a.Host.runningKubelets(kubeletPath); perr == nil {
-			if len(ps) == 0 {
-				absent++
-			} else {
-				absent = 0
-				watch = true
-			}
-			for _, p := range ps {
-				if !seen[identity(p)] {
-					seen[identity(p)] = true
-					pids = append(pids, fmt.Sprint(p.PID))
+		present, looked := false, false
+		for next, i := a.Now().Add(a.Poll), 0; ; i++ {
+			if ps, perr := a.Host.runningKubelets(kubeletPath); perr == nil {
+				looked = true
+				for _, p := range ps {
+					present = true
+					if !seen[identity(p)] {
+						seen[identity(p)] = true
+						pids = append(pids, fmt.Sprint(p.PID))
+					}
 				}
 			}
-			took := roundDuration(a.Now().Sub(start))
-			switch {
-			case len(seen) >= a.CrashLoopStarts:
+			if len(seen) >= a.CrashLoopStarts {
 				return &verifyError{"kubelet crash loop", fmt.Errorf("%d kubelet processes one after the other in %s (pids %s), none became healthy; see the kubelet's log (last check: %v)",
-					len(seen), took, strings.Join(pids, ", "), last)}
-			case watch && absent >= a.CrashLoopAbsentPolls:
-				return &verifyError{"kubelet crash loop", fmt.Errorf("no kubelet process in %d checks in a row (%s): it exits as soon as it starts, or nothing starts it; see the kubelet's log (last check: %v)",
-					absent, took, last)}
+					len(seen), roundDuration(a.Now().Sub(start)), strings.Join(pids, ", "), last)}
+			}
+			if !a.Now().Before(next) || i >= int(a.Poll/a.ProcPoll) {
+				break
+			}
+			if err := sleepFor(ctx, min(a.ProcPoll, next.Sub(a.Now()))); err != nil {
+				return last
 			}
 		}
-		if err := a.sleep(ctx); err != nil {
+		switch {
+		case present:
+			absent, watch = 0, true
+		case looked:
+			absent++
+		}
+		if watch && absent >= a.CrashLoopAbsentPolls {
+			return &verifyError{"kubelet crash loop", fmt.Errorf("no kubelet process in %d checks in a row (%s): it exits as soon as it starts, or nothing starts it; see the kubelet's log (last check: %v)",
+				absent, roundDuration(a.Now().Sub(start)), last)}
+		}
+		if err := ctx.Err(); err != nil {
 			return last
 		}
 	}

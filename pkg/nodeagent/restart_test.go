@@ -308,6 +308,38 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 			t.Errorf("took %s: the crash loop was not detected early", took)
 		}
 	})
+	// A kubelet that dies within milliseconds, restarted several times between two
+	// checks: the processes are watched between checks, not only at them.
+	t.Run("short-lived processes", func(t *testing.T) {
+		t.Parallel()
+		n := newNode(t, nodeOpts{systemd: true})
+		n.agent.Poll = 400 * time.Millisecond // ProcPoll: 40ms
+		n.agent.CrashLoopAbsentPolls = 1000
+		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
+		f.use(n.agent.Host)
+		n.fail("healthz-"+oldV, "")
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				p := f.kubelet()
+				time.Sleep(60 * time.Millisecond)
+				f.stop(p.PID)
+				select {
+				case <-stop:
+					return
+				case <-time.After(90 * time.Millisecond):
+				}
+			}
+		}()
+		err, took := verifyWithin(n.agent, oldV, 10*time.Second, true)
+		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: 3 kubelet processes one after the other in ") {
+			t.Fatalf("%v", err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("took %s for 3 restarts at 150ms intervals", took)
+		}
+	})
 	t.Run("no kubelet process", func(t *testing.T) {
 		t.Parallel()
 		n := newNode(t, nodeOpts{systemd: true})
