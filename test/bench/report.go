@@ -144,7 +144,7 @@ func writeReport(dir string) error {
 		return fmt.Sprintf("%d / %d / %d", s.Watch["nodes"], s.Watch["jobs"], s.Watch["pods"])
 	})
 	row("ConfigMap versions seen (writes)", func(s summary) string { return fmt.Sprintf("%d", s.CMWrites) })
-	row("**plugin peak RSS** (wait4 rusage)", func(s summary) string { return fmt.Sprintf("**%.0f MiB**", s.RSSMiB) })
+	row("**plugin peak RSS** (VmHWM, sampled every 10 ms)", func(s summary) string { return fmt.Sprintf("**%.0f MiB**", s.RSSMiB) })
 	row("plugin CPU (user+sys)", func(s summary) string { return fmt.Sprintf("%.1f s", s.CPUSeconds) })
 	row("**`status`** at the end, p50 / max", func(s summary) string { return pm(s.Status) })
 	row("**`status -o json`** at the end, p50 / max", func(s summary) string { return pm(s.StatusJSON) })

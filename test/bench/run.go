@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -246,7 +247,7 @@ type pluginRun struct {
 }
 
 // runPlugin runs the plugin binary to completion, stamping each stdout line as it
-// arrives; peak RSS and CPU come from wait4's rusage of the child.
+// arrives; CPU comes from wait4's rusage of the child, peak RSS from its VmHWM.
 func runPlugin(ctx context.Context, plugin string, epoch time.Time, kubeconfig string, args ...string) (*pluginRun, error) {
 	cmd := exec.CommandContext(ctx, plugin, append(args, "--kubeconfig", kubeconfig)...)
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(filepath.Dir(kubeconfig), "kubecache"))
@@ -263,6 +264,7 @@ func runPlugin(ctx context.Context, plugin string, epoch time.Time, kubeconfig s
 		return nil, fmt.Errorf("run the plugin: %w", err)
 	}
 	out.start = t0.Sub(epoch).Seconds()
+	hwm := watchHWM(cmd.Process.Pid)
 	var wg sync.WaitGroup
 	var all []byte
 	wg.Go(func() {
@@ -286,15 +288,52 @@ func runPlugin(ctx context.Context, plugin string, epoch time.Time, kubeconfig s
 		return nil, err
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		out.maxRSS = ru.Maxrss
 		out.cpu = tv(ru.Utime) + tv(ru.Stime)
 	}
+	out.maxRSS = hwm()
 	s := stderr.String()
 	if len(s) > 4000 {
 		s = s[len(s)-4000:]
 	}
 	out.stderrTail = s
 	return out, nil
+}
+
+// watchHWM samples the child's VmHWM (peak RSS of its own address space) every
+// 10 ms until it exits; the returned func gives the last sample in KiB. wait4's
+// ru_maxrss cannot be used: Go starts children with vfork, so the child's maxrss
+// inherits this (large) process's peak at exec.
+func watchHWM(pid int) func() int64 {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				return
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+					var kib int64
+					if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err == nil && kib > peak.Load() {
+						peak.Store(kib)
+					}
+				}
+			}
+			if strings.Contains(string(b), "State:\tZ") {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return func() int64 {
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		return peak.Load()
+	}
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
