@@ -6,9 +6,10 @@
 #   make bench-go                    Go benchmarks of the pure functions (-benchmem)
 #   make bench-report                regenerate RESULTS.md and the PNGs from bench/results/raw
 #
-# BENCH_PLUGIN measures another build of the plugin (e.g. with a patch from
-# bench/proposals/); BENCH_OUT writes elsewhere (each size replaces its raw/N.json,
-# RESULTS.md is regenerated from every raw file there).
+# BENCH_PLUGIN measures another build of the plugin (e.g. with a patch applied);
+# BENCH_OUT writes elsewhere (each size replaces its raw/N.json, RESULTS.md is
+# regenerated from every raw file there). BENCH_ARGS=-hold keeps each lab after its
+# measurement, for profiling by hand, until its dir/release file exists.
 
 BENCH_SIZES ?= 100,1000,5000
 BENCH_JOB_DURATION ?= 5s
