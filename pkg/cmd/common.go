@@ -57,7 +57,7 @@ func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 }
 
 // openSession loads the current run and starts watching it. A session that will
-// drive the run watches every pod; a one-shot one skips succeeded pods.
+// drive the run watches everything; a one-shot one lists lean (cacheOptions).
 func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bool) (*session, error) {
 	cs, err := clientFor(f)
 	if err != nil {

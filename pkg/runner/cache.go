@@ -289,11 +289,9 @@ func jobFromMeta(m *metav1.PartialObjectMetadata) upgrade.Job {
 			finished = f.Time.Time
 		}
 	}
-	return upgrade.Job{
-		Name: m.Name, Node: m.Annotations[job.AnnotationNode], Batch: m.Labels[job.LabelBatch],
-		Pool: m.Annotations[job.AnnotationPool], Role: upgrade.Role(m.Labels[job.LabelRole]),
-		Phase: upgrade.JobSucceeded, Created: m.CreationTimestamp.Time, Finished: finished,
-	}
+	out := jobOf(&m.ObjectMeta, upgrade.JobSucceeded)
+	out.Finished = finished
+	return out
 }
 
 // NodeUID returns the UID of a cached node ("" if unknown).

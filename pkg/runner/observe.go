@@ -8,6 +8,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -80,15 +81,7 @@ func IsReady(n *corev1.Node) bool {
 
 // ToJob converts a node-upgrade Job and its pods for the core.
 func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
-	out := upgrade.Job{
-		Name:    j.Name,
-		Node:    j.Annotations[job.AnnotationNode],
-		Batch:   j.Labels[job.LabelBatch],
-		Pool:    j.Annotations[job.AnnotationPool],
-		Role:    upgrade.Role(j.Labels[job.LabelRole]),
-		Phase:   upgrade.JobActive,
-		Created: j.CreationTimestamp.Time,
-	}
+	out := jobOf(&j.ObjectMeta, upgrade.JobActive)
 	for _, c := range j.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue
@@ -124,6 +117,20 @@ func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
 		}
 	}
 	return out
+}
+
+// jobOf is what a node-upgrade Job's metadata says (its labels and annotations are
+// the contract of pkg/job), in the given phase.
+func jobOf(m *metav1.ObjectMeta, phase upgrade.JobPhase) upgrade.Job {
+	return upgrade.Job{
+		Name:    m.Name,
+		Node:    m.Annotations[job.AnnotationNode],
+		Batch:   m.Labels[job.LabelBatch],
+		Pool:    m.Annotations[job.AnnotationPool],
+		Role:    upgrade.Role(m.Labels[job.LabelRole]),
+		Phase:   phase,
+		Created: m.CreationTimestamp.Time,
+	}
 }
 
 // podFinished is when a finished pod's last container terminated (its start time if
