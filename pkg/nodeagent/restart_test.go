@@ -275,16 +275,23 @@ func verifyWithin(a *Agent, want string, d time.Duration, watch bool) (error, ti
 	return err, time.Since(start)
 }
 
+// unhealthyKubeletNode is a node whose kubelet never answers healthz, with a fake
+// /proc in which the test starts and stops kubelet processes.
+func unhealthyKubeletNode(t *testing.T) (*node, *fakeProc) {
+	n := newNode(t, nodeOpts{systemd: true})
+	f := newFakeProc(t, n.root+"/usr/bin/kubelet")
+	f.use(n.agent.Host)
+	n.fail("healthz-"+oldV, "")
+	return n, f
+}
+
 // A kubelet that cannot start is a crash loop: the verification says so long before
 // its timeout, whether the restarts are seen (new PIDs) or the kubelet is simply gone.
 func TestVerifyDetectsCrashLoop(t *testing.T) {
 	t.Parallel()
 	t.Run("changing pids", func(t *testing.T) {
 		t.Parallel()
-		n := newNode(t, nodeOpts{systemd: true})
-		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
-		f.use(n.agent.Host)
-		n.fail("healthz-"+oldV, "")
+		n, f := unhealthyKubeletNode(t)
 		// Each poll sees another kubelet: it dies and the supervisor starts the next.
 		stop := make(chan struct{})
 		defer close(stop)
@@ -312,12 +319,9 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 	// checks: the processes are watched between checks, not only at them.
 	t.Run("short-lived processes", func(t *testing.T) {
 		t.Parallel()
-		n := newNode(t, nodeOpts{systemd: true})
+		n, f := unhealthyKubeletNode(t)
 		n.agent.Poll = 400 * time.Millisecond // ProcPoll: 40ms
 		n.agent.CrashLoopAbsentPolls = 1000
-		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
-		f.use(n.agent.Host)
-		n.fail("healthz-"+oldV, "")
 		stop := make(chan struct{})
 		defer close(stop)
 		go func() {
@@ -342,11 +346,8 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 	})
 	t.Run("no kubelet process", func(t *testing.T) {
 		t.Parallel()
-		n := newNode(t, nodeOpts{systemd: true})
+		n, _ := unhealthyKubeletNode(t)
 		n.agent.CrashLoopAbsentPolls = 10
-		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
-		f.use(n.agent.Host)
-		n.fail("healthz-"+oldV, "")
 		err, took := verifyWithin(n.agent, oldV, time.Minute, true)
 		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: no kubelet process in 10 checks in a row (") ||
 			!strings.Contains(err.Error(), "it exits as soon as it starts, or nothing starts it") {
@@ -360,11 +361,8 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 	// processes), absence proves nothing: the verify timeout decides.
 	t.Run("processes not visible", func(t *testing.T) {
 		t.Parallel()
-		n := newNode(t, nodeOpts{systemd: true})
+		n, _ := unhealthyKubeletNode(t)
 		n.agent.CrashLoopAbsentPolls = 3
-		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
-		f.use(n.agent.Host)
-		n.fail("healthz-"+oldV, "")
 		err, _ := verifyWithin(n.agent, oldV, 500*time.Millisecond, false)
 		if err == nil || strings.Contains(err.Error(), "crash loop") || !strings.Contains(err.Error(), "kubelet healthz failed after restart") {
 			t.Fatalf("%v", err)
