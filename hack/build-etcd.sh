@@ -9,6 +9,7 @@
 # Idempotent: does nothing when both binaries exist. Prints the bin dir on stdout,
 # progress on stderr.
 set -euo pipefail
+. "$(dirname "$0")/lib/progress.sh"
 V=${1:-v3.6.8}
 CACHE=${EDGEUPGRADE_CACHE:-$HOME/.cache/edgeupgrade}
 OUT=$CACHE/etcd/$V/bin
@@ -16,6 +17,10 @@ if [ -x "$OUT/etcd" ] && [ -x "$OUT/etcdctl" ]; then echo "$OUT"; exit 0; fi
 
 MOD=$CACHE/etcd/$V/mod
 mkdir -p "$MOD" "$OUT"
+# One build of a version at a time; a second caller waits, then finds it built.
+exec 9>"$CACHE/etcd/$V.lock"
+flock 9
+if [ -x "$OUT/etcd" ] && [ -x "$OUT/etcdctl" ]; then echo "$OUT"; exit 0; fi
 if [ ! -f "$MOD/go.sum" ]; then
   echo ">> preparing etcd $V wrapper module (first time only)" >&2
   printf 'module etcdbuild\n\ngo 1.26\n' > "$MOD/go.mod"
@@ -29,15 +34,14 @@ import (
 	_ "go.etcd.io/etcd/server/v3"
 )
 GO
-  (cd "$MOD" && go get "go.etcd.io/etcd/server/v3@$V" "go.etcd.io/etcd/etcdctl/v3@$V")
+  with_progress "downloading the modules of etcd $V" "under a minute" \
+    sh -c 'cd "$1" && exec go get "go.etcd.io/etcd/server/v3@$2" "go.etcd.io/etcd/etcdctl/v3@$2"' _ "$MOD" "$V"
 fi
-echo ">> building etcd $V (cold: about a minute; cached afterwards)" >&2
-start=$(date +%s)
 tmp=$(mktemp -d "$OUT/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-(cd "$MOD" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3)
+with_progress "building etcd $V" "1-2 min" sh -c 'cd "$1" && CGO_ENABLED=0 exec go build -trimpath -ldflags "-s -w" -o "$2/" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3' _ "$MOD" "$tmp"
 # The server's main package builds as "server".
 mv "$tmp/server" "$OUT/etcd"
 mv "$tmp/etcdctl" "$OUT/etcdctl"
-echo ">> built etcd in $(( $(date +%s) - start ))s: $("$OUT/etcd" --version | head -1)" >&2
+echo ">> $("$OUT/etcd" --version | sed -n 1p)" >&2
 echo "$OUT"

@@ -61,13 +61,9 @@ HOST_ARCHIVE=kubectl-edgeupgrade_${VERSION}_${HOST_OS}_$HOST_ARCH.tar.gz
 
 step "tools: kubectl $KUBE_VERSION, krew $KREW_VERSION"
 KUBE_BIN=$CACHE/kube/$KUBE_VERSION/bin
-if [ ! -x "$KUBE_BIN/kubectl" ]; then
-  # Another suite may be building Kubernetes right now: wait for its lock, never build twice.
-  mkdir -p "$CACHE/kube"
-  flock "$CACHE/kube/$KUBE_VERSION.lock" hack/build-kube.sh "$KUBE_VERSION" kubectl >/dev/null
-fi
+hack/build-kube.sh "$KUBE_VERSION" kubectl >/dev/null   # cached; waits for a concurrent build
 KREW_BIN=$(hack/krew-tools.sh "$KREW_VERSION")
-echo "kubectl: $KUBE_BIN/kubectl ($("$KUBE_BIN/kubectl" version --client | head -n1))"
+echo "kubectl: $KUBE_BIN/kubectl ($("$KUBE_BIN/kubectl" version --client | sed -n 1p))"
 echo "krew:    $KREW_BIN/kubectl-krew ($KREW_VERSION, built from the Go module proxy)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgeupgrade-krew-test.XXXXXX")
@@ -169,7 +165,7 @@ step "install from a custom index over HTTP (same manifest, uri on a loopback fi
 "$PY" -u -m http.server --bind 127.0.0.1 --directory "$DIST" 0 >"$WORK/http.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do grep -q ' port [0-9]' "$WORK/http.log" && break; sleep 0.1; done
-PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$WORK/http.log" | head -n1)
+PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$WORK/http.log" | sed -n 1p)
 [ -n "$PORT" ] || fail "the loopback file server did not start: $(cat "$WORK/http.log")"
 mkdir -p "$WORK/index/plugins"
 sed "s|https://github.com/edgeupgrade/kubectl-edgeupgrade/releases/download/$VERSION|http://127.0.0.1:$PORT|" \

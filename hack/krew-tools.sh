@@ -8,6 +8,7 @@
 # $EDGEUPGRADE_CACHE/krew/<version>/mod so krew never enters our go.mod. kubectl runs
 # the binary as `kubectl krew` once that directory is on PATH.
 set -euo pipefail
+. "$(dirname "$0")/lib/progress.sh"
 V=${1:-v0.5.0}
 CACHE=${EDGEUPGRADE_CACHE:-$HOME/.cache/edgeupgrade}
 OUT=$CACHE/krew/$V/bin
@@ -17,8 +18,6 @@ mkdir -p "$OUT"
 exec 9>"$CACHE/krew/$V.lock"
 flock 9   # a concurrent run waits for this build instead of starting a second one
 if [ ! -x "$OUT/kubectl-krew" ] || [ ! -x "$OUT/validate-krew-manifest" ]; then
-  echo ">> building krew $V and validate-krew-manifest from the Go module proxy (first time only)" >&2
-  start=$(date +%s)
   # A throwaway module of our own (cached next to the binaries): `go install pkg@version`
   # would ask the proxy for krew's version list, which this proxy refuses, and our
   # go.mod must not see krew.
@@ -27,11 +26,12 @@ if [ ! -x "$OUT/kubectl-krew" ] || [ ! -x "$OUT/validate-krew-manifest" ]; then
   if [ ! -f "$MOD/go.sum" ]; then
     printf 'module krewbuild\n\ngo 1.26\n\nrequire sigs.k8s.io/krew %s\n' "$V" > "$MOD/go.mod"
     printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "sigs.k8s.io/krew/cmd/krew"\n\t_ "sigs.k8s.io/krew/cmd/validate-krew-manifest"\n)\n' > "$MOD/tools.go"
-    (cd "$MOD" && go mod tidy)
+    with_progress "downloading the modules of krew $V" "under a minute" sh -c 'cd "$1" && exec go mod tidy' _ "$MOD"
   fi
-  (cd "$MOD" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$V" \
-    -o "$OUT/kubectl-krew" sigs.k8s.io/krew/cmd/krew &&
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/validate-krew-manifest" sigs.k8s.io/krew/cmd/validate-krew-manifest)
-  echo ">> built in $(( $(date +%s) - start ))s" >&2
+  export CGO_ENABLED=0
+  with_progress "building krew $V and validate-krew-manifest" "1-2 min" sh -c '
+    cd "$1" &&
+    go build -trimpath -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$2" -o "$3/kubectl-krew" sigs.k8s.io/krew/cmd/krew &&
+    go build -trimpath -ldflags "-s -w" -o "$3/validate-krew-manifest" sigs.k8s.io/krew/cmd/validate-krew-manifest' _ "$MOD" "$V" "$OUT"
 fi
 echo "$OUT"

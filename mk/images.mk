@@ -56,10 +56,10 @@ $(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES) $(AGENT_VERSION_
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w -X main.version=$(AGENT_VERSION)' -o $@ ./cmd/edgeupgrade-node
 
 # The Kubernetes binaries: hack/build-kube.sh caches them (bin/ for the host's arch,
-# bin-<arch> for others); the lock keeps two builds of one version from running at once.
+# bin-<arch> for others) and never run two builds of one version at once.
 $(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-%.ok:
-	@mkdir -p $(@D) $(EDGEUPGRADE_CACHE)/kube
-	dir=$$(GOARCH=$* flock $(EDGEUPGRADE_CACHE)/kube/$(KUBE_VERSION).lock hack/build-kube.sh $(KUBE_VERSION) kubeadm kubelet kubectl | tail -1) && \
+	@mkdir -p $(@D)
+	dir=$$(GOARCH=$* hack/build-kube.sh $(KUBE_VERSION) kubeadm kubelet kubectl | tail -1) && \
 	  ln -sfn "$$dir" $(@D)/linux-$* && touch $@
 
 $(PREPROCESS_TAR): $(AGENT_BINS) $(IMAGE_TOOL)

@@ -22,17 +22,10 @@ LAB_SOURCES := $(shell find test/lab test/cmd/edgeupgrade-lab -type f -not -name
 
 .PHONY: lab-tools lab-tool lab-up lab-down lab-test lab-scale
 
-# One Kubernetes build at a time: wait for a hack/build-kube.sh of this version started
-# by hand, and share images.mk's lock with builds started by make.
-lab-tools: ## build the lab's binaries once: Kubernetes $(LAB_KUBE_VERSION), etcd, kwok (cold: about 10 minutes)
-	@mkdir -p $(EDGEUPGRADE_CACHE)/kube
-	@kb=$(EDGEUPGRADE_CACHE)/kube/$(LAB_KUBE_VERSION)/bin; missing=0; \
-	for c in $(LAB_KUBE_COMPONENTS); do [ -x "$$kb/$$c" ] || missing=1; done; \
-	if [ $$missing = 1 ]; then \
-	  while pgrep -f '[b]uild-kube.sh $(LAB_KUBE_VERSION)' >/dev/null; do \
-	    echo ">> waiting for a running hack/build-kube.sh $(LAB_KUBE_VERSION) to finish" >&2; sleep 15; done; \
-	  flock $(EDGEUPGRADE_CACHE)/kube/$(LAB_KUBE_VERSION).lock hack/build-kube.sh $(LAB_KUBE_VERSION) $(LAB_KUBE_COMPONENTS) >/dev/null; \
-	fi
+# The build scripts serialise builds of one version with a lock file (flock), so a
+# concurrent make, suite or hand-started build waits instead of building twice.
+lab-tools: ## build the lab's binaries once: Kubernetes $(LAB_KUBE_VERSION), etcd, kwok (cold: about 15 minutes)
+	@hack/build-kube.sh $(LAB_KUBE_VERSION) $(LAB_KUBE_COMPONENTS) >/dev/null
 	@hack/build-etcd.sh $(LAB_ETCD_VERSION) >/dev/null
 	@hack/install-kwok.sh $(LAB_KWOK_VERSION) >/dev/null
 	@echo ">> lab binaries ready in $(EDGEUPGRADE_CACHE)" >&2

@@ -4,6 +4,8 @@
 # containerd/CNI/iptables packages (installed by the target when missing) and the
 # Kubernetes builds cached under $(EDGEUPGRADE_CACHE).
 REAL_DIR := test/real
+# The real lab's etcd image runs the simulated lab's etcd build (test/real/build.sh).
+export REALLAB_ETCD_VERSION := $(LAB_ETCD_VERSION)
 
 .PHONY: real-deps real-build real-up real-down e2e-real
 

@@ -12,6 +12,7 @@
 # Usage: build.sh [tools|kube|images|all] (default all)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$REPO_ROOT/hack/lib/progress.sh"
 WHAT=${1:-all}
 TOOLS=$LAB_CACHE/tools
 mkdir -p "$LAB_CACHE" "$TOOLS"
@@ -28,30 +29,28 @@ build_tools() {
   rm -rf "$TOOLS/.new"
 }
 
-# One build per version at a time, even across concurrent make invocations.
-locked() { local lock=$1; shift; mkdir -p "$(dirname "$lock")"; flock "$lock" "$@"; }
-
 KUBE_COMPONENTS=(kubelet kubeadm kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl)
 build_kube() {
   local v=$1 c missing=0
   for c in "${KUBE_COMPONENTS[@]}"; do [ -x "$(kube_bin "$v")/$c" ] || missing=1; done
   [ "$missing" = 1 ] || return 0
-  # Someone else (another suite, a teammate) may be building this version right now
-  # without our lock: never run a second concurrent build of one version.
-  while pgrep -f "hack/build-kube.sh $v( |$)" >/dev/null || pgrep -f "go build .* -o $EDGEUPGRADE_CACHE/kube/$v/bin/" >/dev/null; do
-    log "waiting for a running build of Kubernetes $v to finish"; sleep 20
-  done
-  locked "$EDGEUPGRADE_CACHE/kube/$v.lock" "$REPO_ROOT/hack/build-kube.sh" "$v" "${KUBE_COMPONENTS[@]}" >/dev/null
+  # build-kube.sh holds the version's lock: a concurrent build of it is waited for.
+  "$REPO_ROOT/hack/build-kube.sh" "$v" "${KUBE_COMPONENTS[@]}" >/dev/null
 }
 
 # Versions kubeadm V deploys, from `kubeadm config images list`.
 image_list() { "$(kube_bin "$1")/kubeadm" config images list --kubernetes-version "$1" 2>/dev/null; }
-image_ref() { image_list "$1" | grep -E "/$2:" | head -1; }
+image_ref() { image_list "$1" | grep -E "/$2:" | sed -n 1p; }
 
+# etcd: by default the simulated lab's build (REALLAB_ETCD_VERSION, set by make from
+# LAB_ETCD_VERSION) serves under the tags both kubeadm versions expect, as CoreDNS does
+# below: one build fewer on a cold machine, same 3.6 data format. REALLAB_EXACT_ETCD=1
+# builds the exact version each kubeadm names.
 build_etcd() {  # build_etcd KUBE_VERSION → prints the etcd binary
   local tag ver
   tag=$(image_ref "$1" etcd); ver=v${tag##*:}; ver=${ver%-*}     # registry.k8s.io/etcd:3.6.6-0 → v3.6.6
-  echo "$(locked "$EDGEUPGRADE_CACHE/etcd/$ver.lock" "$REPO_ROOT/hack/build-etcd.sh" "$ver")/etcd"
+  [ "${REALLAB_EXACT_ETCD:-0}" = 1 ] || ver=${REALLAB_ETCD_VERSION:-v3.6.8}
+  echo "$("$REPO_ROOT/hack/build-etcd.sh" "$ver")/etcd"
 }
 
 # CoreDNS is the longest build after Kubernetes itself (~its own dependency tree). By
@@ -63,18 +62,23 @@ build_coredns() {  # build_coredns KUBE_VERSION → prints the coredns binary
   [ "${REALLAB_EXACT_COREDNS:-0}" = 1 ] || v=$TO_VERSION
   tag=$(image_ref "$v" coredns); ver=${tag##*:}
   out=$LAB_CACHE/coredns/$ver/coredns
+  mod=$LAB_CACHE/coredns/$ver/mod
+  mkdir -p "$mod"
+  # One build of a version at a time (fd 8: the subshell that prints the path holds it).
+  exec 8>"$LAB_CACHE/coredns/$ver.lock"
+  flock 8
   if [ ! -x "$out" ]; then
-    mod=$LAB_CACHE/coredns/$ver/mod
-    mkdir -p "$mod"
     if [ ! -f "$mod/go.sum" ]; then
       printf 'module corednsbuild\n\ngo 1.26\n' > "$mod/go.mod"
       printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n' > "$mod/tools.go"
-      (cd "$mod" && go get "github.com/coredns/coredns@$ver" >&2)
+      with_progress "downloading the modules of CoreDNS $ver" "1-2 min" \
+        sh -c 'cd "$1" && exec go get "github.com/coredns/coredns@$2"' _ "$mod" "$ver" >&2
     fi
-    log "building coredns $ver (cold: a few minutes; cached afterwards)"
-    (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/coredns/coredns)
+    with_progress "building CoreDNS $ver" "3-4 min" \
+      sh -c 'cd "$1" && CGO_ENABLED=0 exec go build -trimpath -ldflags "-s -w" -o "$2" github.com/coredns/coredns' _ "$mod" "$out.tmp"
     mv "$out.tmp" "$out"
   fi
+  exec 8>&-
   echo "$out"
 }
 
