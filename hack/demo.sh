@@ -28,15 +28,21 @@ step "start the lab: 3 masters, 60 edge workers in 3 pools, 6 cloud workers"
 edgeupgrade-lab up --dir "$LABDIR" --masters 3 --workers 60 --pools 3 --cloud-workers 6 \
   --from v1.35.4 --job-duration 1s
 export KUBECONFIG=$LABDIR/kubeconfig
-kubectl plugin list 2>/dev/null | grep edgeupgrade
-kubectl get nodes -L apps.openyurt.io/nodepool --no-headers | awk '{print $1, $2, $5, $6}' | column -t | head -8
-echo "... ($(kubectl get nodes --no-headers | wc -l) nodes)"
+# No `| head` anywhere: under pipefail a writer killed by SIGPIPE would end the demo.
+# Output is captured first and cut with sed, which reads all of its input.
+plugins=$(kubectl plugin list 2>/dev/null)
+grep edgeupgrade <<<"$plugins"
+nodes=$(kubectl get nodes -L apps.openyurt.io/nodepool --no-headers)
+awk '{print $1, $2, $5, $6}' <<<"$nodes" | column -t | sed -n 1,8p
+echo "... ($(wc -l <<<"$nodes") nodes)"
 
 step "kubectl edgeupgrade check --to v1.36.3"
 kubectl edgeupgrade check --to v1.36.3
 
 step "kubectl edgeupgrade plan --to v1.36.3"
-kubectl edgeupgrade plan --to v1.36.3 | head -12
+plan=$(kubectl edgeupgrade plan --to v1.36.3)
+sed -n 1,12p <<<"$plan"
+echo "... ($(wc -l <<<"$plan") lines)"
 
 step "kubectl edgeupgrade start --to v1.36.3 --wait"
 # The lab simulates the node step, so the images are never pulled.
@@ -45,6 +51,12 @@ kubectl edgeupgrade start --to v1.36.3 --wait \
 
 step "kubectl edgeupgrade status"
 kubectl edgeupgrade status
-kubectl get nodes --no-headers | awk '{print $5}' | sort | uniq -c
+versions=$(kubectl get nodes --no-headers -o custom-columns=VERSION:.status.nodeInfo.kubeletVersion | sort | uniq -c)
+echo "$versions"
+# The demo proves the upgrade: every node at the target, or it fails.
+if grep -v ' v1.36.3$' <<<"$versions"; then
+  echo "demo: FAIL: nodes above are not at v1.36.3" >&2
+  exit 1
+fi
 
-step "done in $(( $(date +%s) - start ))s; stopping the lab"
+step "done in $(( $(date +%s) - start ))s: every node at v1.36.3; stopping the lab"

@@ -81,7 +81,7 @@ kubelet_loop() {
       # node whose init script passes a flag the new release removed). The version is
       # only probed while the knob is set (a probe is a short-lived kubelet process).
       if [ -s /etc/eulab/break-kubelet ]; then
-        ver=$(/usr/bin/kubelet --version 2>&1 | head -1)
+        ver=$(/usr/bin/kubelet --version 2>&1 | sed -n 1p)
         if [[ "${ver#Kubernetes }" == "$(cat /etc/eulab/break-kubelet)"* ]]; then
           KUBELET_EXTRA_ARGS="$KUBELET_EXTRA_ARGS --eulab-injected-bad-flag"
         fi
