@@ -35,3 +35,7 @@ test: unit $(TEST_SUITES) ## everything CI runs: unit tests and all end-to-end s
 
 clean: ## remove ./bin and ./dist (the cache stays)
 	rm -rf $(BIN) dist
+
+.PHONY: verify
+verify: ## static checks: gofmt, go vet, golangci-lint (pinned in tools/), shellcheck, go mod tidy
+	hack/verify.sh
