@@ -22,9 +22,10 @@ help: ## list targets
 build: ## build the plugin and the node agent into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-unit: ## unit tests of the plugin module (no cluster needed)
+unit: ## unit tests of the plugin module and of the build scripts' locking (no cluster needed)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	hack/test-build-lock.sh
 
 # `make test` is what CI runs: unit tests, then every suite the targets in mk/*.mk add
 # to TEST_SUITES (lab e2e, krew install, real-cluster lab).
