@@ -13,19 +13,27 @@ var kwokStages string
 
 // writeKwokConfig writes kwok's configuration: its options, then every stage (standalone
 // kwok has no built-in stages and exits with "no stages found" without them).
-func writeKwokConfig(path, serverAddress string, leaseSeconds int) error {
+//
+// kwok's server is every node's kubelet API (on 127.0.0.1, over TLS with a certificate
+// of the lab's CA): the API server sends `kubectl logs` there, and kwok answers from the
+// files its Logs objects name (the simulator writes them; sim.ContainerLogs).
+func writeKwokConfig(path, serverAddress string, port int, certFile, keyFile string, leaseSeconds int) error {
 	opts := fmt.Sprintf(`apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options:
   manageAllNodes: false
   manageNodesWithAnnotationSelector: %s=%s
   cidr: 10.0.0.0/16
-  nodeIP: 10.0.0.1
+  nodeIP: %s
+  nodePort: %d
   serverAddress: %s
+  tlsCertFile: %s
+  tlsPrivateKeyFile: %s
+  enableCRDs: [Logs]
   nodeLeaseDurationSeconds: %d
   nodeLeaseParallelism: 8
   nodePlayStageParallelism: 8
   podPlayStageParallelism: 8
-`, annotationKwokNode, kwokNodeValue, serverAddress, leaseSeconds)
+`, annotationKwokNode, kwokNodeValue, NodeAddress, port, serverAddress, certFile, keyFile, leaseSeconds)
 	return os.WriteFile(path, []byte(opts+"---\n"+kwokStages), 0o644)
 }

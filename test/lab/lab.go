@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -91,6 +94,11 @@ type Config struct {
 	SimCommand []string
 	// Progress receives timing lines; nil discards them.
 	Progress io.Writer
+	// WatchEgress samples the sockets of the lab's processes from the start on and
+	// records every peer outside loopback (Lab.Egress): tests may send traffic only to
+	// 127.0.0.0/8. Not for big labs (it reads every daemon's file descriptors 10 times
+	// a second).
+	WatchEgress bool
 }
 
 // Lab is a running lab.
@@ -113,6 +121,10 @@ type Lab struct {
 	stopOnce  sync.Once
 	progress  io.Writer
 	start     time.Time
+
+	pidsMu sync.Mutex
+	pids   map[int]string // every process of the lab, by PID: the daemons and this one
+	egress *egressWatch
 }
 
 func (c *Config) defaults() error {
@@ -200,9 +212,13 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	} else if err := bins.check(); err != nil {
 		return nil, err
 	}
-	l := &Lab{cfg: cfg, Topology: cfg.Topology(), progress: cfg.Progress, start: time.Now()}
+	l := &Lab{cfg: cfg, Topology: cfg.Topology(), progress: cfg.Progress, start: time.Now(),
+		pids: map[int]string{os.Getpid(): "lab"}}
 	if l.progress == nil {
 		l.progress = io.Discard
+	}
+	if cfg.WatchEgress {
+		l.egress = startEgressWatch("/proc", l.processes)
 	}
 	if err := l.prepareDir(); err != nil {
 		return nil, err
@@ -293,6 +309,9 @@ func (l *Lab) startDaemon(name string, argv []string) (*daemon, error) {
 		return nil, err
 	}
 	l.daemons = append(l.daemons, d)
+	l.pidsMu.Lock()
+	l.pids[d.cmd.Process.Pid] = name
+	l.pidsMu.Unlock()
 	// Record every PID at once so `down` (or Ctrl-C) finds a half-started lab.
 	return d, writePids(l.Dir, l.daemons)
 }
@@ -340,6 +359,13 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 	if err := pk.write("admin", admin); err != nil {
 		return err
 	}
+	kwokServing, err := pk.issue("kwok", nil, true)
+	if err != nil {
+		return err
+	}
+	if err := pk.write("kwok", kwokServing); err != nil {
+		return err
+	}
 	l.logf("PKI and kubeconfigs written to %s", l.Dir)
 
 	// etcd
@@ -378,6 +404,10 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 		"--enable-admission-plugins=NodeRestriction",
 		"--admission-control-config-file=" + admission,
 		"--allow-privileged=true",
+		// Node "kubelets" are kwok's server on 127.0.0.1 (every node's InternalIP), with a
+		// certificate of the lab's CA. Only the InternalIP: a Hostname would go to DNS.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority=" + pk.path("ca.crt"),
 		// The default/kubernetes endpoints would be 127.0.0.1, which the API rejects
 		// every 10 s; nothing in the lab needs them.
 		"--endpoint-reconciler-type=none",
@@ -434,8 +464,11 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 	if err != nil {
 		return err
 	}
-	kwokAddr := fmt.Sprintf("127.0.0.1:%d", kwokPort)
-	if err := writeKwokConfig(l.path("kwok.yaml"), kwokAddr, l.cfg.NodeLeaseSeconds); err != nil {
+	kwokAddr := fmt.Sprintf("%s:%d", NodeAddress, kwokPort)
+	if err := l.installLogsCRD(ctx); err != nil {
+		return err
+	}
+	if err := writeKwokConfig(l.path("kwok.yaml"), kwokAddr, kwokPort, pk.path("kwok.crt"), pk.path("kwok.key"), l.cfg.NodeLeaseSeconds); err != nil {
 		return err
 	}
 	kwok, err := l.startDaemon("kwok", []string{bins.Kwok,
@@ -452,7 +485,7 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 	if err := l.bootstrap(ctx); err != nil {
 		return err
 	}
-	nodes := l.cfg.nodeObjects()
+	nodes := l.cfg.nodeObjects(kwokPort)
 	if err := createNodes(ctx, client, nodes); err != nil {
 		return err
 	}
@@ -471,7 +504,7 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 	if err := waitHealthy(ctx, sched, insecure, fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), "ok"); err != nil {
 		return err
 	}
-	if err := waitHealthy(ctx, kwok, plain, "http://"+kwokAddr+"/healthz", "ok"); err != nil {
+	if err := waitHealthy(ctx, kwok, tlsClient, "https://"+kwokAddr+"/healthz", "ok"); err != nil {
 		return err
 	}
 	// The job controller can create pods once the serviceaccount controller runs.
@@ -624,7 +657,8 @@ func (l *Lab) applyInitialKnobs(ctx context.Context) error {
 // startSim runs the simulator as a goroutine or, with SimCommand, as a daemon.
 func (l *Lab) startSim(ctx context.Context) error {
 	if len(l.cfg.SimCommand) > 0 {
-		argv := append(slices.Clone(l.cfg.SimCommand), "--kubeconfig="+l.Kubeconfig, "--ready-file="+l.path("sim.ready"))
+		argv := append(slices.Clone(l.cfg.SimCommand), "--kubeconfig="+l.Kubeconfig, "--ready-file="+l.path("sim.ready"),
+			"--container-logs="+l.path("containers"))
 		_, err := l.startDaemon("sim", argv)
 		return err
 	}
@@ -632,7 +666,15 @@ func (l *Lab) startSim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := sim.New(l.Client, sim.Options{Log: f})
+	dyn, err := dynamic.NewForConfig(l.RESTConfig)
+	if err != nil {
+		return err
+	}
+	logs, err := sim.NewContainerLogs(l.path("containers"), dyn)
+	if err != nil {
+		return err
+	}
+	s := sim.New(l.Client, sim.Options{Log: f, ContainerLogs: logs})
 	simCtx, cancel := context.WithCancel(context.Background())
 	l.simCancel, l.simDone = cancel, make(chan struct{})
 	go func() {
@@ -650,6 +692,23 @@ func (l *Lab) startSim(ctx context.Context) error {
 	case <-time.After(startupTimeout):
 		return errors.New("simulator caches did not sync")
 	}
+}
+
+// installLogsCRD creates kwok's Logs kind and waits until it is served: kwok watches it
+// from its start.
+func (l *Lab) installLogsCRD(ctx context.Context) error {
+	dyn, err := dynamic.NewForConfig(l.RESTConfig)
+	if err != nil {
+		return err
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if _, err := crds.Create(ctx, sim.LogsCRD(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create kwok's Logs CRD: %w", err)
+	}
+	return l.poll(ctx, nil, func(ctx context.Context) (bool, error) {
+		_, err := dyn.Resource(sim.LogsResource).Namespace("default").List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil, nil
+	})
 }
 
 func (l *Lab) waitSim(ctx context.Context) error {
@@ -710,8 +769,28 @@ func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 
 // Stop kills every process of the lab (SIGKILL to each process group) and removes
 // its directory unless KeepDir is set. It is safe to call more than once.
+// processes returns the lab's processes by PID.
+func (l *Lab) processes() map[int]string {
+	l.pidsMu.Lock()
+	defer l.pidsMu.Unlock()
+	return maps.Clone(l.pids)
+}
+
+// Egress returns what the egress watch saw so far (Config.WatchEgress), after one more
+// sample; the zero report without it.
+func (l *Lab) Egress() EgressReport {
+	if l.egress == nil {
+		return EgressReport{}
+	}
+	l.egress.sample()
+	return l.egress.report()
+}
+
 func (l *Lab) Stop() {
 	l.stopOnce.Do(func() {
+		if l.egress != nil {
+			l.egress.stop()
+		}
 		if l.simCancel != nil {
 			l.simCancel()
 			<-l.simDone

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -99,9 +98,16 @@ func (t Topology) Workers() []string {
 	return append(out, t.Cloud...)
 }
 
-// nodeObjects builds the Node objects. Their status (kubelet version, addresses,
-// capacity) is kept by kwok's node-initialize stage, which only fills what is unset.
-func (c Config) nodeObjects() []*corev1.Node {
+// NodeAddress is every simulated node's InternalIP. The API server reaches a node's
+// "kubelet" (logs, exec) at this address and the node's kubelet port, where kwok serves
+// the kubelet API for all of them; a loopback address keeps that traffic, and anything
+// else that follows node addresses, on this machine.
+const NodeAddress = "127.0.0.1"
+
+// nodeObjects builds the Node objects, whose kubelet endpoint is kwok's server on
+// kubeletPort. Their status (kubelet version, addresses, capacity) is kept by kwok's
+// node-initialize stage, which only fills what is unset.
+func (c Config) nodeObjects(kubeletPort int) []*corev1.Node {
 	t := c.Topology()
 	unready := map[string]bool{}
 	for _, n := range c.Unready {
@@ -117,7 +123,6 @@ func (c Config) nodeObjects() []*corev1.Node {
 		if unready[name] {
 			labels[sim.LabelNotReady] = "true"
 		}
-		ip := nodeIP(len(out))
 		// Registered Ready, as a kubelet does: kwok's node-initialize stage then has
 		// nothing to do, which halves the writes of a big lab's start.
 		var conds []corev1.NodeCondition
@@ -139,9 +144,14 @@ func (c Config) nodeObjects() []*corev1.Node {
 				Conditions:  conds,
 				Capacity:    nodeResources(),
 				Allocatable: nodeResources(),
+				// The API server uses only the InternalIP (--kubelet-preferred-address-types):
+				// the Hostname would be looked up in the machine's DNS.
 				Addresses: []corev1.NodeAddress{
-					{Type: corev1.NodeInternalIP, Address: ip},
+					{Type: corev1.NodeInternalIP, Address: NodeAddress},
 					{Type: corev1.NodeHostName, Address: name},
+				},
+				DaemonEndpoints: corev1.NodeDaemonEndpoints{
+					KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(kubeletPort)},
 				},
 				NodeInfo: corev1.NodeSystemInfo{
 					MachineID:               fmt.Sprintf("lab%029x", len(out)), // not all digits: kwok's template would make it a number
@@ -151,7 +161,6 @@ func (c Config) nodeObjects() []*corev1.Node {
 					OSImage:                 "Debian GNU/Linux 12 (bookworm)",
 					ContainerRuntimeVersion: ContainerRuntimeVersion,
 					KubeletVersion:          c.From,
-					KubeProxyVersion:        c.From,
 					OperatingSystem:         "linux",
 					Architecture:            "amd64",
 				},
@@ -184,13 +193,6 @@ func readyConditions(now metav1.Time) []corev1.NodeCondition {
 		c(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
 		c(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated", "RouteController created a route"),
 	}
-}
-
-func nodeIP(i int) string {
-	ip := net.IPv4(10, 1, 0, 0).To4()
-	i++ // skip 10.1.0.0
-	ip[2], ip[3] = byte(i>>8), byte(i)
-	return ip.String()
 }
 
 func nodeResources() corev1.ResourceList {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -170,14 +171,16 @@ func (o *upOptions) run(parent context.Context, out, errOut io.Writer) error {
 		}
 	}
 	t := l.Topology
-	fmt.Fprintf(out, "lab is up: %d masters, %d edge workers in %d pools, %d cloud workers, kubelet %s, control plane %s\n",
+	var b strings.Builder
+	fmt.Fprintf(&b, "lab is up: %d masters, %d edge workers in %d pools, %d cloud workers, kubelet %s, control plane %s\n",
 		len(t.Masters), len(t.Workers())-len(t.Cloud), len(t.Pools), len(t.Cloud), o.cfg.From, lab.KubeVersion)
-	fmt.Fprintf(out, "  admin:    export KUBECONFIG=%s\n", l.Kubeconfig)
-	fmt.Fprintf(out, "  operator: %s (user %s)\n", l.OperatorKubeconfig, lab.OperatorUser)
-	fmt.Fprintf(out, "  viewer:   %s (user %s)\n", l.ViewerKubeconfig, lab.ViewerUser)
-	fmt.Fprintf(out, "  logs:     %s/logs\n", l.Dir)
-	fmt.Fprintf(out, "  stop:     edgeupgrade-lab down --dir %s\n", l.Dir)
-	return nil
+	fmt.Fprintf(&b, "  admin:    export KUBECONFIG=%s\n", l.Kubeconfig)
+	fmt.Fprintf(&b, "  operator: %s (user %s)\n", l.OperatorKubeconfig, lab.OperatorUser)
+	fmt.Fprintf(&b, "  viewer:   %s (user %s)\n", l.ViewerKubeconfig, lab.ViewerUser)
+	fmt.Fprintf(&b, "  logs:     %s/logs\n", l.Dir)
+	fmt.Fprintf(&b, "  stop:     edgeupgrade-lab down --dir %s\n", l.Dir)
+	_, err = io.WriteString(out, b.String())
+	return err
 }
 
 func newDown(out io.Writer) *cobra.Command {
@@ -193,8 +196,8 @@ to the lab, then remove DIR. Stopping a lab that is not running is not an error.
 			if err := lab.Down(dir); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "lab in %s stopped\n", dir)
-			return nil
+			_, err := fmt.Fprintf(out, "lab in %s stopped\n", dir)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", dir, "lab directory")
@@ -252,8 +255,8 @@ func (o *setOptions) run(ctx context.Context, out io.Writer) error {
 	do := func(what, node string, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", what, node, err))
-		} else {
-			fmt.Fprintf(out, "%s: %s\n", node, what)
+		} else if _, err := fmt.Fprintf(out, "%s: %s\n", node, what); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, n := range o.clear {
@@ -306,7 +309,7 @@ func (o *setOptions) run(ctx context.Context, out io.Writer) error {
 }
 
 func newSim(errOut io.Writer) *cobra.Command {
-	var kubeconfig, readyFile string
+	var kubeconfig, readyFile, logDir string
 	var workers int
 	cmd := &cobra.Command{
 		Use:    "sim",
@@ -327,7 +330,17 @@ func newSim(errOut io.Writer) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s := sim.New(c, sim.Options{Log: errOut, Workers: workers})
+			opts := sim.Options{Log: errOut, Workers: workers}
+			if logDir != "" {
+				dyn, err := dynamic.NewForConfig(rc)
+				if err != nil {
+					return err
+				}
+				if opts.ContainerLogs, err = sim.NewContainerLogs(logDir, dyn); err != nil {
+					return err
+				}
+			}
+			s := sim.New(c, opts)
 			go func() {
 				select {
 				case <-s.Synced():
@@ -343,5 +356,6 @@ func newSim(errOut io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig of the lab")
 	cmd.Flags().StringVar(&readyFile, "ready-file", "", "file to create once the simulator runs")
 	cmd.Flags().IntVar(&workers, "workers", 8, "pods handled concurrently")
+	cmd.Flags().StringVar(&logDir, "container-logs", "", "directory for the simulated agent's container logs (served by kwok)")
 	return cmd
 }

@@ -32,6 +32,9 @@ type Options struct {
 	Log io.Writer
 	// Workers is the number of pods handled concurrently (default 8).
 	Workers int
+	// ContainerLogs receives the simulated agent's log lines, which kwok then serves as
+	// the pods' container logs; nil writes none.
+	ContainerLogs *ContainerLogs
 }
 
 // Simulator plays the kubelet and node agent for the plugin's Job pods.
@@ -123,6 +126,9 @@ func (s *Simulator) Run(ctx context.Context) error {
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
 				s.forget(p.UID)
+				if s.opts.ContainerLogs != nil {
+					s.opts.ContainerLogs.Forget(p)
+				}
 			}
 		},
 	}); err != nil {
@@ -226,6 +232,17 @@ func (s *Simulator) logf(format string, args ...any) {
 	fmt.Fprintf(s.log, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
 }
 
+// agentLog writes lines to a container's log, as the node agent would print them. A
+// failure is only reported: logs are for people, the pod's status is the result.
+func (s *Simulator) agentLog(ctx context.Context, pod *corev1.Pod, container string, lines ...string) {
+	if s.opts.ContainerLogs == nil {
+		return
+	}
+	if err := s.opts.ContainerLogs.Write(ctx, pod, container, lines...); err != nil {
+		s.logf("%s/%s: container log: %v", pod.Namespace, pod.Name, err)
+	}
+}
+
 func (s *Simulator) forget(uid types.UID) {
 	s.mu.Lock()
 	delete(s.started, uid)
@@ -321,6 +338,8 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 			return 0, nil // an offline kubelet never starts it; re-checked when the node changes
 		}
 		s.markStarted(pod.UID)
+		s.agentLog(ctx, pod, job.ContainerPreprocess,
+			fmt.Sprintf("preprocess: node %s (simulated by the lab): host checks: swap off, disk space, runtime and kubelet healthy", node.Name))
 		if knobs.FailPreprocess {
 			if err := s.writeStatus(ctx, pod, initializingStatus(pod, node)); err != nil {
 				return 0, err
@@ -328,6 +347,9 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 			s.logf("%s/%s on %s: preprocessing (will fail)", pod.Namespace, pod.Name, node.Name)
 			return s.jobDuration(knobs), nil
 		}
+		s.agentLog(ctx, pod, job.ContainerPreprocess, "preprocess: backup of the kubelet and kubeadm binaries and configs saved")
+		s.agentLog(ctx, pod, job.ContainerUpgrade, fmt.Sprintf("upgrade: node %s: kubelet %s -> %s (simulated by the lab)",
+			node.Name, node.Status.NodeInfo.KubeletVersion, targetVersion(pod)))
 		if err := s.writeStatus(ctx, pod, runningStatus(pod, node)); err != nil {
 			return 0, err
 		}
@@ -370,11 +392,13 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 
 	switch {
 	case knobs.Fail != "" && knobs.FailPreprocess && preprocessing:
+		s.agentLog(ctx, pod, job.ContainerPreprocess, "preprocess: FAILED: "+knobs.Fail)
 		if err := s.writeStatus(ctx, pod, failedPreprocessStatus(pod, node, knobs.Fail)); err != nil {
 			return 0, err
 		}
 		s.logf("%s/%s on %s: Failed in %s: %s", pod.Namespace, pod.Name, node.Name, job.ContainerPreprocess, knobs.Fail)
 	case knobs.Fail != "":
+		s.agentLog(ctx, pod, job.ContainerUpgrade, "upgrade: FAILED: "+knobs.Fail, "upgrade: restored the backup; the node is at "+node.Status.NodeInfo.KubeletVersion)
 		if err := s.writeStatus(ctx, pod, failedStatus(pod, node, knobs.Fail)); err != nil {
 			return 0, err
 		}
@@ -390,6 +414,7 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 				return 0, err
 			}
 		}
+		s.agentLog(ctx, pod, job.ContainerUpgrade, fmt.Sprintf("upgrade: node %s: kubelet %s restarted, healthy and reporting %s", node.Name, target, target))
 		if err := s.writeStatus(ctx, pod, succeededStatus(pod, node, "")); err != nil {
 			return 0, err
 		}
