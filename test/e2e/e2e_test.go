@@ -157,6 +157,9 @@ func TestFailingNode(t *testing.T) {
 	if err != nil || len(evs.Items) != 1 || evs.Items[0].InvolvedObject.Name != "edge-a-002" {
 		t.Fatalf("NodeUpgradeFailed Event: %v %d", err, len(evs.Items))
 	}
+	if r := e.run("logs", "edge-a-002"); r.code != 0 || !contains(r.out, "upgrade: FAILED: upgrade: kubelet healthz failed") {
+		t.Fatalf("logs of the failed node: %s", r)
+	}
 	if r := e.run("resume"); r.code == 0 || !contains(r.err, "--retry-failed") {
 		t.Fatalf("resume with failed pods: %s", r)
 	}
@@ -292,6 +295,10 @@ func TestRBAC(t *testing.T) {
 	e := startLab(t, lab.Config{Masters: 1, Workers: 10, Pools: 1})
 	e.bindRBAC()
 	viewer, operator := e.lab.ViewerKubeconfig, e.lab.OperatorKubeconfig
+	// The operator role reads no Secrets: the Helm check is skipped for that, not failed.
+	if r := e.runAs(operator, "check", "--to", target); r.code != 0 || !contains(r.out+r.err, "no permission to list Secrets") {
+		t.Fatalf("operator check without the Secrets role: %s", r)
+	}
 	if r := e.runAs(viewer, startArgs()...); r.code == 0 {
 		t.Fatalf("the viewer started an upgrade: %s", r)
 	}
@@ -312,8 +319,35 @@ func TestRBAC(t *testing.T) {
 	if r := e.runAs(operator, "resume", "--wait"); r.code != 0 {
 		t.Fatalf("operator resume: %s", r)
 	}
-	if r := e.runAs(operator, "logs", "edge-a-001"); r.code != 0 {
+	for n, v := range e.versions() {
+		if v != target {
+			t.Errorf("after the operator's whole upgrade, %s is at %s", n, v)
+		}
+	}
+	// The API server fetches the logs from the node's kubelet endpoint (kwok, on
+	// loopback): the simulated agent's lines of that node, both containers.
+	r := e.runAs(operator, "logs", "edge-a-001")
+	if r.code != 0 {
 		t.Fatalf("operator logs: %s", r)
+	}
+	for _, want := range []string{
+		"container preprocess <==",
+		"preprocess: node edge-a-001 (simulated by the lab): host checks",
+		"preprocess: backup of the kubelet and kubeadm binaries and configs saved",
+		"container upgrade <==",
+		"upgrade: node edge-a-001: kubelet " + from + " -> " + target,
+		"upgrade: node edge-a-001: kubelet " + target + " restarted, healthy",
+	} {
+		if !contains(r.out, want) {
+			t.Errorf("logs edge-a-001: no %q in:\n%s", want, r.out)
+		}
+	}
+	if contains(r.out, "(no logs") || contains(r.out, "edge-a-002") {
+		t.Errorf("logs edge-a-001: missing or another node's logs:\n%s", r.out)
+	}
+	if r := e.runAs(operator, "logs", "edge-a-001", "--container", "upgrade", "--tail", "1"); r.code != 0 ||
+		contains(r.out, "preprocess:") || !contains(r.out, "restarted, healthy") || contains(r.out, "-> "+target) {
+		t.Errorf("logs --container upgrade --tail 1: %s", r)
 	}
 }
 

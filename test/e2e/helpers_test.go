@@ -69,6 +69,7 @@ func startLab(t *testing.T, cfg lab.Config) *env {
 	if cfg.JobDuration == 0 {
 		cfg.JobDuration = 300 * time.Millisecond
 	}
+	cfg.WatchEgress = true
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := lab.Start(ctx, cfg)
@@ -76,7 +77,22 @@ func startLab(t *testing.T, cfg lab.Config) *env {
 		t.Fatalf("start the lab: %v", err)
 	}
 	t.Cleanup(l.Stop)
+	t.Cleanup(func() { checkEgress(t, l) }) // runs before Stop: cleanups run last first
 	return &env{t: t, lab: l, kc: l.Kubeconfig}
+}
+
+// checkEgress fails the test if any process of its lab had a peer outside loopback:
+// tests send traffic only to 127.0.0.0/8. The watch must also have seen the lab's own
+// loopback traffic, or it was not looking at all.
+func checkEgress(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	rep := l.Egress()
+	for _, c := range rep.Outside {
+		t.Errorf("a lab process connected outside loopback: %s", c)
+	}
+	if rep.Loopback == 0 || rep.Samples < 2 {
+		t.Errorf("the egress watch saw no loopback traffic in %d samples: it is not watching the lab", rep.Samples)
+	}
 }
 
 type result struct {
