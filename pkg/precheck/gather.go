@@ -281,6 +281,11 @@ func gatherHelm(ctx context.Context, c Clients, v *View) error {
 		o.LabelSelector = helmSelector
 		return c.Kube.CoreV1().Secrets("").List(ctx, o)
 	}, func(l *corev1.SecretList) []corev1.Secret { return l.Items })
+	if apierrors.IsForbidden(err) {
+		// Reading Secrets is opt-in: the check is skipped, never failed, without it.
+		return fmt.Errorf("no permission to list Secrets, where Helm keeps its releases "+
+			"(to check them, bind the role in manifests/optional/rbac-helm-releases.yaml): %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("list Helm release secrets: %w", err)
 	}

@@ -3,10 +3,13 @@ package precheck_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
@@ -97,6 +100,33 @@ func TestRunSkipsWhatItCannotRead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Without the opt-in role for Secrets (manifests/optional/rbac-helm-releases.yaml) the
+// Helm check is skipped, naming the permission and the role, and nothing else fails.
+func TestRunWithoutSecretsPermission(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	c.Kube.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("RBAC: access denied"))
+	})
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{TargetVersion: "v1.36.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors != 0 {
+		t.Errorf("%d errors without the Secrets permission, want 0", r.Errors)
+	}
+	for _, res := range r.Results {
+		if res.ID != "removed-api-helm" {
+			continue
+		}
+		if res.Result != precheck.Skipped || !strings.Contains(res.Reason, "no permission to list Secrets") ||
+			!strings.Contains(res.Reason, "manifests/optional/rbac-helm-releases.yaml") {
+			t.Errorf("helm: %s %q", res.Result, res.Reason)
+		}
+		return
+	}
+	t.Error("no removed-api-helm result")
 }
 
 func TestRunErrors(t *testing.T) {
