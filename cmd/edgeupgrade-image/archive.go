@@ -41,7 +41,7 @@ func writeArchive(out, format string, refs []name.Tag, imgs []platformImage, wor
 		err = writeOCI(tmp, refs, imgs, work)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // may not exist; the write error is what matters
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return os.Rename(tmp, out)
@@ -70,7 +70,7 @@ func writeOCI(path string, refs []name.Tag, imgs []platformImage, work string) e
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	lp, err := layout.Write(dir, mutate.IndexMediaType(empty.Index, types.OCIImageIndex))
 	if err != nil {
 		return err
@@ -139,12 +139,16 @@ func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
 
 // tarDir writes the files under dir into a tar archive at path, sorted, with fixed
 // owners and times (the archive of the same images is the same bytes).
-func tarDir(dir, path string) error {
+func tarDir(dir, path string) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	tw := tar.NewWriter(f)
 	var files []string
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -191,19 +195,16 @@ func tarDir(dir, path string) error {
 		}
 		st, _ := src.Stat()
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: st.Size(), ModTime: time.Unix(0, 0)}); err != nil {
-			src.Close()
+			_ = src.Close()
 			return err
 		}
 		_, err = io.Copy(tw, src)
-		src.Close()
+		_ = src.Close() // read only
 		if err != nil {
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return tw.Close()
 }
 
 func parents(p string) []string {

@@ -212,7 +212,7 @@ func (o *buildOptions) run() error {
 	if err != nil {
 		return fmt.Errorf("create a work directory beside %s: %w", o.output, err)
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 
 	b := &builder{work: work, created: created, format: o.format, layers: map[string]v1.Layer{}}
 	var imgs []platformImage
@@ -226,7 +226,9 @@ func (o *buildOptions) run() error {
 	if err := writeArchive(o.output, o.format, refs, imgs, work); err != nil {
 		return err
 	}
-	o.report(o.output, imgs)
+	if err := o.report(o.output, imgs); err != nil {
+		return err
+	}
 	if o.splitOutput != "" {
 		for _, pi := range imgs {
 			out := expand(o.splitOutput, pi.platform)
@@ -236,15 +238,17 @@ func (o *buildOptions) run() error {
 			if err := writeArchive(out, o.format, refs, []platformImage{pi}, work); err != nil {
 				return err
 			}
-			o.report(out, []platformImage{pi})
+			if err := o.report(out, []platformImage{pi}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (o *buildOptions) report(out string, imgs []platformImage) {
+func (o *buildOptions) report(out string, imgs []platformImage) error {
 	if o.quiet {
-		return
+		return nil
 	}
 	st, _ := os.Stat(out)
 	var ps []string
@@ -255,7 +259,8 @@ func (o *buildOptions) report(out string, imgs []platformImage) {
 	if st != nil {
 		size = st.Size()
 	}
-	fmt.Fprintf(o.out, "wrote %s (%s, %s, %.1f MiB)\n", out, strings.Join(o.tags, ", "), strings.Join(ps, ", "), float64(size)/(1<<20))
+	_, err := fmt.Fprintf(o.out, "wrote %s (%s, %s, %.1f MiB)\n", out, strings.Join(o.tags, ", "), strings.Join(ps, ", "), float64(size)/(1<<20))
+	return err
 }
 
 // layerSpecs returns the --dir flags, then the --file flags, each in command-line order.
@@ -319,7 +324,7 @@ func (b *builder) layer(entries []entry) (v1.Layer, error) {
 		return nil, err
 	}
 	if err := writeLayer(f, entries, b.created); err != nil {
-		f.Close()
+		_ = f.Close() // the write error wins; the layer file is not used
 		return nil, err
 	}
 	if err := f.Close(); err != nil {

@@ -148,7 +148,7 @@ func TestBuildUpgradeImageMultiArch(t *testing.T) {
 		rc, _ := layers[2].Uncompressed()
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(rc)
-		rc.Close()
+		_ = rc.Close()
 		if !strings.Contains(b.String(), "#!fake kubelet for "+cf.Architecture) {
 			t.Errorf("%s image carries the wrong kubelet", cf.Architecture)
 		}

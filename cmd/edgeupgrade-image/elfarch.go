@@ -19,7 +19,7 @@ func checkArch(path string, p platform) error {
 	if err != nil {
 		return nil // not ELF: scripts, configs, data
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	arch, known := elfArch[f.Machine]
 	if !known || arch == p.Architecture {
 		return nil

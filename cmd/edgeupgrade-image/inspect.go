@@ -76,7 +76,7 @@ func inspectArchive(path string) (Inspection, error) {
 	if err != nil {
 		return Inspection{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	if err := untar(path, dir); err != nil {
 		return Inspection{}, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -236,7 +236,7 @@ func describeLayer(l v1.Layer) (InspectLayer, error) {
 	if err != nil {
 		return il, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
@@ -258,7 +258,7 @@ func untar(path, dir string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
@@ -280,7 +280,9 @@ func untar(path, dir string) error {
 			return err
 		}
 		_, err = io.Copy(out, tr)
-		out.Close()
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}

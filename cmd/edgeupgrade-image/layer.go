@@ -169,7 +169,7 @@ func writeLayer(w io.Writer, entries []entry, mtime time.Time) error {
 				return err
 			}
 			n, err := io.Copy(tw, f)
-			f.Close()
+			_ = f.Close() // read only
 			if err != nil {
 				return fmt.Errorf("add %s: %w", e.src, err)
 			}

@@ -27,7 +27,7 @@ func run(args []string, out, errOut io.Writer) int {
 	root.SetErr(errOut)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(errOut, "error: "+err.Error())
+		_, _ = fmt.Fprintln(errOut, "error: "+err.Error()) // nowhere left to report a failed write
 		return 1
 	}
 	return 0

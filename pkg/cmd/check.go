@@ -210,9 +210,13 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 
 func (o *CheckOptions) list() error {
 	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "CHECK\tSEVERITY\tTITLE")
+	if _, err := fmt.Fprintln(w, "CHECK\tSEVERITY\tTITLE"); err != nil {
+		return err
+	}
 	for _, c := range precheck.Checks() {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", c.ID, c.Severity, c.Title)
+		if _, err := fmt.Fprintf(w, "%s\t%s\t%s\n", c.ID, c.Severity, c.Title); err != nil {
+			return err
+		}
 	}
 	return w.Flush()
 }

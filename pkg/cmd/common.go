@@ -104,10 +104,12 @@ func (s *session) close() {
 	}
 }
 
-// progressPrinter prints each Event the run records as one timestamped line.
+// progressPrinter prints each Event the run records as one timestamped line. Progress
+// lines are best effort: the callback cannot fail the run, whose result is reported by
+// the command's exit status.
 func progressPrinter(out io.Writer) func(upgrade.Event) {
 	return func(e upgrade.Event) {
-		fmt.Fprintf(out, "%s  %-7s %-18s %s\n", time.Now().Format("15:04:05"), e.Type, e.Reason, e.Message)
+		_, _ = fmt.Fprintf(out, "%s  %-7s %-18s %s\n", time.Now().Format("15:04:05"), e.Type, e.Reason, e.Message)
 	}
 }
 

@@ -10,12 +10,12 @@ import (
 )
 
 // driveToEnd keeps reconciling until the run completes (exit 0), pauses (exit 3) or is
-// cancelled (exit 4), printing progress lines.
+// cancelled (exit 4), printing progress lines (best effort: the exit code is the result).
 func driveToEnd(ctx context.Context, r *runner.Runner, out io.Writer) error {
 	last := ""
 	st, err := r.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
 		if line := progressLine(st, obs); line != last {
-			fmt.Fprintln(out, line)
+			_, _ = fmt.Fprintln(out, line)
 			last = line
 		}
 	})

@@ -75,7 +75,9 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	for _, p := range pods.Items {
 		for _, c := range []string{job.ContainerPreprocess, job.ContainerUpgrade} {
 			if o.Container == "" || o.Container == c {
-				o.printContainer(ctx, cs.CoreV1().Pods(job.Namespace), p, c)
+				if err := o.printContainer(ctx, cs.CoreV1().Pods(job.Namespace), p, c); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -84,17 +86,20 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 
 type podLogs = typedcorev1.PodInterface
 
-func (o *LogsOptions) printContainer(ctx context.Context, pods podLogs, p corev1.Pod, c string) {
-	fmt.Fprintf(o.streams.Out, "==> pod %s, container %s <==\n", p.Name, c)
+func (o *LogsOptions) printContainer(ctx context.Context, pods podLogs, p corev1.Pod, c string) error {
+	if _, err := fmt.Fprintf(o.streams.Out, "==> pod %s, container %s <==\n", p.Name, c); err != nil {
+		return err
+	}
 	opts := &corev1.PodLogOptions{Container: c}
 	if o.Tail >= 0 {
 		opts.TailLines = ptr.To(o.Tail)
 	}
 	rc, err := pods.GetLogs(p.Name, opts).Stream(ctx)
 	if err != nil {
-		fmt.Fprintf(o.streams.Out, "(no logs: %v)\n", err)
-		return
+		_, err = fmt.Fprintf(o.streams.Out, "(no logs: %v)\n", err)
+		return err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	_, _ = io.Copy(o.streams.Out, rc)
+	return nil
 }

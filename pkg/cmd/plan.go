@@ -82,7 +82,7 @@ func NewCmdPlan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			return o.Run(cmd.Context())
 		},
 	}
-	o.upgradeFlags.add(cmd)
+	o.add(cmd)
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
@@ -114,11 +114,13 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if o.printer != nil {
 		return o.printer.PrintObj(newPlanObject(first, plan), o.streams.Out)
 	}
-	printPlanSummary(o.streams.Out, first, plan)
+	if err := printPlanSummary(o.streams.Out, first, plan); err != nil {
+		return err
+	}
 	return printPlanTable(o.streams.Out, plan)
 }
 
-func printPlanSummary(w io.Writer, st upgrade.State, p upgrade.Plan) {
+func printPlanSummary(w io.Writer, st upgrade.State, p upgrade.Plan) error {
 	masters, batches := 0, 0
 	for _, b := range p.Batches {
 		if b.Role == upgrade.RoleMaster {
@@ -127,22 +129,33 @@ func printPlanSummary(w io.Writer, st upgrade.State, p upgrade.Plan) {
 			batches++
 		}
 	}
-	fmt.Fprintf(w, "plan: %s → %s (mode %s): %d control-plane %s one at a time, then %d workers in %d %s (cap %d)\n",
+	if _, err := fmt.Fprintf(w, "plan: %s → %s (mode %s): %d control-plane %s one at a time, then %d workers in %d %s (cap %d)\n",
 		st.Spec.FromVersion, st.Spec.TargetVersion, st.Spec.Mode, masters, pluralWord(masters, "node", "nodes"),
-		st.Workers, batches, pluralWord(batches, "batch", "batches"), st.Cap)
+		st.Workers, batches, pluralWord(batches, "batch", "batches"), st.Cap); err != nil {
+		return err
+	}
 	if len(p.Deferred) > 0 {
-		fmt.Fprintf(w, "deferred (NotReady, --skip-unready): %s\n", strings.Join(p.Deferred, ", "))
+		if _, err := fmt.Fprintf(w, "deferred (NotReady, --skip-unready): %s\n", strings.Join(p.Deferred, ", ")); err != nil {
+			return err
+		}
 	}
 	if p.Blocked != "" {
-		fmt.Fprintf(w, "the run would pause: %s\n", p.Blocked)
+		if _, err := fmt.Fprintf(w, "the run would pause: %s\n", p.Blocked); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func printPlanTable(w io.Writer, p upgrade.Plan) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BATCH\tROLE\tPOOL\tSIZE\tNODES")
+	if _, err := fmt.Fprintln(tw, "BATCH\tROLE\tPOOL\tSIZE\tNODES"); err != nil {
+		return err
+	}
 	for _, b := range p.Batches {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", upgrade.BatchLabel(b.Role, b.Index), b.Role, poolName(b.Pool), len(b.Nodes), strings.Join(b.Nodes, ","))
+		if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", upgrade.BatchLabel(b.Role, b.Index), b.Role, poolName(b.Pool), len(b.Nodes), strings.Join(b.Nodes, ",")); err != nil {
+			return err
+		}
 	}
 	return tw.Flush()
 }

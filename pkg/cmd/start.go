@@ -78,7 +78,7 @@ func NewCmdStart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 			return o.Run(cmd.Context())
 		},
 	}
-	o.upgradeFlags.add(cmd)
+	o.add(cmd)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Run the pre-check and print the plan without starting")
 	return cmd
@@ -117,8 +117,8 @@ func (o *StartOptions) Run(ctx context.Context) error {
 	}
 	first, nodes, err := o.firstState(ctx, newRunID(o.now()))
 	if errors.Is(err, upgrade.ErrNothingToDo) {
-		fmt.Fprintln(out, err.Error())
-		return nil
+		_, err = fmt.Fprintln(out, err.Error())
+		return err
 	}
 	if err != nil {
 		return err
@@ -127,10 +127,12 @@ func (o *StartOptions) Run(ctx context.Context) error {
 		return err
 	}
 	plan := upgrade.PlanRun(first, nodes)
-	printPlanSummary(out, first, plan)
+	if err := printPlanSummary(out, first, plan); err != nil {
+		return err
+	}
 	if o.DryRun {
-		fmt.Fprintln(out, "dry run: nothing was changed")
-		return nil
+		_, err := fmt.Fprintln(out, "dry run: nothing was changed")
+		return err
 	}
 	if err := ensureNamespace(ctx, o.client); err != nil {
 		return err
@@ -147,7 +149,8 @@ func (o *StartOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "upgrade %s started: %s → %s\n", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion)
+	// The run is recorded: start it even if this line cannot be written.
+	_, _ = fmt.Fprintf(out, "upgrade %s started: %s → %s\n", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion)
 	return o.drive(ctx, first, cm)
 }
 
@@ -185,7 +188,8 @@ func (o *StartOptions) drive(ctx context.Context, first upgrade.State, cm *corev
 	if !o.Wait {
 		_, _, err := r.Reconcile(ctx)
 		if err == nil {
-			fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")
+			// A hint after the run started: a lost line must not report the start as failed.
+			_, _ = fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")
 		}
 		return err
 	}
@@ -216,8 +220,8 @@ func (o *StartOptions) preCheck(ctx context.Context) error {
 		return fmt.Errorf("pre-check could not run: %w", err)
 	}
 	if len(rep.Blocking()) == 0 {
-		fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
-		return nil
+		_, err := fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
+		return err
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)
 	return &ExitError{Code: ExitPreCheck, Err: fmt.Errorf("pre-check failed with %d %s; fix them, or skip a check with --skip-check ID: %w",

@@ -123,11 +123,12 @@ func (o *StatusOptions) print(ctx context.Context, s *session, st upgrade.State,
 // watch drives the run, redrawing the view after every change.
 func (o *StatusOptions) watch(ctx context.Context, s *session) error {
 	tty := term.IsTerminal(o.streams.Out)
+	// Redraws are best effort (the callback cannot fail the run); the exit code is the result.
 	st, err := s.runner.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
 		if tty {
-			fmt.Fprint(o.streams.Out, "\033[H\033[2J")
+			_, _ = fmt.Fprint(o.streams.Out, "\033[H\033[2J")
 		} else {
-			fmt.Fprintf(o.streams.Out, "--- %s\n", time.Now().Format(time.RFC3339))
+			_, _ = fmt.Fprintf(o.streams.Out, "--- %s\n", time.Now().Format(time.RFC3339))
 		}
 		_ = o.print(ctx, s, st, obs)
 	})

@@ -106,13 +106,14 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 	defer s.close()
 	st, _, err := s.runner.Mutate(ctx, reconcileThen(time.Now, o.decide()))
 	if errors.Is(err, upgrade.ErrNoop) {
-		fmt.Fprintln(o.streams.Out, err.Error())
-		return nil
+		_, err = fmt.Fprintln(o.streams.Out, err.Error())
+		return err
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(o.streams.Out, o.done(st))
+	// The change is saved: a lost confirmation line must not report it as failed (nor stop --wait).
+	_, _ = fmt.Fprintln(o.streams.Out, o.done(st))
 	if o.Wait {
 		return driveToEnd(ctx, s.runner, o.streams.Out)
 	}
@@ -157,7 +158,9 @@ func confirm(streams genericiooptions.IOStreams, question string) error {
 	if !term.IsTerminal(streams.In) {
 		return fmt.Errorf("refusing to cancel without confirmation: no terminal to ask on; pass --yes")
 	}
-	fmt.Fprint(streams.Out, question)
+	if _, err := fmt.Fprint(streams.Out, question); err != nil {
+		return err
+	}
 	var answer string
 	_, _ = fmt.Fscanln(streams.In, &answer)
 	if answer != "y" && answer != "Y" && answer != "yes" {

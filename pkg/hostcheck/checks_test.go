@@ -187,7 +187,7 @@ func TestRunGathersTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(root)
+	defer func() { _ = os.RemoveAll(root) }()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "[-]syncloop failed", 500) }))
 	defer srv.Close()
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
@@ -201,7 +201,7 @@ func TestRunGathersTheHost(t *testing.T) {
 	write("var/lib/kubelet/kubeadm-flags.env", `KUBELET_KUBEADM_ARGS="--pod-infra-container-image=registry.k8s.io/pause:3.10"`+"\n")
 	l, err := net.Listen("unix", filepath.Join(root, "sock"))
 	must(t, err)
-	l.Close() // a socket file nobody listens on
+	must(t, l.Close()) // a socket file nobody listens on
 
 	h := dirHost{root: root, run: func(name string, args ...string) ([]byte, error) {
 		if name == "/usr/bin/kubelet" && args[0] == "--version" {

@@ -143,7 +143,7 @@ func Healthz(ctx context.Context, c *http.Client, url string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body := make([]byte, 256)
 	n, _ := resp.Body.Read(body)
 	if resp.StatusCode != http.StatusOK {

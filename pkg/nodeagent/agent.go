@@ -91,8 +91,9 @@ func (a *Agent) defaults() {
 	}
 }
 
+// logf writes one timestamped log line; logging is best effort and never fails a step.
 func (a *Agent) logf(format string, args ...any) {
-	fmt.Fprintf(a.Out, "%s %s\n", a.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	_, _ = fmt.Fprintf(a.Out, "%s %s\n", a.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }
 
 // kubeletPath is the host path of the kubelet binary.
@@ -151,9 +152,6 @@ func (a *Agent) healthz(ctx context.Context) error {
 	}
 	return hostcheck.Healthz(ctx, a.HTTP, url)
 }
-
-// sleep waits for one poll interval or until ctx ends.
-func (a *Agent) sleep(ctx context.Context) error { return sleepFor(ctx, a.Poll) }
 
 func sleepFor(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -64,7 +64,7 @@ func createBackup(h *Host, stateDir, from string, set backupSet, meta Manifest, 
 	if err != nil {
 		return Manifest{}, fmt.Errorf("create backup directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // gone after the rename below; left over on errors
 
 	m := meta
 	m.SchemaVersion, m.FromVersion, m.CreatedAt = manifestSchema, from, now.UTC()
@@ -115,14 +115,14 @@ func createBackup(h *Host, stateDir, from string, set backupSet, meta Manifest, 
 		return Manifest{}, err
 	}
 	old := final + ".old"
-	os.RemoveAll(old)
+	_ = os.RemoveAll(old) // a leftover of an interrupted replace; if it stays, the Rename below fails
 	if err := os.Rename(final, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Manifest{}, fmt.Errorf("replace backup %s: %w", final, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return Manifest{}, fmt.Errorf("replace backup %s: %w", final, err)
 	}
-	os.RemoveAll(old)
+	_ = os.RemoveAll(old) // best effort: the new backup is in place
 	return m, syncDir(filepath.Dir(final))
 }
 

@@ -113,11 +113,15 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 				}
 				out, stdout := fn(ctx, a)
 				a.WriteTerminationMessage(out.Message)
+				var werr error
 				if stdout != nil {
-					fmt.Fprintf(s.Out, "%s\n", stdout)
+					_, werr = fmt.Fprintf(s.Out, "%s\n", stdout)
 				}
 				if out.Code != ExitOK {
 					return &exitError{out.Code, ""}
+				}
+				if werr != nil {
+					return fmt.Errorf("write the result: %w", werr)
 				}
 				return nil
 			},
@@ -151,10 +155,10 @@ func Main(args []string, s Streams, agentVersion string) int {
 	}
 	if e, ok := err.(*exitError); ok {
 		if e.msg != "" {
-			fmt.Fprintln(s.ErrOut, "error: "+e.msg)
+			_, _ = fmt.Fprintln(s.ErrOut, "error: "+e.msg) // nowhere left to report a failed write
 		}
 		return e.code
 	}
-	fmt.Fprintln(s.ErrOut, "error: "+err.Error())
+	_, _ = fmt.Fprintln(s.ErrOut, "error: "+err.Error())
 	return ExitFailed
 }

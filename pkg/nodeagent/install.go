@@ -23,7 +23,7 @@ func installFile(src, dst string, mode os.FileMode, label string) error {
 	if err != nil {
 		return fmt.Errorf("install %s: %w", dst, err)
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	if mode == 0 {
 		mode = 0o755
 		if st, err := os.Stat(dst); err == nil {
@@ -50,9 +50,9 @@ func writeAtomic(path string, r io.Reader, mode os.FileMode, label string) error
 	}
 	done := false
 	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+		if !done { // an error is being returned: discard the temporary file
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
 		}
 	}()
 	if _, err := io.Copy(tmp, r); err != nil {
@@ -83,7 +83,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
@@ -106,7 +106,7 @@ func fileSHA256(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err

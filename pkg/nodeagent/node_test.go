@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := func() int {
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 		for _, v := range []string{oldV, newV, "v1.36.2"} {
 			out := filepath.Join(dir, "fakekube-"+v)
 			cmd := exec.Command("go", "build", "-o", out, "-ldflags", "-X main.version="+v, "./testdata/fakekube")
@@ -111,7 +111,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
 	n := &node{t: t, root: filepath.Join(base, "host"), image: filepath.Join(base, "image"),
 		record: filepath.Join(base, "calls.log"), tlog: filepath.Join(base, "termination-log"), log: &bytes.Buffer{}}
 
@@ -154,7 +154,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 
 	n.runner = &recordingRunner{root: n.root, env: n.env()}
 	n.agent = &Agent{
@@ -206,8 +206,11 @@ func (n *node) healthz(o nodeOpts) int {
 		if err != nil {
 			n.t.Fatal(err)
 		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
+		port := l.Addr().(*net.TCPAddr).Port
+		if err := l.Close(); err != nil { // free the port for the fake kubelet
+			n.t.Fatal(err)
+		}
+		return port
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		v := n.installedVersion()
@@ -215,12 +218,14 @@ func (n *node) healthz(o nodeOpts) int {
 			http.Error(w, "kubelet "+v+" is broken", http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprint(w, "ok")
+		_, _ = fmt.Fprint(w, "ok") // the agent's check reads the status code
 	}))
 	n.t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
 	var p int
-	fmt.Sscan(port, &p)
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		n.t.Fatal(err)
+	}
 	return p
 }
 
@@ -317,7 +322,9 @@ func (r *recordingRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 	if c.Name == "systemctl" {
 		fail := filepath.Join(r.root, "fail/systemctl-"+c.Args[0])
 		if b, err := os.ReadFile(fail); err == nil {
-			os.Remove(fail) // fail once
+			if err := os.Remove(fail); err != nil { // fail once
+				return nil, err
+			}
 			return nil, fmt.Errorf("systemctl: exit status 1: %s", strings.TrimSpace(string(b)))
 		}
 		return nil, nil

@@ -266,13 +266,13 @@ func TestRestartWithoutSupervisorFailsWithinItsTimeout(t *testing.T) {
 	}
 }
 
-func verifyWithin(a *Agent, want string, d time.Duration, watch bool) (error, time.Duration) {
+func verifyWithin(a *Agent, want string, d time.Duration, watch bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	start := time.Now()
 	v, _ := version.ParseSemantic(want)
 	err := a.verifyKubelet(ctx, "/usr/bin/kubelet", v, watch)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // unhealthyKubeletNode is a node whose kubelet never answers healthz, with a fake
@@ -306,7 +306,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 				f.stop(p.PID)
 			}
 		}()
-		err, took := verifyWithin(n.agent, oldV, time.Minute, true)
+		took, err := verifyWithin(n.agent, oldV, time.Minute, true)
 		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: 3 kubelet processes one after the other in ") ||
 			!strings.Contains(err.Error(), "none became healthy; see the kubelet's log (last check: kubelet healthz failed after restart: ") {
 			t.Fatalf("%v", err)
@@ -336,7 +336,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 				}
 			}
 		}()
-		err, took := verifyWithin(n.agent, oldV, 10*time.Second, true)
+		took, err := verifyWithin(n.agent, oldV, 10*time.Second, true)
 		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: 3 kubelet processes one after the other in ") {
 			t.Fatalf("%v", err)
 		}
@@ -348,7 +348,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 		t.Parallel()
 		n, _ := unhealthyKubeletNode(t)
 		n.agent.CrashLoopAbsentPolls = 10
-		err, took := verifyWithin(n.agent, oldV, time.Minute, true)
+		took, err := verifyWithin(n.agent, oldV, time.Minute, true)
 		if err == nil || !strings.HasPrefix(err.Error(), "kubelet crash loop: no kubelet process in 10 checks in a row (") ||
 			!strings.Contains(err.Error(), "it exits as soon as it starts, or nothing starts it") {
 			t.Fatalf("%v", err)
@@ -363,7 +363,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 		t.Parallel()
 		n, _ := unhealthyKubeletNode(t)
 		n.agent.CrashLoopAbsentPolls = 3
-		err, _ := verifyWithin(n.agent, oldV, 500*time.Millisecond, false)
+		_, err := verifyWithin(n.agent, oldV, 500*time.Millisecond, false)
 		if err == nil || strings.Contains(err.Error(), "crash loop") || !strings.Contains(err.Error(), "kubelet healthz failed after restart") {
 			t.Fatalf("%v", err)
 		}
@@ -374,7 +374,7 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 		f := newFakeProc(t, n.root+"/usr/bin/kubelet")
 		f.use(n.agent.Host)
 		f.kubelet()
-		if err, _ := verifyWithin(n.agent, oldV, 5*time.Second, true); err != nil {
+		if _, err := verifyWithin(n.agent, oldV, 5*time.Second, true); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -28,7 +28,7 @@ type agent struct {
 	active    int
 }
 
-func (a *agent) serve(t *testing.T, ctx context.Context, c *prechecktest.Cluster, results map[string]hostcheck.Result, fail map[string]bool) {
+func (a *agent) serve(ctx context.Context, t *testing.T, c *prechecktest.Cluster, results map[string]hostcheck.Result, fail map[string]bool) {
 	w, err := c.Kube.BatchV1().Jobs(job.Namespace).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestDeepChecks(t *testing.T) {
 	defer cancel()
 
 	a := &agent{}
-	a.serve(t, ctx, c, map[string]hostcheck.Result{
+	a.serve(ctx, t, c, map[string]hostcheck.Result{
 		"cp-1":   {Node: "cp-1", CgroupVersion: 2, Findings: []hostcheck.Finding{}},
 		"edge-1": {Node: "edge-1", CgroupVersion: 1, Findings: []hostcheck.Finding{{Check: hostcheck.CheckSwap, Severity: hostcheck.SeverityError, Message: "swap is on (2 GiB)"}}},
 		"edge-2": {Node: "edge-2", CgroupVersion: 2, Findings: []hostcheck.Finding{{Check: hostcheck.CheckDisk, Severity: hostcheck.SeverityWarning, Message: "/var/lib/kubelet 12% free"}}},

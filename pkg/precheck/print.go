@@ -16,7 +16,9 @@ const maxAffected = 3
 // "Result: N errors, M warnings".
 func PrintTable(w io.Writer, r *Report) error {
 	tw := printers.GetNewTabWriter(w)
-	fmt.Fprintln(tw, "CHECK\tSEVERITY\tRESULT\tAFFECTED\tFIX")
+	if _, err := fmt.Fprintln(tw, "CHECK\tSEVERITY\tRESULT\tAFFECTED\tFIX"); err != nil {
+		return err
+	}
 	for _, res := range r.Results {
 		affected, fix := "-", "-"
 		switch res.Result {
@@ -26,7 +28,9 @@ func PrintTable(w io.Writer, r *Report) error {
 		case Skipped:
 			fix = res.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, res.Result, affected, fix)
+		if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, res.Result, affected, fix); err != nil {
+			return err
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -37,18 +41,26 @@ func PrintTable(w io.Writer, r *Report) error {
 			continue
 		}
 		if !failed {
-			fmt.Fprintln(w, "\nFindings:")
+			if _, err := fmt.Fprintln(w, "\nFindings:"); err != nil {
+				return err
+			}
 			failed = true
 		}
-		fmt.Fprintf(w, "%s (%s): %s\n", res.ID, res.Severity, res.Title)
+		if _, err := fmt.Fprintf(w, "%s (%s): %s\n", res.ID, res.Severity, res.Title); err != nil {
+			return err
+		}
 		for _, f := range res.Findings {
 			src := ""
 			if f.Source != "" {
 				src = " [" + f.Source + "]"
 			}
-			fmt.Fprintf(w, "  - %s %s: %s%s\n", f.Severity, f.Object, f.Message, src)
+			if _, err := fmt.Fprintf(w, "  - %s %s: %s%s\n", f.Severity, f.Object, f.Message, src); err != nil {
+				return err
+			}
 			if f.Remediation != "" {
-				fmt.Fprintf(w, "    fix: %s\n", f.Remediation)
+				if _, err := fmt.Fprintf(w, "    fix: %s\n", f.Remediation); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -42,12 +42,12 @@ func TestWebhookCertProbe(t *testing.T) {
 	}
 	c := prechecktest.NewCluster("v1.35.2", append(prechecktest.Healthy(), hook("by-ip", "127.0.0.1"), hook("by-name", "localhost"))...)
 	clients := c.Clients()
-	real := precheck.DialTLS
+	dialTLS := precheck.DialTLS
 	clients.DialTLS = func(ctx context.Context, address, serverName string) ([]*x509.Certificate, error) {
 		if address != u.Host && address != "localhost:"+u.Port() {
 			return nil, fmt.Errorf("test dials only its own server, not %s", address)
 		}
-		return real(ctx, address, serverName)
+		return dialTLS(ctx, address, serverName)
 	}
 	r, err := precheck.Run(context.Background(), clients, precheck.Options{TargetVersion: "v1.36.1", Now: prechecktest.Now, ProbeWebhookTLS: true})
 	if err != nil {

@@ -11,7 +11,12 @@ import (
 // PrintHuman renders the view for people ("details at the bottom of the page").
 func PrintHuman(w io.Writer, s *Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	p := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k+":", fmt.Sprintf(format, args...)) }
+	var err error // the first write error; later lines are skipped
+	p := func(k, format string, args ...any) {
+		if err == nil {
+			_, err = fmt.Fprintf(tw, "%s\t%s\n", k+":", fmt.Sprintf(format, args...))
+		}
+	}
 	p("Upgrade", "%s  %s → %s  (mode %s)", s.RunID, s.FromVersion, s.TargetVersion, s.Mode)
 	phase := s.Phase
 	if phase != s.Stage {
@@ -48,55 +53,77 @@ func PrintHuman(w io.Writer, s *Status) error {
 	if len(s.DeferredNodes) > 0 {
 		p("Deferred", "%s", list(s.DeferredNodes, 10))
 	}
+	if err != nil {
+		return err
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	printFailures(w, s)
-	printBatches(w, s)
-	printEvents(w, s)
-	return nil
+	if err := printFailures(w, s); err != nil {
+		return err
+	}
+	if err := printBatches(w, s); err != nil {
+		return err
+	}
+	return printEvents(w, s)
 }
 
-func printFailures(w io.Writer, s *Status) {
+func printFailures(w io.Writer, s *Status) error {
 	if len(s.Failures) == 0 {
-		return
+		return nil
 	}
-	fmt.Fprintf(w, "\nFailures (%d):\n", s.FailureCount)
+	if _, err := fmt.Fprintf(w, "\nFailures (%d):\n", s.FailureCount); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NODE\tBATCH\tCONTAINER\tMESSAGE")
-	for _, f := range s.Failures {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Node, f.Batch, dash(f.Container), f.Message)
+	if _, err := fmt.Fprintln(tw, "  NODE\tBATCH\tCONTAINER\tMESSAGE"); err != nil {
+		return err
 	}
-	_ = tw.Flush()
+	for _, f := range s.Failures {
+		if _, err := fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Node, f.Batch, dash(f.Container), f.Message); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
 }
 
-func printBatches(w io.Writer, s *Status) {
+func printBatches(w io.Writer, s *Status) error {
 	if len(s.Batches) == 0 {
-		return
+		return nil
 	}
-	fmt.Fprintln(w, "\nBatches:")
+	if _, err := fmt.Fprintln(w, "\nBatches:"); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  BATCH\tPOOL\tSIZE\tRESULT\tDURATION\tNODES")
+	if _, err := fmt.Fprintln(tw, "  BATCH\tPOOL\tSIZE\tRESULT\tDURATION\tNODES"); err != nil {
+		return err
+	}
 	for _, b := range s.Batches {
 		d := "-"
 		if b.StartedAt != nil && b.FinishedAt != nil {
 			d = b.FinishedAt.Sub(*b.StartedAt).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", b.Index, pool(b.Pool), b.Size, b.Result, d, list(b.Nodes, 4))
+		if _, err := fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", b.Index, pool(b.Pool), b.Size, b.Result, d, list(b.Nodes, 4)); err != nil {
+			return err
+		}
 	}
-	_ = tw.Flush()
+	return tw.Flush()
 }
 
-func printEvents(w io.Writer, s *Status) {
+func printEvents(w io.Writer, s *Status) error {
 	if len(s.Events) == 0 {
-		return
+		return nil
 	}
-	fmt.Fprintln(w, "\nRecent events:")
+	if _, err := fmt.Fprintln(w, "\nRecent events:"); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range s.Events {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.UTC().Format("15:04:05"), e.Type, e.Reason, e.Message)
+		if _, err := fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.UTC().Format("15:04:05"), e.Type, e.Reason, e.Message); err != nil {
+			return err
+		}
 	}
-	_ = tw.Flush()
+	return tw.Flush()
 }
 
 func pool(p string) string {

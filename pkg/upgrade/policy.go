@@ -41,18 +41,6 @@ func poolLess(a, b string) bool {
 	return a < b
 }
 
-// byName returns the nodes with the given role sorted by name.
-func byName(nodes []Node, role Role) []Node {
-	var out []Node
-	for _, n := range nodes {
-		if n.Role == role {
-			out = append(out, n)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
 // candidates are nodes not yet upgraded and without a Job in this run, in upgrade order.
 // It filters before sorting: late in a run few nodes are left, and sorting every node
 // on every reconcile dominated planning at 10,000 nodes.
@@ -87,7 +75,7 @@ func upgradedMemo(target string) func(string) bool {
 }
 
 // nextRamp doubles the ramp without exceeding the cap.
-func nextRamp(ramp, cap int) int { return min(max(1, ramp)*2, cap) }
+func nextRamp(ramp, limit int) int { return min(max(1, ramp)*2, limit) }
 
 // NextBatchSize is the size of the next batch to start after the current one: what
 // status shows as "next batch". 0 when nothing is left.

@@ -29,14 +29,14 @@ func TestPoolOrder(t *testing.T) {
 }
 
 // expectedSizes is the ramp of DESIGN.md §2.3 for one pool of n nodes.
-func expectedSizes(n, cap int) []int {
+func expectedSizes(n, limit int) []int {
 	var out []int
 	ramp := 1
 	for n > 0 {
-		s := min(ramp, cap, n)
+		s := min(ramp, limit, n)
 		out = append(out, s)
 		n -= s
-		ramp = min(ramp*2, cap)
+		ramp = min(ramp*2, limit)
 	}
 	return out
 }
@@ -85,9 +85,9 @@ func checkPlan(t *testing.T, w int, pools map[string]int, maxBatch int) {
 	sp := spec()
 	sp.MaxBatchSize = maxBatch
 	st := mustStart(t, sp, c)
-	cap := CapFor(w, maxBatch)
-	if st.Cap != cap {
-		t.Fatalf("cap = %d, want %d", st.Cap, cap)
+	limit := CapFor(w, maxBatch)
+	if st.Cap != limit {
+		t.Fatalf("cap = %d, want %d", st.Cap, limit)
 	}
 	plan := PlanRun(st, c.nodes)
 	again := PlanRun(st, newCluster(3, pools).nodes)
@@ -103,8 +103,8 @@ func checkPlan(t *testing.T, w int, pools map[string]int, maxBatch int) {
 				t.Fatalf("master batch %d has %d nodes at position %d", b.Index, len(b.Nodes), i)
 			}
 		} else {
-			if len(b.Nodes) > cap {
-				t.Fatalf("batch %d has %d nodes, cap %d", b.Index, len(b.Nodes), cap)
+			if len(b.Nodes) > limit {
+				t.Fatalf("batch %d has %d nodes, cap %d", b.Index, len(b.Nodes), limit)
 			}
 			if n := len(poolSeq); n == 0 || poolSeq[n-1] != b.Pool {
 				poolSeq = append(poolSeq, b.Pool)
@@ -127,8 +127,8 @@ func checkPlan(t *testing.T, w int, pools map[string]int, maxBatch int) {
 		t.Fatalf("pools visited %v: a pool was split or revisited", poolSeq)
 	}
 	for pool, n := range pools {
-		if want := expectedSizes(n, cap); !reflect.DeepEqual(sizesByPool[pool], want) {
-			t.Fatalf("pool %s (%d nodes, cap %d): sizes %v, want %v", pool, n, cap, sizesByPool[pool], want)
+		if want := expectedSizes(n, limit); !reflect.DeepEqual(sizesByPool[pool], want) {
+			t.Fatalf("pool %s (%d nodes, cap %d): sizes %v, want %v", pool, n, limit, sizesByPool[pool], want)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func plotConfigMap(path string, measured []summary, model []cmModelRow) error {
 		if err != nil {
 			return err
 		}
-		sc.GlyphStyle.Shape, sc.GlyphStyle.Radius, sc.GlyphStyle.Color = draw.CircleGlyph{}, vg.Points(4), color.Black
+		sc.Shape, sc.Radius, sc.Color = draw.CircleGlyph{}, vg.Points(4), color.Black
 		p.Add(sc)
 		p.Legend.Add("measured in the lab (lab names)", sc)
 	}
@@ -226,7 +226,7 @@ func writePNG(path string, img *vgimg.Canvas) error {
 		return err
 	}
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
+		_ = f.Close() // the write error wins
 		return err
 	}
 	return f.Close()

@@ -93,8 +93,9 @@ type statusTiming struct {
 	CPU      float64  `json:"cpuSeconds"`
 }
 
+// logf writes one progress line; logging is best effort and never fails a measurement.
 func (c sizeConfig) logf(format string, args ...any) {
-	fmt.Fprintf(c.Log, "%s bench[%d]: %s\n", time.Now().Format("15:04:05"), c.Workers, fmt.Sprintf(format, args...))
+	_, _ = fmt.Fprintf(c.Log, "%s bench[%d]: %s\n", time.Now().Format("15:04:05"), c.Workers, fmt.Sprintf(format, args...))
 }
 
 // measure starts a lab, runs `start --wait` through the counting proxy while the
@@ -364,7 +365,9 @@ type prefixWriter struct{ c sizeConfig }
 
 func (p prefixWriter) Write(b []byte) (int, error) {
 	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		fmt.Fprintf(p.c.Log, "%s lab[%d]: %s\n", time.Now().Format("15:04:05"), p.c.Workers, strings.TrimSpace(l))
+		if _, err := fmt.Fprintf(p.c.Log, "%s lab[%d]: %s\n", time.Now().Format("15:04:05"), p.c.Workers, strings.TrimSpace(l)); err != nil {
+			return 0, err
+		}
 	}
 	return len(b), nil
 }
