@@ -34,11 +34,13 @@ import (
 	_ "go.etcd.io/etcd/server/v3"
 )
 GO
+  # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
   with_progress "downloading the modules of etcd $V" "under a minute" \
     sh -c 'cd "$1" && exec go get "go.etcd.io/etcd/server/v3@$2" "go.etcd.io/etcd/etcdctl/v3@$2"' _ "$MOD" "$V"
 fi
 tmp=$(mktemp -d "$OUT/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
 with_progress "building etcd $V" "1-2 min" sh -c 'cd "$1" && CGO_ENABLED=0 exec go build -trimpath -ldflags "-s -w" -o "$2/" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3' _ "$MOD" "$tmp"
 # The server's main package builds as "server".
 mv "$tmp/server" "$OUT/etcd"

@@ -65,6 +65,7 @@ import (
 )
 GO
   mv "$MOD/go.mod.tmp" "$MOD/go.mod"
+  # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
   with_progress "downloading the modules of Kubernetes $V" "1-3 min" sh -c 'cd "$1" && exec go mod tidy' _ "$MOD"
 fi
 
@@ -76,6 +77,7 @@ pkgs=(); for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
 # About 8 minutes on an idle 2-core machine for the control plane, 20 under load; each
 # further component adds one or two.
 export CGO_ENABLED=0 GOARCH
+# shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
 with_progress "building Kubernetes $V ${missing[*]} for $GOARCH" "8-20 min" \
   sh -c 'cd "$1" && shift && exec go build "$@"' _ "$MOD" -trimpath -ldflags "$LDF" -o "$OUT/" "${pkgs[@]}"
 echo "$OUT"

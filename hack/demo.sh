@@ -13,7 +13,9 @@ start=$(date +%s)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cleanup() {
-  [ -d "$LABDIR" ] && "$WORK/bin/edgeupgrade-lab" down --dir "$LABDIR" >/dev/null 2>&1 || true
+  if [ -d "$LABDIR" ]; then
+    "$WORK/bin/edgeupgrade-lab" down --dir "$LABDIR" >/dev/null 2>&1 || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -22,7 +24,8 @@ step "build the plugin and the lab"
 mkdir -p "$WORK/bin"
 CGO_ENABLED=0 go build -o "$WORK/bin/" ./cmd/kubectl-edgeupgrade
 (cd test && go build -o "$WORK/bin/" ./cmd/edgeupgrade-lab)
-export PATH="$WORK/bin:$(dirname "$KUBECTL"):$PATH"
+PATH="$WORK/bin:$(dirname "$KUBECTL"):$PATH"
+export PATH
 
 step "start the lab: 3 masters, 60 edge workers in 3 pools, 6 cloud workers"
 edgeupgrade-lab up --dir "$LABDIR" --masters 3 --workers 60 --pools 3 --cloud-workers 6 \

@@ -50,7 +50,9 @@ show_out() { # show_out SECONDS: the output, indented, and the time if it was sl
 # expect PATTERN: the last run's output has a line matching the extended regexp.
 expect() { grep -qE -- "$1" <<<"$OUT" || fail "no line matches /$1/ in the output above"; }
 
-[ -f "$DIST/krew.yaml" ] && [ -f "$DIST/SHA256SUMS" ] || fail "no $DIST/krew.yaml: run 'make dist' first"
+if [ ! -f "$DIST/krew.yaml" ] || [ ! -f "$DIST/SHA256SUMS" ]; then
+  fail "no $DIST/krew.yaml: run 'make dist' first"
+fi
 # The system python3: a pyenv shim would not survive the private HOME below.
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3) || fail "python3 is missing (apt-get install python3)"; fi
 command -v git >/dev/null || fail "git is missing"

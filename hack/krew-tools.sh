@@ -26,9 +26,11 @@ if [ ! -x "$OUT/kubectl-krew" ] || [ ! -x "$OUT/validate-krew-manifest" ]; then
   if [ ! -f "$MOD/go.sum" ]; then
     printf 'module krewbuild\n\ngo 1.26\n\nrequire sigs.k8s.io/krew %s\n' "$V" > "$MOD/go.mod"
     printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "sigs.k8s.io/krew/cmd/krew"\n\t_ "sigs.k8s.io/krew/cmd/validate-krew-manifest"\n)\n' > "$MOD/tools.go"
+    # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
     with_progress "downloading the modules of krew $V" "under a minute" sh -c 'cd "$1" && exec go mod tidy' _ "$MOD"
   fi
   export CGO_ENABLED=0
+  # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
   with_progress "building krew $V and validate-krew-manifest" "1-2 min" sh -c '
     cd "$1" &&
     go build -trimpath -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$2" -o "$3/kubectl-krew" sigs.k8s.io/krew/cmd/krew &&

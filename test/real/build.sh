@@ -71,9 +71,11 @@ build_coredns() {  # build_coredns KUBE_VERSION → prints the coredns binary
     if [ ! -f "$mod/go.sum" ]; then
       printf 'module corednsbuild\n\ngo 1.26\n' > "$mod/go.mod"
       printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n' > "$mod/tools.go"
+      # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
       with_progress "downloading the modules of CoreDNS $ver" "1-2 min" \
         sh -c 'cd "$1" && exec go get "github.com/coredns/coredns@$2"' _ "$mod" "$ver" >&2
     fi
+    # shellcheck disable=SC2016 # $1, $2... are expanded by the inner shell
     with_progress "building CoreDNS $ver" "3-4 min" \
       sh -c 'cd "$1" && CGO_ENABLED=0 exec go build -trimpath -ldflags "-s -w" -o "$2" github.com/coredns/coredns' _ "$mod" "$out.tmp"
     mv "$out.tmp" "$out"

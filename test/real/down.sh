@@ -61,4 +61,9 @@ done
 if [ -d "$LAB_DIR" ]; then
   rm -rf --one-file-system "$LAB_DIR" || warn "could not remove $LAB_DIR"
 fi
-[ "$problems" = 0 ] && log "teardown complete" || { log "teardown finished with $problems problem(s)"; exit 1; }
+if [ "$problems" = 0 ]; then
+  log "teardown complete"
+else
+  log "teardown finished with $problems problem(s)"
+  exit 1
+fi

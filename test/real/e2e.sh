@@ -20,7 +20,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ARTIFACTS=${REALLAB_ARTIFACTS:-/var/tmp/eulab-artifacts}
 FAILURE_CASE=${REALLAB_FAILURE_CASE:-1}
-export LAB_TIMINGS=$(mktemp /tmp/eulab-timings.XXXXXX)
+LAB_TIMINGS=$(mktemp /tmp/eulab-timings.XXXXXX)
+export LAB_TIMINGS
 AGENT_VERSION=e2e-real
 PREPROCESS_IMAGE=registry.local/edgeupgrade/node-preprocess:$AGENT_VERSION
 UPGRADE_IMAGE=registry.local/edgeupgrade/upgrade:$TO_VERSION
@@ -101,11 +102,14 @@ fi
 make -C "$REPO_ROOT" --no-print-directory -s images IMAGES_DIR="$IMAGES_DIR" IMAGE_STAGE="$IMAGE_STAGE" \
   IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" \
   AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" >/dev/null
-[ -s "$PREPROCESS_TAR" ] && [ -s "$UPGRADE_TAR" ] || die "make images did not produce $PREPROCESS_TAR and $UPGRADE_TAR"
+if [ ! -s "$PREPROCESS_TAR" ] || [ ! -s "$UPGRADE_TAR" ]; then
+  die "make images did not produce $PREPROCESS_TAR and $UPGRADE_TAR"
+fi
 stage_end
 
 # kubectl finds the plugin on PATH: `kubectl edgeupgrade` is what users type.
-export PATH="$REPO_ROOT/bin:$(kube_bin "$TO_VERSION"):$PATH" KUBECONFIG=$KUBECONFIG_LAB
+PATH="$REPO_ROOT/bin:$(kube_bin "$TO_VERSION"):$PATH"
+export PATH KUBECONFIG=$KUBECONFIG_LAB
 ku() { kubectl edgeupgrade "$@"; }
 
 # --- 2. cluster ----------------------------------------------------------------------
@@ -172,6 +176,7 @@ if [ "$FAILURE_CASE" = 1 ]; then
     "$LAB_DIR/status-paused.json" >&2 || true
   check "status: phase Paused, paused by an error" \
     jq -e '.phase == "Paused" and .pause.byError == true' "$LAB_DIR/status-paused.json"
+  # shellcheck disable=SC2016 # $n is a jq variable, expanded by jq
   check "status: the failure names the worker and the kubelet's crash loop, and the rollback" jq -e --arg n "$WORKER_NODE" \
     '[.failures[] | select(.node == $n and (.message | test("kubelet crash loop")) and (.message | test("rolled back to '"$FROM_VERSION"'$")))] | length == 1' "$LAB_DIR/status-paused.json"
   check "status: the master is counted upgraded" jq -e '.masters.upgraded == 1' "$LAB_DIR/status-paused.json"
@@ -216,6 +221,7 @@ for n in "${LAB_NODES[@]}"; do
   check "$n: Ready" wait_for 60 "$n Ready" node_ready "$n"
   check "$n: /usr/bin/kubelet on disk is $TO_VERSION" eq "$(disk_kubelet "$n")" "$TO_VERSION"
   check "$n: /usr/bin/kubeadm on disk is $TO_VERSION" eq "$(node_exec "$n" kubeadm version -o short)" "$TO_VERSION"
+  # shellcheck disable=SC2016 # $p is expanded by the inner shell, on the node
   check "$n: the running kubelet is the new binary (not deleted)" \
     node_exec "$n" sh -c 'p=$(cat /run/eulab/kubelet.pid); [ "$(readlink /proc/$p/exe)" = /usr/bin/kubelet ]'
   check "$n: backup of $FROM_VERSION exists with its manifest" \

@@ -1,4 +1,8 @@
+# shellcheck shell=bash
 # Shared settings and helpers of the real-cluster lab (sourced; bash).
+# The settings are read by the scripts that source this file (build.sh, up.sh, down.sh,
+# e2e.sh), not here:
+# shellcheck disable=SC2034
 #
 # Everything the lab creates lives under $LAB_DIR (processes are recorded there by PID)
 # plus: network namespaces eulab-*, the host bridge $LAB_BRIDGE with its veths, and

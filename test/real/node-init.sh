@@ -73,8 +73,10 @@ containerd_loop() {
 kubelet_loop() {
   while true; do
     if [ -s /var/lib/kubelet/config.yaml ]; then
-      KUBELET_KUBEADM_ARGS= KUBELET_EXTRA_ARGS=
+      KUBELET_KUBEADM_ARGS='' KUBELET_EXTRA_ARGS=''
+      # shellcheck disable=SC1091 # written by kubeadm on the node, at run time
       [ ! -f /var/lib/kubelet/kubeadm-flags.env ] || . /var/lib/kubelet/kubeadm-flags.env
+      # shellcheck disable=SC1091 # exists only on the node, at run time
       [ ! -f /etc/default/kubelet ] || . /etc/default/kubelet
       # LAB-ONLY failure knob (e2e.sh): /etc/eulab/break-kubelet holds a version prefix;
       # a kubelet of that version gets a flag it rejects, so it cannot start (as on a

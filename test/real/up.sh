@@ -10,7 +10,9 @@ set -euo pipefail
 V=${1:-$FROM_VERSION}
 KB=$(kube_bin "$V")
 TOOLS=$LAB_CACHE/tools
-[ -x "$KB/kubelet" ] && [ -x "$KB/kubeadm" ] || die "Kubernetes $V binaries missing: run test/real/build.sh"
+if [ ! -x "$KB/kubelet" ] || [ ! -x "$KB/kubeadm" ]; then
+  die "Kubernetes $V binaries missing: run test/real/build.sh"
+fi
 [ -s "$LAB_CACHE/images/$V/cp.tar" ] || die "images for $V missing: run test/real/build.sh"
 [ "$(id -u)" = 0 ] || die "the real-cluster lab needs root"
 for t in containerd runc ctr iptables nsenter unshare pivot_root ip /usr/lib/cni/bridge; do
@@ -216,7 +218,9 @@ stage_end
 stage_begin "up: import images"
 import_images "$CP_NODE" "$LAB_CACHE/images/$V/cp.tar" "$LAB_CACHE/images/$V/node.tar" & p1=$!
 import_images "$WORKER_NODE" "$LAB_CACHE/images/$V/node.tar" "$LAB_CACHE/images/lab.tar" & p2=$!
-wait $p1 && wait $p2 || die "image import failed"
+if ! wait "$p1" || ! wait "$p2"; then
+  die "image import failed"
+fi
 stage_end
 
 stage_begin "up: kubeadm init"
