@@ -15,7 +15,8 @@ step() { printf '\n== verify: %s\n' "$*"; }
 fail() { echo "verify: FAIL: $*" >&2; failed=1; }
 
 step "gofmt"
-bad=$(gofmt -l $(git ls-files '*.go') 2>&1) || true
+mapfile -t gofiles < <(git ls-files '*.go')
+bad=$(gofmt -l "${gofiles[@]}" 2>&1) || true
 [ -z "$bad" ] || fail "not gofmt'ed (run gofmt -w): $bad"
 
 step "go vet"
@@ -27,6 +28,7 @@ lint=$CACHE/tools/golangci-lint-$lint_version
 if [ ! -x "$lint" ]; then
   mkdir -p "$CACHE/tools"
   exec 9>"$lint.lock"; flock 9
+  # shellcheck disable=SC2016 # $1 is expanded by the inner shell
   [ -x "$lint" ] || with_progress "building golangci-lint $lint_version (tools/go.mod)" "3-5 min" \
     sh -c 'cd tools && CGO_ENABLED=0 exec go build -trimpath -o "$1.tmp" github.com/golangci/golangci-lint/v2/cmd/golangci-lint' _ "$lint"
   [ -x "$lint" ] || mv "$lint.tmp" "$lint"

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -275,7 +275,7 @@ func (e *env) watchJobs() *jobWatch {
 	return w
 }
 
-func (w *jobWatch) check(t *testing.T, cap int) {
+func (w *jobWatch) check(t *testing.T, limit int) {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -285,8 +285,8 @@ func (w *jobWatch) check(t *testing.T, cap int) {
 		}
 	}
 	for b, nodes := range w.batch {
-		if len(nodes) > cap {
-			t.Errorf("batch %s has %d nodes, cap %d", b, len(nodes), cap)
+		if len(nodes) > limit {
+			t.Errorf("batch %s has %d nodes, cap %d", b, len(nodes), limit)
 		}
 	}
 }
@@ -335,10 +335,10 @@ func sizesByPool(s *status.Status) map[string][]int {
 }
 
 // ramp is DESIGN.md §2.3 for a pool of n nodes.
-func ramp(n, cap int) []int {
+func ramp(n, limit int) []int {
 	var out []int
-	for r := 1; n > 0; r = min(2*r, cap) {
-		s := min(r, cap, n)
+	for r := 1; n > 0; r = min(2*r, limit) {
+		s := min(r, limit, n)
 		out = append(out, s)
 		n -= s
 	}

@@ -32,8 +32,8 @@ import (
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -241,7 +241,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 }
 
 func (l *Lab) logf(format string, args ...any) {
-	fmt.Fprintf(l.progress, "%6.2fs  %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
+	_, _ = fmt.Fprintf(l.progress, "%6.2fs  %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // prepareDir creates the lab directory, refusing one that a running lab owns.
@@ -573,7 +573,7 @@ func waitHealthy(ctx context.Context, d *daemon, c *http.Client, url, want strin
 		if err != nil {
 			return false, nil
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return resp.StatusCode == http.StatusOK && strings.Contains(string(b), want), nil
 	})
@@ -679,10 +679,12 @@ func (l *Lab) startSim(ctx context.Context) error {
 	l.simCancel, l.simDone = cancel, make(chan struct{})
 	go func() {
 		defer close(l.simDone)
-		defer f.Close()
+		// The simulator's log is where a failure is told: a failed write of it has
+		// nowhere else to go.
 		if err := s.Run(simCtx); err != nil {
-			fmt.Fprintf(f, "simulator stopped: %v\n", err)
+			_, _ = fmt.Fprintf(f, "simulator stopped: %v\n", err)
 		}
+		_ = f.Close()
 	}()
 	select {
 	case <-s.Synced():

@@ -32,7 +32,8 @@ func startDaemon(name, logDir string, detach bool, argv []string) (*daemon, erro
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	// The child writes through its own descriptor; this process writes nothing to f.
+	defer func() { _ = f.Close() }()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -115,7 +116,7 @@ func readPids(dir string) ([]pidEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var out []pidEntry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

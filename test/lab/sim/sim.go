@@ -229,7 +229,7 @@ func (s *Simulator) next(ctx context.Context) bool {
 }
 
 func (s *Simulator) logf(format string, args ...any) {
-	fmt.Fprintf(s.log, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
+	_, _ = fmt.Fprintf(s.log, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
 }
 
 // agentLog writes lines to a container's log, as the node agent would print them. A
