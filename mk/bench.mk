@@ -1,4 +1,4 @@
-# Scale benchmark of the orchestration (issue 8, docs/bench.md). Not part of `make test`:
+# Scale benchmark of the orchestration (docs/bench.md). Not part of `make test`:
 # the default sizes use both cores for about 15 minutes.
 #
 #   make bench                       N = 100, 1000, 5000 workers; writes bench/results/

@@ -113,7 +113,7 @@ func progressPrinter(out io.Writer) func(upgrade.Event) {
 	}
 }
 
-// reconcileThen reconciles first (DESIGN.md §1: every write-capable invocation does),
+// reconcileThen reconciles first (docs/design.md §1: every write-capable invocation does),
 // then applies a verb to the reconciled state.
 func reconcileThen(now func() time.Time, verb runner.Decide) runner.Decide {
 	return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {

@@ -62,7 +62,7 @@ func NodeUpgradeSelector(runID string) string {
 	return RunSelector(runID) + "," + LabelComponent + "=" + ComponentNodeUpgrade
 }
 
-// Build returns the node-upgrade Job of DESIGN.md §5. It creates nothing.
+// Build returns the node-upgrade Job of docs/design.md §5. It creates nothing.
 func Build(p Params, n NodeJob) *batchv1.Job {
 	role := RoleWorker
 	if n.Role != RoleWorker {

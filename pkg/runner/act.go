@@ -121,7 +121,7 @@ func (r *Runner) deleteJobs(ctx context.Context, runID string, nodes []string) e
 	return nil
 }
 
-// deleteRun removes every Job, pod and Event of a run (pause expiry, DESIGN.md §2.7).
+// deleteRun removes every Job, pod and Event of a run (pause expiry, docs/design.md §2.7).
 func (r *Runner) deleteRun(ctx context.Context, runID string) error {
 	sel := metav1.ListOptions{LabelSelector: job.RunSelector(runID)}
 	bg := metav1.DeletePropagationBackground

@@ -14,7 +14,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// Well-known labels (DESIGN.md §6).
+// Well-known labels (docs/design.md §6).
 const (
 	LabelControlPlane = "node-role.kubernetes.io/control-plane"
 	LabelMasterLegacy = "node-role.kubernetes.io/master"

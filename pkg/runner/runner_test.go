@@ -123,7 +123,7 @@ func TestReconcileCreatesTheMasterJob(t *testing.T) {
 		!*spec.Containers[0].SecurityContext.Privileged || spec.Volumes[0].HostPath.Path != "/" ||
 		spec.Containers[0].TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError ||
 		j.Labels[job.LabelRole] != "master" || j.OwnerReferences[0].UID != "cm-uid" {
-		t.Fatalf("job does not follow DESIGN.md §5: %+v", j)
+		t.Fatalf("job does not follow docs/design.md §5: %+v", j)
 	}
 	if env := spec.Containers[0].Env; env[1].Value != job.RoleMasterFirst {
 		t.Fatalf("first master role %q", env[1].Value)

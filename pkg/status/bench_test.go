@@ -1,6 +1,6 @@
 package status
 
-// Benchmark of the status view (issue 8, docs/bench.md):
+// Benchmark of the status view (docs/bench.md):
 //
 //	go test -run '^$' -bench . -benchmem ./pkg/status/
 //

@@ -189,7 +189,7 @@ func masterSerial(st upgrade.State, obs upgrade.Observation, node string) int {
 	return st.MasterSerial
 }
 
-// history rebuilds the batch history from the run's Jobs (DESIGN.md §4: per-node
+// history rebuilds the batch history from the run's Jobs (docs/design.md §4: per-node
 // history is kept in Jobs, not in the ConfigMap).
 func history(obs upgrade.Observation) []Batch {
 	byLabel := map[string]*Batch{}

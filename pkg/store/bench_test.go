@@ -1,6 +1,6 @@
 package store
 
-// Benchmarks of the state encoding (issue 8, docs/bench.md):
+// Benchmarks of the state encoding (docs/bench.md):
 //
 //	go test -run '^$' -bench . -benchmem ./pkg/store/
 //

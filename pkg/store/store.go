@@ -102,7 +102,7 @@ func (s Store) Update(ctx context.Context, cm *corev1.ConfigMap, st upgrade.Stat
 
 // Encode writes st into cm. A state above PlainLimit (a batch of 1,000 long node
 // names) is gzipped into binaryData: node names compress about 8:1, which keeps the
-// ConfigMap far below 64 KiB at 10,000 nodes (DESIGN.md §4).
+// ConfigMap far below 64 KiB at 10,000 nodes (docs/design.md §4).
 func Encode(st upgrade.State, cm *corev1.ConfigMap) error {
 	st.SchemaVersion = upgrade.SchemaVersion
 	b, err := json.Marshal(st)

@@ -40,7 +40,7 @@ func cmWith(data map[string]string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: job.Namespace}, Data: data}
 }
 
-// TestDecodeGolden: a newer plugin must read what an older one wrote (STYLE.md §9).
+// TestDecodeGolden: a newer plugin must read what an older one wrote (docs/design.md §4: the schema is versioned).
 func TestDecodeGolden(t *testing.T) {
 	raw, err := os.ReadFile("testdata/state-v1.json")
 	if err != nil {
@@ -119,7 +119,7 @@ func TestUpdateIsConditional(t *testing.T) {
 }
 
 // TestSizeIsBoundedByTheBatch: the state keeps only the current batch's names, so
-// its size does not grow with the node count (DESIGN.md §4: < 64 KiB at 10,000).
+// its size does not grow with the node count (docs/design.md §4: < 64 KiB at 10,000).
 // worstCase is the largest state a run at 10,000 workers can hold: a batch of Cap =
 // 1,000 nodes with 63-byte names (the DNS label limit, random hex so they compress
 // no better than real site names), the whole batch failed, MaxFailures failures and a
@@ -153,7 +153,7 @@ func objectBytes(t *testing.T, cm *corev1.ConfigMap) int {
 	return len(b)
 }
 
-// TestSizeAtTenThousandNodes: DESIGN.md §4, < 64 KiB at 10,000 nodes, in the worst case.
+// TestSizeAtTenThousandNodes: docs/design.md §4, < 64 KiB at 10,000 nodes, in the worst case.
 func TestSizeAtTenThousandNodes(t *testing.T) {
 	st := worstCase()
 	cm := cmWith(nil)

@@ -1,6 +1,6 @@
 package upgrade
 
-// Benchmarks of the pure core at 10,000 nodes (issue 8, docs/bench.md):
+// Benchmarks of the pure core at 10,000 nodes (docs/bench.md):
 //
 //	go test -run '^$' -bench . -benchmem ./pkg/upgrade/
 //

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// CapFor is the batch cap of DESIGN.md §2.3: max(1, floor(10% of the workers in
+// CapFor is the batch cap of docs/design.md §2.3: max(1, floor(10% of the workers in
 // scope at start)), or maxBatchSize when the operator set one.
 func CapFor(workers, maxBatchSize int) int {
 	if maxBatchSize > 0 {

@@ -28,7 +28,7 @@ func TestPoolOrder(t *testing.T) {
 	}
 }
 
-// expectedSizes is the ramp of DESIGN.md §2.3 for one pool of n nodes.
+// expectedSizes is the ramp of docs/design.md §2.3 for one pool of n nodes.
 func expectedSizes(n, limit int) []int {
 	var out []int
 	ramp := 1

@@ -110,7 +110,7 @@ func closeBatch(s *State, t *batchTally, now time.Time) []Action {
 		return append(acts, Action{Kind: CreateJobs, Batch: b, Nodes: t.missing})
 	}
 	if len(t.missing) > 0 {
-		// Paused before these nodes started: they do not start now (DESIGN.md §2.4)
+		// Paused before these nodes started: they do not start now (docs/design.md §2.4)
 		// and stay pending for a batch after the resume.
 		b.Nodes = slices.DeleteFunc(b.Nodes, func(n string) bool { return slices.Contains(t.missing, n) })
 		if s.Spec.Drain {
@@ -152,7 +152,7 @@ func tamper(s *State, nodes []string, now time.Time) []Action {
 
 const tamperPrefix = "the upgrade Job was deleted"
 
-// recordFailure records a node failure once and pauses the run (DESIGN.md §2.5).
+// recordFailure records a node failure once and pauses the run (docs/design.md §2.5).
 func recordFailure(s *State, job Job, container, msg string, now time.Time) []Action {
 	b := s.Current
 	if slices.Contains(b.Failed, job.Node) {

@@ -378,7 +378,7 @@ func TestReconcileIsIdempotent(t *testing.T) {
 }
 
 // TestFailureMessageIsBounded: a 4 KiB termination message is clipped in the state
-// (DESIGN.md §4: the ConfigMap stays small), on a character boundary.
+// (docs/design.md §4: the ConfigMap stays small), on a character boundary.
 func TestFailureMessageIsBounded(t *testing.T) {
 	c := newCluster(0, map[string]int{"a": 10})
 	sp := spec()

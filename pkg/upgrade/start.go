@@ -52,7 +52,7 @@ func ValidateSpec(sp Spec) error {
 }
 
 // NewState validates a start against the cluster and returns the first state of a
-// run: version steps (DESIGN.md §2.8), the managed control plane (§2.2), the cap.
+// run: version steps (docs/design.md §2.8), the managed control plane (§2.2), the cap.
 func NewState(sp Spec, runID string, c Cluster, now time.Time) (State, error) {
 	if err := ValidateSpec(sp); err != nil {
 		return State{}, err

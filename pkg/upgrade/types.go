@@ -1,5 +1,5 @@
 // Package upgrade is the pure core of kubectl-edgeupgrade: the upgrade state, the batch
-// policy and every transition of DESIGN.md §2 as functions of (state, observation,
+// policy and every transition of docs/design.md §2 as functions of (state, observation,
 // time). It decides; adapters act. No client, no clock, no I/O.
 package upgrade
 
@@ -89,7 +89,7 @@ type State struct {
 	EndReason string `json:"endReason,omitempty"`
 
 	// Workers and Masters are the in-scope node counts when the run started; Cap is
-	// the batch cap derived from them (DESIGN.md §2.3).
+	// the batch cap derived from them (docs/design.md §2.3).
 	Workers int `json:"workers"`
 	Masters int `json:"masters"`
 	Cap     int `json:"cap"`

@@ -8,7 +8,7 @@ import (
 )
 
 // Validate checks the invariants of a decoded state, so that a hand-edited or
-// truncated ConfigMap is reported instead of acted upon (DESIGN.md §2.9).
+// truncated ConfigMap is reported instead of acted upon (docs/design.md §2.9).
 func Validate(s State) error {
 	var errs []string
 	check := func(ok bool, format string, args ...any) {

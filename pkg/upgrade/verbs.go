@@ -26,7 +26,7 @@ func (e *TransitionError) Error() string {
 	return msg
 }
 
-// FailedPodsError refuses a resume while failed upgrade pods remain (DESIGN.md §2.5).
+// FailedPodsError refuses a resume while failed upgrade pods remain (docs/design.md §2.5).
 type FailedPodsError struct{ Nodes []string }
 
 func (e *FailedPodsError) Error() string {
@@ -60,7 +60,7 @@ func InFlight(s State, obs Observation) int {
 	return n
 }
 
-// RequestPause requests a pause: started nodes finish, no new node starts (DESIGN.md §2.4).
+// RequestPause requests a pause: started nodes finish, no new node starts (docs/design.md §2.4).
 func RequestPause(prev State, reason string, now time.Time) (State, error) {
 	s := prev.Clone()
 	switch {
@@ -155,7 +155,7 @@ func failedJobs(obs Observation, withPods bool) []string {
 }
 
 // Cancel ends a paused run: started nodes finish, nodes not started are not upgraded,
-// upgraded nodes stay upgraded (DESIGN.md §2.6).
+// upgraded nodes stay upgraded (docs/design.md §2.6).
 func Cancel(prev State, obs Observation, now time.Time) (State, []Action, error) {
 	s := prev.Clone()
 	switch {

@@ -24,7 +24,7 @@ func CanonicalVersion(s string) (string, error) {
 	return "v" + v.String(), nil
 }
 
-// CheckStep enforces DESIGN.md §2.8 for an upgrade from `from` to `to`: one minor at
+// CheckStep enforces docs/design.md §2.8 for an upgrade from `from` to `to`: one minor at
 // a time, patch upgrades within a minor allowed, no downgrade, no no-op.
 func CheckStep(from, to string) error {
 	f, err := ParseVersion(from)

@@ -1,5 +1,5 @@
 // Command bench measures kubectl-edgeupgrade's orchestration overhead on the simulated
-// lab (issue 8): for each size it starts a lab (test/lab), runs the real plugin's
+// lab (docs/bench.md): for each size it starts a lab (test/lab), runs the real plugin's
 // `start --wait` as a subprocess through a counting API proxy while a recorder watches
 // Jobs, pods, Nodes, Events and the state ConfigMap, then times `status` and
 // `status -o json`. It writes raw/N.json per size and regenerates RESULTS.md and the

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Targets of issue 8.
+// The scale targets (docs/bench.md).
 const (
 	targetRatio       = 1.03 // at 1,000 nodes
 	targetReactionP95 = 1.0  // seconds

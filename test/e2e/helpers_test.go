@@ -334,7 +334,7 @@ func sizesByPool(s *status.Status) map[string][]int {
 	return out
 }
 
-// ramp is DESIGN.md §2.3 for a pool of n nodes.
+// ramp is docs/design.md §2.3 for a pool of n nodes.
 func ramp(n, limit int) []int {
 	var out []int
 	for r := 1; n > 0; r = min(2*r, limit) {

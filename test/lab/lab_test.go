@@ -446,7 +446,7 @@ func createNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface) 
 	}
 }
 
-// createJob creates a node-upgrade Job shaped like the plugin's (DESIGN.md §5).
+// createJob creates a node-upgrade Job shaped like the plugin's (docs/design.md §5).
 func createJob(ctx context.Context, t *testing.T, c kubernetes.Interface, node string, deadline int64) *batchv1.Job {
 	t.Helper()
 	privileged := true

@@ -14,7 +14,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/test/lab/sim"
 )
 
-// Labels the lab puts on nodes (DESIGN.md §6: the plugin recognises them).
+// Labels the lab puts on nodes (docs/design.md §6: the plugin recognises them).
 const (
 	LabelControlPlane = "node-role.kubernetes.io/control-plane"
 	LabelNodePool     = "apps.openyurt.io/nodepool"
