@@ -53,6 +53,8 @@ func (u *upgradeFlags) add(cmd *cobra.Command) {
 	fs.BoolVar(&u.SkipUnready, "skip-unready", false, "Defer NotReady nodes to a later run instead of refusing to start")
 	fs.StringSliceVar(&u.SkipChecks, "skip-check", nil, "Pre-check IDs to skip (repeatable)")
 	_ = cmd.MarkFlagRequired("to")
+	_ = cmd.RegisterFlagCompletionFunc("mode", completeModes)
+	_ = cmd.RegisterFlagCompletionFunc("skip-check", completeCheckIDs)
 }
 
 func (u *upgradeFlags) preprocessImage() string {

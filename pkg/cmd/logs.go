@@ -39,7 +39,8 @@ func NewCmdLogs(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Example: templates.Examples(`
 			# Why did edge-a-007 fail?
 			kubectl edgeupgrade logs edge-a-007`),
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNodeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Node = args[0]
 			return o.Run(cmd.Context())
@@ -47,6 +48,7 @@ func NewCmdLogs(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	}
 	cmd.Flags().StringVarP(&o.Container, "container", "c", "", "Only this container: preprocess or upgrade")
 	cmd.Flags().Int64Var(&o.Tail, "tail", -1, "Lines of recent log to show per container (-1: all)")
+	_ = cmd.RegisterFlagCompletionFunc("container", completeContainers)
 	return cmd
 }
 

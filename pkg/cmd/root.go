@@ -30,7 +30,10 @@ var rootLong = templates.LongDesc(`
 
 // NewCmdRoot returns the kubectl-edgeupgrade command tree.
 func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
-	flags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50)
+	flags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50)
+	// Everything lives in kube-upgrade: a -n/--namespace flag would be accepted and
+	// ignored, so there is none (no --username/--password either).
+	flags.Namespace = nil
 	flags.WrapConfigFn = raiseRateLimits
 	cmd := &cobra.Command{
 		Use:           "kubectl-edgeupgrade",
