@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -86,10 +87,9 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	// Every node that failed, not the first: a person fixes them all in one go.
+	if err := utilerrors.NewAggregate(errs); err != nil {
+		return err
 	}
 	r.Cache.WaitFor(ctx, func() bool { return r.Cache.HasJobs(names) })
 	return nil
