@@ -11,73 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// Well-known labels (docs/design.md §6).
-const (
-	LabelControlPlane = "node-role.kubernetes.io/control-plane"
-	LabelMasterLegacy = "node-role.kubernetes.io/master"
-	LabelOpenYurtPool = "apps.openyurt.io/nodepool"
-	LabelACKPool      = "alibabacloud.com/nodepool-id"
-	LabelOpenYurtEdge = "openyurt.io/is-edge-worker"
-	LabelACKEdge      = "alibabacloud.com/is-edge-worker"
-	// CloudPool is the pool of cloud nodes that carry no pool label.
-	CloudPool = "cloud"
-)
-
-// ToNode converts a Node for the core. poolLabel overrides the known pool labels.
-func ToNode(n *corev1.Node, poolLabel string) upgrade.Node {
-	return upgrade.Node{
-		Name:    n.Name,
-		Role:    RoleOf(n),
-		Pool:    PoolOf(n, poolLabel),
-		Version: n.Status.NodeInfo.KubeletVersion,
-		Ready:   IsReady(n),
-	}
-}
-
-// RoleOf is master for control-plane nodes, worker otherwise.
-func RoleOf(n *corev1.Node) upgrade.Role {
-	_, cp := n.Labels[LabelControlPlane]
-	_, legacy := n.Labels[LabelMasterLegacy]
-	if cp || legacy {
-		return upgrade.RoleMaster
-	}
-	return upgrade.RoleWorker
-}
-
-// PoolOf returns the node's pool: the --pool-label value, else OpenYurt's or ACK's
-// pool label, else "cloud" for cloud nodes, else no pool.
-func PoolOf(n *corev1.Node, poolLabel string) string {
-	if poolLabel != "" {
-		return n.Labels[poolLabel]
-	}
-	for _, l := range []string{LabelOpenYurtPool, LabelACKPool} {
-		if p := n.Labels[l]; p != "" {
-			return p
-		}
-	}
-	if IsCloud(n) {
-		return CloudPool
-	}
-	return upgrade.NoPool
-}
-
-// IsCloud reports a node marked as a cloud (non-edge) node.
-func IsCloud(n *corev1.Node) bool {
-	return n.Labels[LabelOpenYurtEdge] == "false" || n.Labels[LabelACKEdge] == "false"
-}
-
-// IsReady reports the node's Ready condition.
-func IsReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+// ToNode converts a Node for the core. The rules (roles, pools, cloud nodes,
+// readiness) are pkg/nodes', shared with the pre-check.
+func ToNode(n *corev1.Node, poolLabel string) upgrade.Node { return nodes.ToNode(n, poolLabel) }
 
 // ToJob converts a node-upgrade Job and its pods for the core.
 func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
