@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 var (
@@ -78,7 +80,7 @@ type CheckOptions struct {
 func NewCheckOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *CheckOptions {
 	pf := genericclioptions.NewPrintFlags("")
 	pf.NamePrintFlags = nil // a report has no resource name
-	return &CheckOptions{PrintFlags: pf, Mode: precheck.ModeAll, ImageRegistry: defaultRegistry, DeepParallelism: 20, f: f, IOStreams: streams}
+	return &CheckOptions{PrintFlags: pf, Mode: string(upgrade.ModeAll), ImageRegistry: defaultRegistry, DeepParallelism: 20, f: f, IOStreams: streams}
 }
 
 // NewCmdCheck returns the `check` command.
@@ -144,9 +146,7 @@ func (o *CheckOptions) Complete() error {
 
 // Validate rejects bad input before anything is read.
 func (o *CheckOptions) Validate() error {
-	switch o.Mode {
-	case precheck.ModeAll, precheck.ModeControlPlane, precheck.ModeNodes:
-	default:
+	if !slices.Contains(upgrade.Modes, upgrade.Mode(o.Mode)) {
 		return fmt.Errorf("invalid --mode %q: use all, control-plane or nodes", o.Mode)
 	}
 	sel, err := labels.Parse(o.Selector)
@@ -180,7 +180,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	rep, err := precheck.Run(ctx, c, precheck.Options{
 		TargetVersion:   o.To,
-		Mode:            o.Mode,
+		Mode:            upgrade.Mode(o.Mode),
 		Drain:           o.Drain,
 		SkipUnready:     o.SkipUnready,
 		Selector:        o.selector,

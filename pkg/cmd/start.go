@@ -213,7 +213,7 @@ func (o *StartOptions) preCheck(ctx context.Context) error {
 		return err
 	}
 	rep, err := precheck.Run(ctx, precheck.Clients{Kube: o.client, Rest: rc}, precheck.Options{
-		TargetVersion: o.To, Mode: o.Mode, Drain: o.Drain, SkipUnready: o.SkipUnready,
+		TargetVersion: o.To, Mode: upgrade.Mode(o.Mode), Drain: o.Drain, SkipUnready: o.SkipUnready,
 		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(),
 	})
 	if err != nil {

@@ -3,6 +3,9 @@ package precheck
 import (
 	"fmt"
 	"time"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // NodeNotReady: every node in scope is Ready (NotReady workers may be deferred).
@@ -25,10 +28,10 @@ func runNodeNotReady(v *View) []Finding {
 		if !v.InScope(n) {
 			continue
 		}
-		ready, c := NodeReady(n)
-		if ready {
+		if nodes.Ready(n) {
 			continue
 		}
+		c := nodes.ReadyCondition(n)
 		msg := "no Ready condition reported"
 		if c != nil {
 			msg = fmt.Sprintf("Ready=%s (%s)", c.Status, c.Reason)
@@ -41,12 +44,12 @@ func runNodeNotReady(v *View) []Finding {
 		}
 		f := Finding{Object: nodeObject(n.Name), Message: msg}
 		switch {
-		case IsControlPlane(n):
-			f.Remediation = "a control-plane node must be Ready: fix it before upgrading (it cannot be deferred)"
-		case v.Options.SkipUnready:
+		case v.Deferred(n):
 			f.Severity = SeverityWarning
 			f.Message = "deferred (--skip-unready): " + msg
 			f.Remediation = "a later run upgrades it once it is Ready"
+		case nodes.Role(n) == upgrade.RoleMaster:
+			f.Remediation = "a control-plane node must be Ready: fix it before upgrading (it cannot be deferred)"
 		default:
 			f.Remediation = "bring the node back, or pass --skip-unready to upgrade it in a later run"
 		}

@@ -1,6 +1,10 @@
 package precheck
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
+)
 
 // NodePLEG: no node in scope reports PLEG or container runtime trouble.
 func (checks) NodePLEG() Check {
@@ -26,7 +30,7 @@ func runNodePLEG(v *View) []Finding {
 		if !v.Upgrades(n) {
 			continue // a deferred NotReady worker is node-not-ready's, as a warning
 		}
-		_, c := NodeReady(n)
+		c := nodes.ReadyCondition(n)
 		if c == nil {
 			continue
 		}

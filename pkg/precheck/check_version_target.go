@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // VersionTarget: the target parses, is one minor step at most, is not a downgrade, and
@@ -34,8 +36,8 @@ func runVersionTarget(v *View) []Finding {
 	}
 	d := minorDiff(t, s)
 	managed := v.ManagedControlPlane()
-	mode := v.Options.Mode
-	upgradesControlPlane := mode != ModeNodes && !managed
+	mode := v.Options.mode()
+	upgradesControlPlane := mode != upgrade.ModeNodes && !managed
 	switch {
 	case t.Major() != s.Major():
 		return append(out, Finding{Object: obj, Message: fmt.Sprintf("the API server is %s: major version upgrades are not supported", v.ServerGitVersion)})
@@ -46,11 +48,11 @@ func runVersionTarget(v *View) []Finding {
 		return append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("the API server is %s: upgrades go one minor version at a time", v.ServerGitVersion),
 			Remediation: fmt.Sprintf("upgrade to %d.%d first", s.Major(), s.Minor()+1)})
-	case mode == ModeNodes && d != 0:
+	case mode == upgrade.ModeNodes && d != 0:
 		out = append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("--mode nodes upgrades kubelets only, and the API server is still %s: kubelets must not be newer than the API server", v.ServerGitVersion),
 			Remediation: fmt.Sprintf("upgrade the control plane to %s first (--mode control-plane or all)", minorString(t))})
-	case mode == ModeControlPlane && managed:
+	case mode == upgrade.ModeControlPlane && managed:
 		out = append(out, Finding{Object: obj,
 			Message:     "no control-plane node is visible (managed control plane): --mode control-plane has nothing to upgrade",
 			Remediation: "upgrade the control plane with your provider, then run with --mode nodes"})

@@ -28,6 +28,8 @@ import (
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // checkCase is one view for one check. want lists the findings as "severity object";
@@ -51,11 +53,11 @@ func cases() map[string][]checkCase {
 			{name: "downgrade", opts: Options{TargetVersion: "v1.35.1"}, want: []string{"error target v1.35.1"}},
 			{name: "invalid", opts: Options{TargetVersion: "banana"}, want: []string{"error target banana"}},
 			{name: "pre-release", opts: Options{TargetVersion: "v1.36.0-rc.1"}, want: []string{"warning target v1.36.0-rc.1"}},
-			{name: "nodes mode needs the API server at the target", opts: Options{Mode: ModeNodes}, want: []string{"error target v1.36.1"}},
-			{name: "nodes mode at the API server minor", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.3"}},
-			{name: "nodes mode, a patch below the API server", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.1"},
+			{name: "nodes mode needs the API server at the target", opts: Options{Mode: upgrade.ModeNodes}, want: []string{"error target v1.36.1"}},
+			{name: "nodes mode at the API server minor", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.3"}},
+			{name: "nodes mode, a patch below the API server", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.1"},
 				edit: func(t *testing.T, v *View) { kubeletAll(v, "v1.34.6") }},
-			{name: "a node above the target", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.1"},
+			{name: "a node above the target", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.1"},
 				edit: func(t *testing.T, v *View) {
 					kubeletAll(v, "v1.34.6")
 					kubelet(t, v, "edge-2", "v1.35.2")
@@ -80,9 +82,9 @@ func cases() map[string][]checkCase {
 		},
 		"version-skew-after": {
 			{name: "every node upgraded"},
-			{name: "control-plane only, workers three behind after", opts: Options{Mode: ModeControlPlane},
+			{name: "control-plane only, workers three behind after", opts: Options{Mode: upgrade.ModeControlPlane},
 				edit: func(t *testing.T, v *View) { kubelet(t, v, "edge-1", "v1.33.0") }},
-			{name: "control-plane only, worker four behind after", opts: Options{Mode: ModeControlPlane},
+			{name: "control-plane only, worker four behind after", opts: Options{Mode: upgrade.ModeControlPlane},
 				edit: func(t *testing.T, v *View) { kubelet(t, v, "edge-1", "v1.32.5") }, want: []string{"error Node/edge-1"}},
 			{name: "deferred unready worker too old", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
 				kubelet(t, v, "edge-2", "v1.32.5")
@@ -104,10 +106,22 @@ func cases() map[string][]checkCase {
 				want: []string{"warning Node/edge-1"}},
 			{name: "control plane cannot be deferred", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) { notReady(t, v, "cp-1") },
 				want: []string{"error Node/cp-1"}},
-			{name: "out of scope in nodes mode", opts: Options{Mode: ModeNodes, TargetVersion: "v1.35.3"},
+			{name: "out of scope in nodes mode", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.3"},
 				edit: func(t *testing.T, v *View) { notReady(t, v, "cp-1") }},
 			{name: "no Ready condition", edit: func(t *testing.T, v *View) { node(t, v, "edge-2").Status.Conditions = nil },
 				want: []string{"error Node/edge-2"}},
+			{name: "worker already at the target deferred too", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
+				kubelet(t, v, "edge-1", "v1.36.1")
+				notReady(t, v, "edge-1")
+			}, want: []string{"warning Node/edge-1"}},
+			{name: "legacy master label cannot be deferred", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
+				n := node(t, v, "cp-1")
+				delete(n.Labels, nodes.LabelControlPlane)
+				n.Labels[nodes.LabelMasterLegacy] = ""
+				notReady(t, v, "cp-1")
+			}, want: []string{"error Node/cp-1"}},
+			{name: "workers out of scope in control-plane mode", opts: Options{Mode: upgrade.ModeControlPlane},
+				edit: func(t *testing.T, v *View) { notReady(t, v, "edge-2") }},
 		},
 		"node-pressure": {
 			{name: "none"},
@@ -161,7 +175,7 @@ func cases() map[string][]checkCase {
 				notReady(t, v, "edge-1")
 			}},
 			{name: "cri-o behind", edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "cri-o://1.35.1") }, want: []string{"warning Node/edge-1"}},
-			{name: "out of scope", opts: Options{Mode: ModeControlPlane}, edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }},
+			{name: "out of scope", opts: Options{Mode: upgrade.ModeControlPlane}, edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }},
 		},
 		"removed-api-last-applied": {
 			{name: "current API", edit: func(t *testing.T, v *View) {
@@ -301,7 +315,7 @@ func cases() map[string][]checkCase {
 			{name: "allows one", edit: withPDB(1)},
 			{name: "allows none", edit: withPDB(0), want: []string{"warning PodDisruptionBudget/default/db"}},
 			{name: "allows none, with drain", opts: Options{Drain: true}, edit: withPDB(0), want: []string{"error PodDisruptionBudget/default/db"}},
-			{name: "pods outside the scope", opts: Options{Mode: ModeControlPlane}, edit: withPDB(0)},
+			{name: "pods outside the scope", opts: Options{Mode: upgrade.ModeControlPlane}, edit: withPDB(0)},
 		},
 		"svc-external-traffic-local": {
 			{name: "cluster policy", edit: withService(corev1.ServiceTypeLoadBalancer, corev1.ServiceExternalTrafficPolicyCluster)},

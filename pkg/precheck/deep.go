@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 )
 
 // Defaults of the deep checks.
@@ -40,23 +41,23 @@ const (
 // v.HostErrors, and a failure to run at all to v.Unavailable[SourceHost].
 func runDeep(ctx context.Context, c Clients, v *View) {
 	v.Host, v.HostErrors = map[string]hostcheck.Result{}, map[string]string{}
-	var nodes []*corev1.Node
+	var todo []*corev1.Node
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
 		if !v.Upgrades(n) {
 			continue
 		}
-		if ready, _ := NodeReady(n); !ready {
+		if !nodes.Ready(n) {
 			v.HostErrors[n.Name] = "not checked: the node is not Ready"
 			continue
 		}
-		nodes = append(nodes, n)
+		todo = append(todo, n)
 	}
-	if len(nodes) == 0 {
+	if len(todo) == 0 {
 		return
 	}
 	d := newDeepRun(c.Kube, v)
-	if err := d.run(ctx, nodes); err != nil {
+	if err := d.run(ctx, todo); err != nil {
 		v.Unavailable[SourceHost] = err
 	}
 }
@@ -246,10 +247,7 @@ func (d *deepRun) cleanup() {
 
 // job builds the deep-check Job for one node (see pkg/job/contract.go).
 func (d *deepRun) job(n *corev1.Node) *batchv1.Job {
-	role := job.RoleWorker
-	if IsControlPlane(n) {
-		role = job.RoleMaster
-	}
+	role := string(nodes.Role(n))
 	hash := nodeHash(n.Name)
 	lbls := map[string]string{
 		job.LabelManagedBy: job.ManagedBy,

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 )
 
 // testNow is the clock of every test view.
@@ -57,7 +58,7 @@ func newNode(name string, controlPlane bool) corev1.Node {
 		},
 	}
 	if controlPlane {
-		n.Labels[labelControlPlane] = ""
+		n.Labels[nodes.LabelControlPlane] = ""
 	}
 	return n
 }

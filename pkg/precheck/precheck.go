@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 //go:generate go run ../../hack/gen-removed-apis -out zz_generated_removedapis.go
@@ -44,20 +46,14 @@ const (
 	Skipped Outcome = "skipped"
 )
 
-// Modes accepted in Options.Mode.
-const (
-	ModeAll          = "all"
-	ModeControlPlane = "control-plane"
-	ModeNodes        = "nodes"
-)
-
 // Options select what is checked and how strictly.
 type Options struct {
 	// TargetVersion is the Kubernetes version to upgrade to; "" skips the checks that
 	// need one (result "skipped").
 	TargetVersion string
-	// Mode is all, control-plane or nodes ("" means all).
-	Mode string
+	// Mode is the run's mode: upgrade.ModeAll, ModeControlPlane or ModeNodes ("" means
+	// all).
+	Mode upgrade.Mode
 	// Drain makes a PodDisruptionBudget that allows no disruption an error.
 	Drain bool
 	// SkipUnready defers NotReady worker nodes: a warning listing them, not an error.
@@ -87,6 +83,14 @@ type Options struct {
 	ProbeWebhookTLS bool
 	// Now is the clock (nil = time.Now); findings compare ages with it.
 	Now func() time.Time
+}
+
+// mode is the run's mode, all when none is given.
+func (o *Options) mode() upgrade.Mode {
+	if o.Mode == "" {
+		return upgrade.ModeAll
+	}
+	return o.Mode
 }
 
 // Clients are what the gatherer reads the cluster with. Kube is required; the others
@@ -141,7 +145,7 @@ type Report struct {
 	metav1.TypeMeta `json:",inline"`
 	ServerVersion   string   `json:"serverVersion,omitempty"`
 	TargetVersion   string   `json:"targetVersion,omitempty"`
-	Mode            string   `json:"mode"`
+	Mode            upgrade.Mode `json:"mode"`
 	Results         []Result `json:"results"`
 	// Errors and Warnings count the failed checks by severity (skipped ones excluded).
 	Errors   int `json:"errors"`

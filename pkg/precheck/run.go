@@ -3,10 +3,13 @@ package precheck
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // Run gathers the cluster view once, runs the deep host checks if asked, evaluates
@@ -28,10 +31,8 @@ func Run(ctx context.Context, c Clients, o Options) (*Report, error) {
 }
 
 func (o *Options) validate() error {
-	switch o.Mode {
-	case "", ModeAll, ModeControlPlane, ModeNodes:
-	default:
-		return fmt.Errorf("invalid mode %q: use %s, %s or %s", o.Mode, ModeAll, ModeControlPlane, ModeNodes)
+	if o.Mode != "" && !slices.Contains(upgrade.Modes, o.Mode) {
+		return fmt.Errorf("invalid mode %q: use %s, %s or %s", o.Mode, upgrade.ModeAll, upgrade.ModeControlPlane, upgrade.ModeNodes)
 	}
 	if u := UnknownSkips(o.Skip); len(u) > 0 {
 		return fmt.Errorf("unknown check ID %s in --skip-check: `kubectl edgeupgrade check` lists the IDs", strings.Join(u, ", "))
@@ -69,11 +70,8 @@ func parseTarget(s string) (*version.Version, error) {
 
 // Evaluate runs the checks over a gathered view. It is pure: tests call it directly.
 func Evaluate(v *View, cs []Check) *Report {
-	r := &Report{Mode: v.Options.Mode, TargetVersion: v.Options.TargetVersion, ServerVersion: v.ServerGitVersion}
+	r := &Report{Mode: v.Options.mode(), TargetVersion: v.Options.TargetVersion, ServerVersion: v.ServerGitVersion}
 	r.APIVersion, r.Kind = ReportAPIVersion, ReportKind
-	if r.Mode == "" {
-		r.Mode = ModeAll
-	}
 	for _, c := range cs {
 		res := evaluate(v, c)
 		if res.Result == Failed {

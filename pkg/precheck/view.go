@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // Source is one kind of data the gatherer reads. A check names the sources it needs;
@@ -101,6 +103,9 @@ type View struct {
 
 	// Unavailable lists the sources that could not be read, with why.
 	Unavailable map[Source]error
+
+	// nodeScope is computed from Nodes and Options on first use (see scope).
+	nodeScope *runScope
 }
 
 // APIObject is the part of an object's metadata the removed-API checks read.
@@ -180,44 +185,15 @@ type CertProbe struct {
 
 func webhookKey(config, webhook string) string { return config + "/" + webhook }
 
-// Node roles.
-const (
-	labelControlPlane = "node-role.kubernetes.io/control-plane"
-	labelMaster       = "node-role.kubernetes.io/master"
-)
+// InScope reports whether the run covers the node: it matches the selector and the
+// mode takes its role (upgrade.InMode).
+func (v *View) InScope(n *corev1.Node) bool { return v.scope().in[n.Name] }
 
-// IsControlPlane reports whether the node is a control-plane ("master") node.
-func IsControlPlane(n *corev1.Node) bool {
-	_, cp := n.Labels[labelControlPlane]
-	_, m := n.Labels[labelMaster]
-	return cp || m
-}
-
-// InScope reports whether the upgrade touches the node: it matches the selector and
-// the mode (control-plane: control-plane nodes only; nodes: workers only).
-func (v *View) InScope(n *corev1.Node) bool {
-	if v.Options.Selector != nil && !v.Options.Selector.Matches(labels.Set(n.Labels)) {
-		return false
-	}
-	switch v.Options.Mode {
-	case ModeControlPlane:
-		return IsControlPlane(n)
-	case ModeNodes:
-		return !IsControlPlane(n)
-	}
-	return true
-}
-
-// Deferred reports whether the node is in scope but left for a later run: a NotReady
-// worker with --skip-unready. node-not-ready lists it as a warning; the other node
-// checks ignore it, and version-skew-after counts it as staying at its version.
-func (v *View) Deferred(n *corev1.Node) bool {
-	if !v.Options.SkipUnready || IsControlPlane(n) || !v.InScope(n) {
-		return false
-	}
-	ready, _ := NodeReady(n)
-	return !ready
-}
+// Deferred reports whether the node is in scope but left for a later run
+// (upgrade.Deferred: a NotReady worker with --skip-unready). node-not-ready lists it as
+// a warning; the other node checks ignore it, and version-skew-after counts it as
+// staying at its version.
+func (v *View) Deferred(n *corev1.Node) bool { return v.scope().deferred[n.Name] }
 
 // Upgrades reports whether this run upgrades the node: in scope and not deferred.
 func (v *View) Upgrades(n *corev1.Node) bool { return v.InScope(n) && !v.Deferred(n) }
@@ -226,22 +202,47 @@ func (v *View) Upgrades(n *corev1.Node) bool { return v.InScope(n) && !v.Deferre
 // plane is run by a provider and its API server must already be at the target).
 func (v *View) ManagedControlPlane() bool {
 	for i := range v.Nodes {
-		if IsControlPlane(&v.Nodes[i]) {
+		if nodes.Role(&v.Nodes[i]) == upgrade.RoleMaster {
 			return false
 		}
 	}
 	return true
 }
 
-// NodeReady returns whether the node's Ready condition is True, and the condition.
-func NodeReady(n *corev1.Node) (bool, *corev1.NodeCondition) {
-	for i := range n.Status.Conditions {
-		c := &n.Status.Conditions[i]
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue, c
+// runScope is which nodes the run covers, by name, in the core's terms.
+type runScope struct {
+	in       map[string]bool
+	deferred map[string]bool
+}
+
+// scope classifies the nodes once (pkg/nodes, as the runner does) and lets the core
+// say which ones the run covers and defers. The pre-check's scope does not depend on
+// the target, so that it is the same with and without --to: the core is given no
+// target, and a NotReady worker already at the target counts as deferred too (the run
+// leaves it alone either way).
+func (v *View) scope() *runScope {
+	if v.nodeScope != nil {
+		return v.nodeScope
+	}
+	st := upgrade.State{Spec: upgrade.Spec{Mode: v.Options.mode(), SkipUnready: v.Options.SkipUnready}}
+	sc := &runScope{in: map[string]bool{}, deferred: map[string]bool{}}
+	var obs upgrade.Observation
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		if v.Options.Selector != nil && !v.Options.Selector.Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		un := nodes.ToNode(n, "")
+		if upgrade.InMode(st.Spec.Mode, un.Role) {
+			sc.in[n.Name] = true
+			obs.Nodes = append(obs.Nodes, un)
 		}
 	}
-	return false, nil
+	for _, name := range upgrade.Deferred(st, obs) {
+		sc.deferred[name] = true
+	}
+	v.nodeScope = sc
+	return sc
 }
 
 func nodeObject(name string) string { return "Node/" + name }
