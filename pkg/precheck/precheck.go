@@ -143,10 +143,10 @@ const (
 // Report is the outcome of Run.
 type Report struct {
 	metav1.TypeMeta `json:",inline"`
-	ServerVersion   string   `json:"serverVersion,omitempty"`
-	TargetVersion   string   `json:"targetVersion,omitempty"`
+	ServerVersion   string       `json:"serverVersion,omitempty"`
+	TargetVersion   string       `json:"targetVersion,omitempty"`
 	Mode            upgrade.Mode `json:"mode"`
-	Results         []Result `json:"results"`
+	Results         []Result     `json:"results"`
 	// Errors and Warnings count the failed checks by severity (skipped ones excluded).
 	Errors   int `json:"errors"`
 	Warnings int `json:"warnings"`
