@@ -8,6 +8,11 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export EDGEUPGRADE_CACHE ?= $(HOME)/.cache/edgeupgrade
 KUBE_VERSION ?= v1.36.3
+# One build configuration for every go command (tests, vet, release archives, the labs'
+# tools): packages compiled once are reused by all, which saves minutes on a cold machine.
+# Nothing here needs cgo.
+export GOFLAGS ?= -trimpath
+export CGO_ENABLED ?= 0
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -19,7 +19,7 @@ MOD=$CACHE/etcd/$V/mod
 mkdir -p "$MOD" "$OUT"
 # One build of a version at a time; a second caller waits, then finds it built.
 exec 9>"$CACHE/etcd/$V.lock"
-flock 9
+lock_or_wait 9 "etcd $V"
 if [ -x "$OUT/etcd" ] && [ -x "$OUT/etcdctl" ]; then echo "$OUT"; exit 0; fi
 if [ ! -f "$MOD/go.sum" ]; then
   echo ">> preparing etcd $V wrapper module (first time only)" >&2

@@ -25,12 +25,9 @@ find_missing() { missing=(); for c in "${COMPONENTS[@]}"; do [ -x "$OUT/$c" ] ||
 find_missing
 if [ ${#missing[@]} -eq 0 ]; then echo "$OUT"; exit 0; fi
 exec 9>"$CACHE/kube/$V.lock"
-if ! flock -n 9; then
-  echo ">> another build of Kubernetes $V is running; waiting for it (lock $CACHE/kube/$V.lock)" >&2
-  flock 9
-  find_missing
-  if [ ${#missing[@]} -eq 0 ]; then echo "$OUT"; exit 0; fi
-fi
+lock_or_wait 9 "Kubernetes $V"
+find_missing
+if [ ${#missing[@]} -eq 0 ]; then echo "$OUT"; exit 0; fi
 
 MOD=$CACHE/kube/$V/mod
 mkdir -p "$MOD"

@@ -16,7 +16,7 @@ if [ -x "$OUT/kwok" ]; then echo "$OUT"; exit 0; fi
 mkdir -p "$OUT"
 # One build of a version at a time; a second caller waits, then finds it built.
 exec 9>"$CACHE/kwok/$V.lock"
-flock 9
+lock_or_wait 9 "kwok $V"
 if [ -x "$OUT/kwok" ]; then echo "$OUT"; exit 0; fi
 tmp=$(mktemp -d "$OUT/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

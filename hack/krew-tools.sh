@@ -16,7 +16,7 @@ if [ -x "$OUT/kubectl-krew" ] && [ -x "$OUT/validate-krew-manifest" ]; then echo
 
 mkdir -p "$OUT"
 exec 9>"$CACHE/krew/$V.lock"
-flock 9   # a concurrent run waits for this build instead of starting a second one
+lock_or_wait 9 "krew $V"
 if [ ! -x "$OUT/kubectl-krew" ] || [ ! -x "$OUT/validate-krew-manifest" ]; then
   # A throwaway module of our own (cached next to the binaries): `go install pkg@version`
   # would ask the proxy for krew's version list, which this proxy refuses, and our

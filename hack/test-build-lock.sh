@@ -48,7 +48,7 @@ for i in 1 2; do
 done
 builds=$(wc -l < "$WORK/builds")
 [ "$builds" = 1 ] || { echo "test-build-lock: FAIL: $builds builds of one version, want 1" >&2; exit 1; }
-grep -q 'another build of Kubernetes v9.9.9 is running; waiting' "$WORK/err2" ||
+grep -q 'another build of Kubernetes v9.9.9 is running; waiting for it' "$WORK/err2" ||
   { cat "$WORK/err2" >&2; echo "test-build-lock: FAIL: the second caller did not wait for the lock" >&2; exit 1; }
 [ -x "$WORK/cache/kube/v9.9.9/bin/kubectl" ] || { echo "test-build-lock: FAIL: no binary" >&2; exit 1; }
 echo "test-build-lock: PASS (two concurrent callers, one build, the second waited on the lock)"

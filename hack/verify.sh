@@ -27,7 +27,7 @@ lint_version=$(cd tools && go list -m -f '{{.Version}}' github.com/golangci/gola
 lint=$CACHE/tools/golangci-lint-$lint_version
 if [ ! -x "$lint" ]; then
   mkdir -p "$CACHE/tools"
-  exec 9>"$lint.lock"; flock 9
+  exec 9>"$lint.lock"; lock_or_wait 9 "golangci-lint $lint_version"
   # shellcheck disable=SC2016 # $1 is expanded by the inner shell
   [ -x "$lint" ] || with_progress "building golangci-lint $lint_version (tools/go.mod)" "3-5 min" \
     sh -c 'cd tools && CGO_ENABLED=0 exec go build -trimpath -o "$1.tmp" github.com/golangci/golangci-lint/v2/cmd/golangci-lint' _ "$lint"
@@ -41,7 +41,8 @@ done
 step "shellcheck"
 if ! command -v shellcheck >/dev/null; then
   echo ">> apt-get install shellcheck" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; } ||
+  # One apt at a time (test/real/deps.sh takes the same lock).
+  flock /tmp/edgeupgrade-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null' ||
     fail "shellcheck is missing and could not be installed (apt-get install shellcheck)"
 fi
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run)

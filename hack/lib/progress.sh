@@ -31,3 +31,13 @@ with_progress() {
   fi
   return "$rc"
 }
+
+# lock_or_wait FD WHAT: take the lock open on FD (flock), saying so when another build of
+# WHAT holds it and this one waits.
+lock_or_wait() {
+  local fd=$1 what=$2
+  if ! flock -n "$fd"; then
+    echo ">> another build of $what is running; waiting for it" >&2
+    flock "$fd"
+  fi
+}

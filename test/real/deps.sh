@@ -12,5 +12,6 @@ command -v jq >/dev/null || need+=(jq)
 [ ${#need[@]} -eq 0 ] && exit 0
 [ "$(id -u)" = 0 ] || { echo "real-cluster lab: missing ${need[*]} and not root" >&2; exit 1; }
 echo ">> apt-get install ${need[*]}" >&2
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+# One apt at a time: CI installs packages from several steps at once (apt itself refuses,
+# rather than waits, when another apt holds its lock).
+flock /tmp/edgeupgrade-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null' _ "${need[@]}"
