@@ -1,16 +1,16 @@
 package precheck
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 )
 
 // UpgradeLeftovers: the kube-upgrade namespace holds no failed pods, no other live
@@ -29,22 +29,11 @@ func (checks) UpgradeLeftovers() Check {
 
 func runUpgradeLeftovers(v *View) []Finding {
 	var out []Finding
-	own := v.Options.OwnRun
-	if cm := v.UpgradeState; cm != nil {
-		phase, run, ok := statePhase(cm)
-		switch {
-		case !ok:
-			out = append(out, Finding{Object: object("ConfigMap", cm.Namespace, cm.Name), Severity: SeverityWarning,
-				Message:     "the upgrade state cannot be read",
-				Remediation: "run kubectl edgeupgrade status; if the state is corrupt, cancel the run"})
-		case !terminalPhase(phase) && (own == "" || run != own):
-			out = append(out, Finding{Object: object("ConfigMap", cm.Namespace, cm.Name),
-				Message:     fmt.Sprintf("an upgrade is in progress (run %q, phase %s)", run, phase),
-				Remediation: "resume it (kubectl edgeupgrade resume) or cancel it when paused; do not start another"})
-		}
+	if f := stateFinding(v.UpgradeState); f != nil {
+		out = append(out, *f)
 	}
 	for _, j := range v.UpgradeJobs {
-		if j.Labels[job.LabelManagedBy] != job.ManagedBy || jobFinished(&j) || (own != "" && j.Labels[job.LabelRun] == own) {
+		if j.Labels[job.LabelManagedBy] != job.ManagedBy || jobFinished(&j) {
 			continue
 		}
 		f := Finding{Object: object("Job", j.Namespace, j.Name),
@@ -64,9 +53,7 @@ func runUpgradeLeftovers(v *View) []Finding {
 				Message:     "failed pod" + nodeSuffix(&p) + ": " + podFailure(&p),
 				Remediation: fmt.Sprintf("read kubectl logs -n %s %s --all-containers, fix the cause, then delete the pod", p.Namespace, p.Name)})
 		case corev1.PodSucceeded:
-			if own == "" || p.Labels[job.LabelRun] != own {
-				succeeded = append(succeeded, p.Name)
-			}
+			succeeded = append(succeeded, p.Name)
 		}
 	}
 	if len(succeeded) > 0 {
@@ -76,6 +63,32 @@ func runUpgradeLeftovers(v *View) []Finding {
 			Remediation: "delete the finished Jobs of earlier runs: kubectl delete jobs -n kube-upgrade -l " + job.LabelManagedBy + "=" + job.ManagedBy})
 	}
 	return out
+}
+
+// stateFinding reads the state ConfigMap as the plugin does (store.Decode: plain or
+// gzipped, validated) and reports a run that has not ended; nil when there is no state
+// or its run has ended.
+func stateFinding(cm *corev1.ConfigMap) *Finding {
+	if cm == nil {
+		return nil
+	}
+	obj := object("ConfigMap", cm.Namespace, cm.Name)
+	st, err := store.Decode(cm)
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		return &Finding{Object: obj, Severity: SeverityWarning,
+			Message:     "the upgrade state cannot be read",
+			Remediation: "run kubectl edgeupgrade status; if the state is corrupt, cancel the run"}
+	case err != nil: // written by a newer plugin: start refuses it too
+		return &Finding{Object: obj, Message: err.Error(),
+			Remediation: "use the kubectl-edgeupgrade that started the run, or a newer one"}
+	case !st.Phase.Terminal():
+		return &Finding{Object: obj,
+			Message:     fmt.Sprintf("an upgrade is in progress (run %q, phase %s)", st.RunID, st.Phase),
+			Remediation: "resume it (kubectl edgeupgrade resume) or cancel it when paused; do not start another"}
+	}
+	return nil
 }
 
 func nodeSuffix(p *corev1.Pod) string {
@@ -124,48 +137,6 @@ func jobFinished(j *batchv1.Job) bool {
 		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
 			return true
 		}
-	}
-	return false
-}
-
-// statePhase reads the phase and run id of the state ConfigMap without depending on
-// its full schema (owned by pkg/store): the first data value that decodes to an object
-// with a "phase" field. Unknown layouts report ok=false.
-func statePhase(cm *corev1.ConfigMap) (phase, run string, ok bool) {
-	keys := make([]string, 0, len(cm.Data))
-	for k := range cm.Data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(cm.Data[k]), &m); err != nil {
-			if json.Unmarshal([]byte(cm.Data[k]), &m) != nil {
-				continue
-			}
-		}
-		p, isString := m["phase"].(string)
-		if !isString {
-			continue
-		}
-		for _, rk := range []string{"runID", "runId", "run", "id"} {
-			if r, isStr := m[rk].(string); isStr {
-				run = r
-				break
-			}
-		}
-		return p, run, true
-	}
-	if p, isData := cm.Data["phase"]; isData {
-		return p, cm.Data["runID"], true
-	}
-	return "", "", false
-}
-
-func terminalPhase(p string) bool {
-	switch strings.ToLower(p) {
-	case "completed", "cancelled", "canceled":
-		return true
 	}
 	return false
 }

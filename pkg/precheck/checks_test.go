@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -153,8 +155,22 @@ func cases() map[string][]checkCase {
 		},
 		"node-count-changed": {
 			{name: "no upgrade running", skip: true},
-			{name: "unchanged", opts: Options{ExpectedNodes: 3}},
-			{name: "a node joined", opts: Options{ExpectedNodes: 2}, want: []string{"warning Cluster"}},
+			{name: "finished run", skip: true, edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1")) }},
+			{name: "unchanged", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseNodes, "r1")) }},
+			{name: "a node joined", edit: func(t *testing.T, v *View) {
+				st := runState(upgrade.PhaseNodes, "r1")
+				st.Workers = 1
+				v.UpgradeState = stateConfigMap(t, st)
+			}, want: []string{"warning Cluster"}},
+			{name: "counted within the run's selector", edit: func(t *testing.T, v *View) {
+				st := runState(upgrade.PhaseMasters, "r1")
+				st.Spec.Selector, st.Workers, st.Masters = "kubernetes.io/hostname=edge-1", 1, 0
+				v.UpgradeState = stateConfigMap(t, st)
+			}},
+			{name: "unreadable state", skip: true, edit: func(t *testing.T, v *View) {
+				v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseNodes, "r1"))
+				v.UpgradeState.Data[store.KeyState] = "{"
+			}},
 		},
 		"runtime-version": {
 			{name: "containerd 2"},
@@ -341,20 +357,25 @@ func cases() map[string][]checkCase {
 		},
 		"upgrade-leftovers": {
 			{name: "empty namespace"},
-			{name: "finished run", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap("Completed", "r1") }},
+			{name: "finished run", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1")) }},
 			{name: "failed pod", edit: func(t *testing.T, v *View) {
 				p := pod(job.Namespace, "eu-r1-edge-1", "edge-1", nil)
 				p.Status.Phase = corev1.PodFailed
 				p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "preprocess", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: "swap is on"}}}}
 				v.UpgradePods = []corev1.Pod{p}
 			}, want: []string{"error Pod/kube-upgrade/eu-r1-edge-1"}},
-			{name: "live run", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap("Nodes", "r1") },
+			{name: "live run", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseNodes, "r1")) },
 				want: []string{"error ConfigMap/kube-upgrade/edgeupgrade"}},
-			{name: "own live run", opts: Options{OwnRun: "r1"}, edit: func(t *testing.T, v *View) {
-				v.UpgradeState = stateConfigMap("Nodes", "r1")
-				v.UpgradeJobs = []batchv1.Job{{ObjectMeta: metav1.ObjectMeta{Name: "eu-r1-edge-1", Namespace: job.Namespace,
-					Labels: map[string]string{job.LabelManagedBy: job.ManagedBy, job.LabelRun: "r1"}}}}
-			}},
+			{name: "live run, state gzipped", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, largeRunState(t)) },
+				want: []string{"error ConfigMap/kube-upgrade/edgeupgrade"}},
+			{name: "corrupt state", edit: func(t *testing.T, v *View) {
+				v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseNodes, "r1"))
+				v.UpgradeState.Data[store.KeyState] = `{"phase":"Nodes"}`
+			}, want: []string{"warning ConfigMap/kube-upgrade/edgeupgrade"}},
+			{name: "state of a newer plugin", edit: func(t *testing.T, v *View) {
+				v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1"))
+				v.UpgradeState.Data[store.KeySchema] = "99"
+			}, want: []string{"error ConfigMap/kube-upgrade/edgeupgrade"}},
 			{name: "active job of another run", edit: func(t *testing.T, v *View) {
 				v.UpgradeJobs = []batchv1.Job{{ObjectMeta: metav1.ObjectMeta{Name: "eu-r0-edge-1", Namespace: job.Namespace,
 					Labels: map[string]string{job.LabelManagedBy: job.ManagedBy, job.LabelRun: "r0"}}}}
@@ -653,9 +674,49 @@ func withDeployment(replicas int32, startupProbe bool) func(*testing.T, *View) {
 	}
 }
 
-func stateConfigMap(phase, run string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: StateConfigMap},
-		Data: map[string]string{"schemaVersion": "1", "state.json": `{"schemaVersion":1,"runID":"` + run + `","phase":"` + phase + `"}`}}
+// runState is a valid state of run r1 in phase over the view's three nodes (a worker
+// batch of edge-1 in the Nodes phase).
+func runState(phase upgrade.Phase, run string) upgrade.State {
+	started := testNow.Add(-time.Hour)
+	st := upgrade.State{SchemaVersion: upgrade.SchemaVersion, RunID: run, Phase: phase, StartedAt: started,
+		Spec: upgrade.Spec{TargetVersion: "v1.36.1", FromVersion: "v1.35.2", Mode: upgrade.ModeAll,
+			JobTimeout: upgrade.Duration{Duration: upgrade.DefaultJobTimeout}, DrainTimeout: upgrade.Duration{Duration: upgrade.DefaultDrainTimeout},
+			PauseExpiry: upgrade.Duration{Duration: upgrade.DefaultPauseExpiry}, PreprocessImage: "p", UpgradeImage: "u"},
+		Workers: 2, Masters: 1, Cap: 1, Ramp: 1}
+	switch {
+	case phase.Terminal():
+		st.FinishedAt = &testNow
+	case phase == upgrade.PhaseNodes:
+		st.Batches = 1
+		st.Current = &upgrade.Batch{Index: 1, Role: upgrade.RoleWorker, Nodes: []string{"edge-1"}, StartedAt: started}
+	}
+	return st
+}
+
+// largeRunState is a live run whose current batch names 1,000 nodes of 63 characters:
+// store.Encode gzips it into binaryData (docs/design.md §4).
+func largeRunState(t *testing.T) upgrade.State {
+	st := runState(upgrade.PhaseNodes, "2611231000-abcd")
+	st.Current.Nodes = nil
+	for i := range 1000 {
+		st.Current.Nodes = append(st.Current.Nodes, fmt.Sprintf("edge-%s-%05d", strings.Repeat("n", 52), i))
+	}
+	st.Workers, st.Cap = 10000, 1000
+	cm := stateConfigMap(t, st)
+	if _, gzipped := cm.BinaryData[store.KeyStateGzip]; !gzipped || cm.Data[store.KeyState] != "" {
+		t.Fatalf("the state is not stored gzipped: data %v", cm.Data)
+	}
+	return st
+}
+
+// stateConfigMap is the state ConfigMap as the plugin writes it (store.Encode).
+func stateConfigMap(t *testing.T, st upgrade.State) *corev1.ConfigMap {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: store.Name}}
+	if err := store.Encode(st, cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm
 }
 
 func withHost(nodeName string, cgroup int, fs ...hostcheck.Finding) func(*testing.T, *View) {

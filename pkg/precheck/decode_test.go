@@ -56,10 +56,3 @@ func TestSplitYAMLDocuments(t *testing.T) {
 		t.Fatalf("got %d docs: %q", len(got), got)
 	}
 }
-
-func TestStatePhase(t *testing.T) {
-	phase, run, ok := statePhase(stateConfigMap("Paused", "r7"))
-	if !ok || phase != "Paused" || run != "r7" {
-		t.Errorf("statePhase = %q %q %v", phase, run, ok)
-	}
-}

@@ -26,13 +26,11 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 )
 
 // pageSize bounds each list call; large clusters are read in pages.
 const pageSize = 500
-
-// StateConfigMap is the name of the upgrade state ConfigMap in the kube-upgrade namespace.
-const StateConfigMap = "edgeupgrade"
 
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -455,7 +453,7 @@ func gatherUpgradeNamespace(ctx context.Context, c Clients, v *View) error {
 	if v.UpgradeJobs, err = listAll(ctx, c.Kube.BatchV1().Jobs(job.Namespace).List, func(l *batchv1.JobList) []batchv1.Job { return l.Items }); err != nil {
 		return err
 	}
-	cm, err := c.Kube.CoreV1().ConfigMaps(job.Namespace).Get(ctx, StateConfigMap, metav1.GetOptions{})
+	cm, err := c.Kube.CoreV1().ConfigMaps(job.Namespace).Get(ctx, store.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:

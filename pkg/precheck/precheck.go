@@ -66,12 +66,6 @@ type Options struct {
 	Skip []string
 	// DeepImage is the image of the deep-check Jobs (the node-preprocess image).
 	DeepImage string
-	// ExpectedNodes is the node count recorded when the upgrade started; > 0 enables
-	// the node-count-changed check.
-	ExpectedNodes int
-	// OwnRun is the run id of the caller's own upgrade (resume); it is not reported as
-	// a leftover live run.
-	OwnRun string
 	// DeepParallelism bounds the deep-check Jobs running at once (default 20).
 	DeepParallelism int
 	// DeepTimeoutSeconds is each deep-check Job's activeDeadlineSeconds (default 120).

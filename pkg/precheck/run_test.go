@@ -3,17 +3,24 @@ package precheck_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 func failed(r *precheck.Report) map[string]precheck.Severity {
@@ -145,13 +152,58 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-func TestRunCountsNodes(t *testing.T) {
-	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
-	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{ExpectedNodes: 4})
+// liveStateConfigMap is the state ConfigMap store.Encode writes for a run in the Nodes
+// phase that counted nodes nodes at its start and whose batch names batch nodes.
+func liveStateConfigMap(t *testing.T, nodes, batch int) *corev1.ConfigMap {
+	t.Helper()
+	started := prechecktest.Now().Add(-time.Hour)
+	st := upgrade.State{SchemaVersion: upgrade.SchemaVersion, RunID: "2611231100-wxyz", Phase: upgrade.PhaseNodes, StartedAt: started,
+		Spec: upgrade.Spec{TargetVersion: "v1.36.1", FromVersion: "v1.35.2", Mode: upgrade.ModeAll,
+			JobTimeout: upgrade.Duration{Duration: upgrade.DefaultJobTimeout}, DrainTimeout: upgrade.Duration{Duration: upgrade.DefaultDrainTimeout},
+			PauseExpiry: upgrade.Duration{Duration: upgrade.DefaultPauseExpiry}, PreprocessImage: "p", UpgradeImage: "u"},
+		Workers: nodes - 1, Masters: 1, Cap: batch, Ramp: 1, Batches: 1,
+		Current: &upgrade.Batch{Index: 1, Role: upgrade.RoleWorker, StartedAt: started}}
+	for i := range batch {
+		st.Current.Nodes = append(st.Current.Nodes, fmt.Sprintf("edge-node-%s-%05d", strings.Repeat("x", 47), i))
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: store.Name}}
+	if err := store.Encode(st, cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+func TestRunCountsNodesOfTheLiveRun(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", append(prechecktest.Healthy(), liveStateConfigMap(t, 4, 1))...)
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := failed(r); got["node-count-changed"] != precheck.SeverityWarning {
 		t.Errorf("failed %v", got)
 	}
+}
+
+// A run of a big cluster keeps its state gzipped in binaryData (above 16 KiB): the
+// pre-check reads it like the plugin does, and the live run blocks.
+func TestRunBlocksOnALiveRunWithAGzippedState(t *testing.T) {
+	cm := liveStateConfigMap(t, 3, 1000)
+	if _, gzipped := cm.BinaryData[store.KeyStateGzip]; !gzipped {
+		t.Fatal("the state is not gzipped")
+	}
+	c := prechecktest.NewCluster("v1.35.2", append(prechecktest.Healthy(), cm)...)
+	r, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{TargetVersion: "v1.36.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(r.Err(), precheck.ErrBlocking) {
+		t.Fatalf("Err() = %v, want ErrBlocking", r.Err())
+	}
+	for _, res := range r.Blocking() {
+		if res.ID == "upgrade-leftovers" && len(res.Findings) == 1 && res.Findings[0].Severity == precheck.SeverityError &&
+			strings.Contains(res.Findings[0].Message, `an upgrade is in progress (run "2611231100-wxyz", phase Nodes)`) {
+			return
+		}
+	}
+	t.Errorf("upgrade-leftovers does not block on the live run: %+v", r.Results)
 }
