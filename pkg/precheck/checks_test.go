@@ -155,7 +155,9 @@ func cases() map[string][]checkCase {
 		},
 		"node-count-changed": {
 			{name: "no upgrade running", skip: true},
-			{name: "finished run", skip: true, edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1")) }},
+			{name: "finished run", skip: true, edit: func(t *testing.T, v *View) {
+				v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1"))
+			}},
 			{name: "unchanged", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseNodes, "r1")) }},
 			{name: "a node joined", edit: func(t *testing.T, v *View) {
 				st := runState(upgrade.PhaseNodes, "r1")
@@ -357,7 +359,9 @@ func cases() map[string][]checkCase {
 		},
 		"upgrade-leftovers": {
 			{name: "empty namespace"},
-			{name: "finished run", edit: func(t *testing.T, v *View) { v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1")) }},
+			{name: "finished run", edit: func(t *testing.T, v *View) {
+				v.UpgradeState = stateConfigMap(t, runState(upgrade.PhaseCompleted, "r1"))
+			}},
 			{name: "failed pod", edit: func(t *testing.T, v *View) {
 				p := pod(job.Namespace, "eu-r1-edge-1", "edge-1", nil)
 				p.Status.Phase = corev1.PodFailed
