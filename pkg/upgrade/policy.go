@@ -42,8 +42,8 @@ func poolLess(a, b string) bool {
 }
 
 // candidates are nodes not yet upgraded and without a Job in this run, in upgrade order.
-// It filters before sorting: late in a run few nodes are left, and sorting every node
-// on every reconcile dominated planning at 10,000 nodes.
+// It filters before sorting: it runs on every reconcile, and late in a run few of the
+// cluster's nodes are left.
 func candidates(nodes []Node, role Role, target string, jobs map[string]Job) []Node {
 	var out []Node
 	upgraded := upgradedMemo(target)
@@ -61,7 +61,7 @@ func candidates(nodes []Node, role Role, target string, jobs map[string]Job) []N
 }
 
 // upgradedMemo is Upgraded for one target, memoized per version string: thousands of
-// nodes share a handful of versions, and parsing is the hot spot of planning.
+// nodes share a handful of versions, and parsing one costs far more than a map lookup.
 func upgradedMemo(target string) func(string) bool {
 	memo := map[string]bool{}
 	return func(v string) bool {
