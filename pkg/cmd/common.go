@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -110,22 +109,6 @@ func (s *session) close() {
 func progressPrinter(out io.Writer) func(upgrade.Event) {
 	return func(e upgrade.Event) {
 		_, _ = fmt.Fprintf(out, "%s  %-7s %-18s %s\n", time.Now().Format("15:04:05"), e.Type, e.Reason, e.Message)
-	}
-}
-
-// reconcileThen reconciles first (docs/design.md §1: every write-capable invocation does),
-// then applies a verb to the reconciled state.
-func reconcileThen(now func() time.Time, verb runner.Decide) runner.Decide {
-	return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-		next, acts := upgrade.Reconcile(st, obs, now())
-		if verb == nil {
-			return next, acts, nil
-		}
-		after, more, err := verb(next, obs)
-		if err != nil && !errors.Is(err, upgrade.ErrNoop) {
-			return st, nil, err // a refused verb writes nothing
-		}
-		return after, append(acts, more...), err
 	}
 }
 

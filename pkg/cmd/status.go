@@ -100,7 +100,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if o.ReadOnly {
 		obs, err = s.cache.Observe(st)
 	} else {
-		st, obs, err = s.runner.Mutate(ctx, reconcileThen(time.Now, nil))
+		st, obs, err = s.runner.Mutate(ctx, upgrade.Tick{})
 	}
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -15,21 +14,42 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// VerbOptions are the inputs of pause, resume and cancel.
+// VerbOptions are the inputs of pause, resume and cancel. The three share one flow
+// (reconcile and apply the verb in one step, save, print, and with --wait drive on);
+// each command stores what differs: how its input is built from the flags, the line
+// printed once it is saved and, for cancel, the question asked first.
 type VerbOptions struct {
 	Reason      string
 	RetryFailed bool
 	Wait        bool
 	Yes         bool
-	verb        string
+
+	// input builds the verb's input to the core once the flags are parsed.
+	input func() upgrade.Input
+	// done follows "upgrade <run> " once the input is saved.
+	done string
+	// ask, when set, is confirmed before anything is read, unless --yes.
+	ask *question
 
 	f       cmdutil.Factory
 	streams genericiooptions.IOStreams
 }
 
+// question is a confirmation asked before a verb acts.
+type question struct {
+	prompt   string
+	verb     string // what is refused without a terminal to ask on: "cancel"
+	declined string // the error when the answer is not yes: "not cancelled"
+}
+
+func (o *VerbOptions) pause() upgrade.Input  { return upgrade.RequestPause{Reason: o.Reason} }
+func (o *VerbOptions) resume() upgrade.Input { return upgrade.Resume{RetryFailed: o.RetryFailed} }
+func (o *VerbOptions) cancel() upgrade.Input { return upgrade.Cancel{} }
+
 // NewCmdPause returns the pause command.
 func NewCmdPause(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, verb: "pause"}
+	o := &VerbOptions{f: f, streams: streams, done: "pausing: started nodes finish, no new node starts"}
+	o.input = o.pause
 	cmd := &cobra.Command{
 		Use:   "pause",
 		Short: "Pause the upgrade: started nodes finish, no new node starts",
@@ -49,7 +69,8 @@ func NewCmdPause(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 
 // NewCmdResume returns the resume command (alias continue).
 func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, verb: "resume"}
+	o := &VerbOptions{f: f, streams: streams, done: "resumed; the next batch has 1 node"}
+	o.input = o.resume
 	cmd := &cobra.Command{
 		Use:     "resume",
 		Aliases: []string{"continue"},
@@ -74,7 +95,9 @@ func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 
 // NewCmdCancel returns the cancel command.
 func NewCmdCancel(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, verb: "cancel"}
+	o := &VerbOptions{f: f, streams: streams, done: "cancelled; started nodes finish, upgraded nodes stay upgraded",
+		ask: &question{prompt: "Cancel the upgrade? Nodes not started will not be upgraded. [y/N] ", verb: "cancel", declined: "not cancelled"}}
+	o.input = o.cancel
 	cmd := &cobra.Command{
 		Use:   "cancel",
 		Short: "Cancel a paused upgrade; upgraded nodes stay upgraded",
@@ -92,10 +115,10 @@ func NewCmdCancel(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return cmd
 }
 
-// Run reconciles, applies the verb and saves.
+// Run reconciles and applies the verb's input in one step (upgrade.Step), and saves.
 func (o *VerbOptions) Run(ctx context.Context) error {
-	if o.verb == "cancel" && !o.Yes {
-		if err := confirm(o.streams, "Cancel the upgrade? Nodes not started will not be upgraded. [y/N] "); err != nil {
+	if o.ask != nil && !o.Yes {
+		if err := confirm(o.streams, *o.ask); err != nil {
 			return err
 		}
 	}
@@ -104,7 +127,7 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.close()
-	st, _, err := s.runner.Mutate(ctx, reconcileThen(time.Now, o.decide()))
+	st, _, err := s.runner.Mutate(ctx, o.input())
 	if errors.Is(err, upgrade.ErrNoop) {
 		_, err = fmt.Fprintln(o.streams.Out, err.Error())
 		return err
@@ -113,58 +136,25 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 		return err
 	}
 	// The change is saved: a lost confirmation line must not report it as failed (nor stop --wait).
-	_, _ = fmt.Fprintln(o.streams.Out, o.done(st))
+	_, _ = fmt.Fprintln(o.streams.Out, "upgrade "+st.RunID+" "+o.done)
 	if o.Wait {
 		return driveToEnd(ctx, s.runner, o.streams.Out)
 	}
 	return nil
 }
 
-func (o *VerbOptions) decide() func(upgrade.State, upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-	now := time.Now().UTC()
-	switch o.verb {
-	case "pause":
-		return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-			next, err := upgrade.RequestPause(st, o.Reason, now)
-			if err != nil {
-				return next, nil, err
-			}
-			return next, []upgrade.Action{{Kind: upgrade.Emit, Event: &upgrade.Event{Type: upgrade.Normal,
-				Reason: upgrade.ReasonPaused, Message: "upgrade paused: " + next.Pause.Reason}}}, nil
-		}
-	case "resume":
-		return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-			return upgrade.Resume(st, obs, o.RetryFailed, now)
-		}
-	default:
-		return func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-			return upgrade.Cancel(st, obs, now)
-		}
-	}
-}
-
-func (o *VerbOptions) done(st upgrade.State) string {
-	switch o.verb {
-	case "pause":
-		return "upgrade " + st.RunID + " pausing: started nodes finish, no new node starts"
-	case "resume":
-		return "upgrade " + st.RunID + " resumed; the next batch has 1 node"
-	}
-	return "upgrade " + st.RunID + " cancelled; started nodes finish, upgraded nodes stay upgraded"
-}
-
-// confirm asks on a terminal; without one it refuses instead of hanging.
-func confirm(streams genericiooptions.IOStreams, question string) error {
+// confirm asks q on a terminal; without one it refuses instead of hanging.
+func confirm(streams genericiooptions.IOStreams, q question) error {
 	if !term.IsTerminal(streams.In) {
-		return fmt.Errorf("refusing to cancel without confirmation: no terminal to ask on; pass --yes")
+		return fmt.Errorf("refusing to %s without confirmation: no terminal to ask on; pass --yes", q.verb)
 	}
-	if _, err := fmt.Fprint(streams.Out, question); err != nil {
+	if _, err := fmt.Fprint(streams.Out, q.prompt); err != nil {
 		return err
 	}
 	var answer string
 	_, _ = fmt.Fscanln(streams.In, &answer)
 	if answer != "y" && answer != "Y" && answer != "yes" {
-		return fmt.Errorf("not cancelled")
+		return errors.New(q.declined)
 	}
 	return nil
 }

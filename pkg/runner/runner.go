@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,33 +36,32 @@ var ErrRunReplaced = errors.New("another upgrade run replaced this one in kube-u
 // maxConflicts bounds re-read-and-re-decide rounds for one reconcile.
 const maxConflicts = 10
 
-// Reconcile brings the run one step forward and returns the saved state and the
-// observation it was decided on. Safe to call from several processes at once:
+// Reconcile brings the run one step forward (a Tick) and returns the saved state and
+// the observation it was decided on. Safe to call from several processes at once:
 // every write is conditional, and a conflict re-reads and re-decides.
 func (r *Runner) Reconcile(ctx context.Context) (upgrade.State, upgrade.Observation, error) {
-	created := false
-	decide := func(st upgrade.State, obs upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-		next, acts := upgrade.Reconcile(st, obs, r.Now())
-		created = slices.ContainsFunc(acts, func(a upgrade.Action) bool { return a.Kind == upgrade.CreateJobs })
-		return next, acts, nil
-	}
-	st, obs, err := r.Mutate(ctx, decide)
-	if err == nil && created {
-		// Record at once that the new Jobs exist: from then on a missing Job is
-		// tampering, not a crash to repair.
-		return r.Mutate(ctx, decide)
+	st, obs, err := r.Mutate(ctx, upgrade.Tick{})
+	if err == nil && st.Current != nil && !st.Current.JobsCreated {
+		// The batch's Jobs were just created: record at once that they exist, so that
+		// from then on a missing Job is tampering, not a crash to repair.
+		return r.Mutate(ctx, upgrade.Tick{})
 	}
 	return st, obs, err
 }
 
-// Decide is a state transition: a verb or the reconcile.
-type Decide func(upgrade.State, upgrade.Observation) (upgrade.State, []upgrade.Action, error)
-
-// Mutate applies decide to the freshest state and saves it conditionally. Actions that
-// must happen before the state may say so (DeleteJobs for a retry) run first; the
-// others run after the save, so a crash in between is repaired by the next reconcile.
-func (r *Runner) Mutate(ctx context.Context, decide Decide) (upgrade.State, upgrade.Observation, error) {
-	forceGet := false
+// Mutate steps the freshest state with in (upgrade.Step) and saves the result
+// conditionally. Actions that must happen before the state may say so (DeleteJobs
+// for a retry) run first; the others run after the save, so a crash in between is
+// repaired by the next reconcile. On a conflict it re-reads and decides again; a
+// decision is never written over a state it was not made on.
+//
+// What the reconcile in Step decided is saved and performed even when in is refused
+// or has nothing to do; the error returned is then in's (ErrNoop or the refusal). A
+// drain that fails becomes the next input, DrainFailed, decided in the same loop on
+// a state read again.
+func (r *Runner) Mutate(ctx context.Context, in upgrade.Input) (upgrade.State, upgrade.Observation, error) {
+	forceGet, reported := false, false
+	var verdict error // in's outcome, kept when a DrainFailed report follows it
 	for range maxConflicts {
 		st, fresh, err := r.load(ctx, forceGet)
 		if err != nil {
@@ -73,42 +71,52 @@ func (r *Runner) Mutate(ctx context.Context, decide Decide) (upgrade.State, upgr
 		if err != nil {
 			return st, obs, err
 		}
-		next, acts, verbErr := decide(st, obs)
-		if verbErr != nil && !errors.Is(verbErr, upgrade.ErrNoop) {
-			return st, obs, verbErr
+		next, acts, err := upgrade.Step(st, obs, in, r.Now())
+		if !reported {
+			verdict = err
 		}
 		before, after := split(acts)
-		if err := r.act(ctx, next, fresh, before); err != nil {
+		fresh, err = r.save(ctx, st, next, fresh, before)
+		if apierrors.IsConflict(err) {
+			forceGet = true // someone else advanced the run: re-read and re-decide
+			continue
+		}
+		if err != nil {
 			return st, obs, err
 		}
-		if !reflect.DeepEqual(next, st) {
-			saved, err := r.Store.Update(ctx, fresh, next)
-			if apierrors.IsConflict(err) {
-				forceGet = true // someone else advanced the run: re-read and re-decide
-				continue
-			}
-			if err != nil {
-				return st, obs, err
-			}
-			fresh = saved
-			r.Cache.WaitFor(ctx, func() bool {
-				cm := r.Cache.StateConfigMap()
-				return cm != nil && cm.ResourceVersion == saved.ResourceVersion
-			})
+		err = r.act(ctx, next, fresh, after)
+		var de *DrainError
+		if errors.As(err, &de) {
+			// The drain took up to its timeout: decide on a read from the API server.
+			in, reported, forceGet = upgrade.DrainFailed{Message: de.Msg}, true, true
+			continue
 		}
-		if err := r.act(ctx, next, fresh, after); err != nil {
-			var de *DrainError
-			if errors.As(err, &de) {
-				return r.Mutate(ctx, func(st upgrade.State, _ upgrade.Observation) (upgrade.State, []upgrade.Action, error) {
-					s, acts := upgrade.PauseForError(st, de.Msg, r.Now())
-					return s, acts, nil
-				})
-			}
+		if err != nil {
 			return next, obs, err
 		}
-		return next, obs, verbErr
+		return next, obs, verdict
 	}
 	return upgrade.State{}, upgrade.Observation{}, fmt.Errorf("the state ConfigMap kept changing under %d attempts; another process is writing it, retry", maxConflicts)
+}
+
+// save performs the actions that must come before the state, then writes next if it
+// differs from st, and returns the ConfigMap as written. A conflict is returned as is.
+func (r *Runner) save(ctx context.Context, st, next upgrade.State, fresh *corev1.ConfigMap, before []upgrade.Action) (*corev1.ConfigMap, error) {
+	if err := r.act(ctx, next, fresh, before); err != nil {
+		return fresh, err
+	}
+	if reflect.DeepEqual(next, st) {
+		return fresh, nil
+	}
+	saved, err := r.Store.Update(ctx, fresh, next)
+	if err != nil {
+		return fresh, err
+	}
+	r.Cache.WaitFor(ctx, func() bool {
+		cm := r.Cache.StateConfigMap()
+		return cm != nil && cm.ResourceVersion == saved.ResourceVersion
+	})
+	return saved, nil
 }
 
 // load returns the state from the watch cache (fresh enough: a stale copy fails its

@@ -41,7 +41,9 @@ type fixture struct {
 	st     upgrade.State
 }
 
-func setup(t *testing.T, workers int) *fixture {
+// setup records a run on a fake cluster of one master and workers; edit, when given,
+// changes the Spec first.
+func setup(t *testing.T, workers int, edit ...func(*upgrade.Spec)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -57,6 +59,9 @@ func setup(t *testing.T, workers int) *fixture {
 	sp := upgrade.Spec{TargetVersion: "v1.36.3", Mode: upgrade.ModeAll, JobTimeout: upgrade.Duration{Duration: time.Minute},
 		DrainTimeout: upgrade.Duration{Duration: time.Minute}, PauseExpiry: upgrade.Duration{Duration: time.Hour},
 		PreprocessImage: "pre", UpgradeImage: "up"}
+	for _, e := range edit {
+		e(&sp)
+	}
 	st, err := upgrade.NewState(sp, "run1", upgrade.Cluster{APIServerVersion: "v1.35.4", Nodes: nodes}, now)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +142,7 @@ func TestCrashBetweenSaveAndCreateIsRepaired(t *testing.T) {
 	f := setup(t, 3)
 	ctx := context.Background()
 	st, cm, _ := f.runner.Store.Get(ctx)
-	next, _ := upgrade.Reconcile(st, upgrade.Observation{Nodes: []upgrade.Node{{Name: "master-1", Role: upgrade.RoleMaster, Version: "v1.35.4", Ready: true}}}, now)
+	next, _, _ := upgrade.Step(st, upgrade.Observation{Nodes: []upgrade.Node{{Name: "master-1", Role: upgrade.RoleMaster, Version: "v1.35.4", Ready: true}}}, upgrade.Tick{}, now)
 	if _, err := f.runner.Store.Update(ctx, cm, next); err != nil { // saved, then "crash"
 		t.Fatal(err)
 	}
@@ -229,5 +234,68 @@ func TestFailedJobPausesWithContainerMessage(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no NodeUpgradeFailed Event on the node")
+	}
+}
+
+// TestRefusedVerbSavesTheExpiry: pause and resume on a run whose pause expired are
+// refused, and the expiry the reconcile found is saved and acted upon all the same:
+// the run is recorded as cancelled and its Jobs, pods and Events are deleted
+// (docs/design.md §2.7).
+func TestRefusedVerbSavesTheExpiry(t *testing.T) {
+	for _, in := range []upgrade.Input{upgrade.RequestPause{}, upgrade.Resume{}} {
+		f := setup(t, 1)
+		ctx := context.Background()
+		f.reconcile(t)
+		if _, _, err := f.runner.Mutate(ctx, upgrade.RequestPause{}); err != nil {
+			t.Fatal(err)
+		}
+		// The fake API server sets no resourceVersion on objects: wait for the cache to see the pause.
+		eventually(t, func() bool { s, _ := store.Decode(f.runner.Cache.StateConfigMap()); return s.Pause != nil })
+		f.runner.Now = func() time.Time { return now.Add(2 * time.Hour) } // the pause expiry is 1h
+		f.cs.ClearActions()
+		_, _, err := f.runner.Mutate(ctx, in)
+		var te *upgrade.TransitionError
+		if !errors.As(err, &te) || !strings.Contains(err.Error(), "cancelled") {
+			t.Fatalf("%T: err %v, want a refusal naming the cancellation", in, err)
+		}
+		st, _, err := f.runner.Store.Get(ctx)
+		if err != nil || st.Phase != upgrade.PhaseCancelled || !strings.HasPrefix(st.EndReason, "expired") {
+			t.Fatalf("%T: saved phase %s, end %q, err %v", in, st.Phase, st.EndReason, err)
+		}
+		deleted := map[string]bool{}
+		for _, a := range f.cs.Actions() {
+			if dc, ok := a.(k8stesting.DeleteCollectionAction); ok && dc.GetListRestrictions().Labels.String() == job.RunSelector("run1") {
+				deleted[dc.GetResource().Resource] = true
+			}
+		}
+		if !deleted["jobs"] || !deleted["pods"] || !deleted["events"] {
+			t.Fatalf("%T: the run's objects were not deleted: %v", in, deleted)
+		}
+	}
+}
+
+// TestDrainFailurePausesInTheSameMutate: a drain that does not finish is decided as
+// DrainFailed on a fresh read within the same Mutate: the run pauses naming the
+// blocker, no Job is created for the undrained batch, and the node is uncordoned.
+func TestDrainFailurePausesInTheSameMutate(t *testing.T) {
+	f := setup(t, 1, func(sp *upgrade.Spec) { sp.Drain = true })
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "master-1"}}
+	if _, err := f.cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewTooManyRequests("disruption budget", 1)
+	})
+	st := f.reconcile(t)
+	if st.Pause == nil || !st.Pause.ByError || !strings.Contains(st.Pause.Reason, "drain did not finish") || st.Current != nil {
+		t.Fatalf("pause %+v current %+v", st.Pause, st.Current)
+	}
+	if n := len(f.jobs(t)); n != 0 {
+		t.Fatalf("%d Jobs created for an undrained batch", n)
+	}
+	n, err := f.cs.CoreV1().Nodes().Get(ctx, "master-1", metav1.GetOptions{})
+	if err != nil || n.Spec.Unschedulable || n.Annotations[AnnotationCordonedBy] != "" {
+		t.Fatalf("master-1 left cordoned: %v %+v", err, n.Spec)
 	}
 }

@@ -52,7 +52,7 @@ func benchState(b *testing.B, nodes []Node) State {
 }
 
 // BenchmarkPlanRun plans a whole run (what `start` and `plan` print) for 3 masters and
-// 10,000 workers: every batch of the run is decided by Reconcile on the full
+// 10,000 workers: every batch of the run is decided by Step on the full
 // observation.
 func BenchmarkPlanRun(b *testing.B) {
 	for _, tc := range []struct {
@@ -135,7 +135,7 @@ func BenchmarkReconcile(b *testing.B) {
 			var acts []Action
 			b.ReportAllocs()
 			for b.Loop() {
-				_, acts = Reconcile(st, obs, now)
+				_, acts, _ = Step(st, obs, Tick{}, now)
 			}
 			if done && kindsOf(acts)[CreateJobs] != 1 {
 				b.Fatalf("batchDone: want one CreateJobs, got %v", kindsOf(acts))

@@ -105,9 +105,9 @@ func mustStart(t *testing.T, sp Spec, c *cluster) State {
 	return st
 }
 
-// step reconciles and applies the resulting Job creations.
+// step reconciles (a Tick) and applies the resulting Job creations.
 func step(c *cluster, s State, now time.Time) (State, []Action) {
-	next, acts := Reconcile(s, c.obs(), now)
+	next, acts := tick(s, c.obs(), now)
 	c.apply(acts, now)
 	return next, acts
 }
@@ -134,6 +134,12 @@ func runToEnd(t *testing.T, c *cluster, s State) (State, []*Batch) {
 	}
 	t.Fatalf("run did not end")
 	return s, batches
+}
+
+// tick is Step with a Tick, which is never refused.
+func tick(s State, obs Observation, now time.Time) (State, []Action) {
+	next, acts, _ := Step(s, obs, Tick{}, now)
+	return next, acts
 }
 
 func kinds(acts []Action) map[ActionKind]int {

@@ -18,7 +18,7 @@ type Plan struct {
 	Blocked string `json:"blocked,omitempty"`
 }
 
-// PlanRun simulates a whole run with Reconcile itself, every Job succeeding at once,
+// PlanRun simulates a whole run with Step itself, every Job succeeding at once,
 // so the plan is exactly what the real run does on an unchanging cluster.
 func PlanRun(first State, nodes []Node) Plan {
 	s := first
@@ -31,7 +31,7 @@ func PlanRun(first State, nodes []Node) Plan {
 	now := s.StartedAt
 	for range 4 * (len(nodes) + 4) {
 		var acts []Action
-		s, acts = Reconcile(s, obs, now)
+		s, acts, _ = Step(s, obs, Tick{}, now) // a Tick is never refused
 		for _, a := range acts {
 			if a.Kind != CreateJobs {
 				continue

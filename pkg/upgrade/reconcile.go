@@ -8,11 +8,12 @@ import (
 	"unicode/utf8"
 )
 
-// Reconcile is the heart of the upgrade: given the saved state and what the cluster
-// looks like now, it returns the next state and the side effects to perform after
-// that state is saved. It is idempotent: reconciling the result again with the same
-// observation changes nothing and repeats only idempotent actions.
-func Reconcile(prev State, obs Observation, now time.Time) (State, []Action) {
+// reconcile is the heart of the upgrade, and what Step does first for every input:
+// given the saved state and what the cluster looks like now, it returns the next
+// state and the side effects to perform after that state is saved. It is idempotent:
+// reconciling the result again with the same observation changes nothing and repeats
+// only idempotent actions.
+func reconcile(prev State, obs Observation, now time.Time) (State, []Action) {
 	s := prev.Clone()
 	if s.Phase.Terminal() {
 		return s, nil
@@ -333,8 +334,8 @@ func anyUpgraded(nodes []Node, role Role, target string) bool {
 	return false
 }
 
-// indexNodes indexes the observed nodes named in names (the batch: a map of every
-// node of a big cluster on every reconcile was a third of planning's allocations).
+// indexNodes indexes only the observed nodes named in names (the batch), not every
+// node of the cluster: it runs on every reconcile.
 func indexNodes(nodes []Node, names []string) map[string]Node {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {

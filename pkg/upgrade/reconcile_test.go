@@ -78,7 +78,7 @@ func TestPauseMidBatchLetsStartedNodesFinish(t *testing.T) {
 	if len(st.Current.Nodes) != 2 {
 		t.Fatalf("batch 2 has %d nodes", len(st.Current.Nodes))
 	}
-	st, err := RequestPause(st, "", t0)
+	st, _, err := Step(st, c.obs(), RequestPause{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +94,11 @@ func TestPauseMidBatchLetsStartedNodesFinish(t *testing.T) {
 	if kinds(acts)[CreateJobs] != 0 || st.Current != nil || StateName(st, c.obs()) != "Paused" {
 		t.Fatalf("after the batch finished: state %s, current %v, %v", StateName(st, c.obs()), st.Current, kinds(acts))
 	}
-	if _, err := RequestPause(st, "", t0); !errors.Is(err, ErrNoop) {
+	if _, _, err := Step(st, c.obs(), RequestPause{}, t0); !errors.Is(err, ErrNoop) {
 		t.Fatalf("pausing twice: %v, want ErrNoop", err)
 	}
 	// Resume: the ramp restarts at 1, then doubles.
-	st, _, err = Resume(st, c.obs(), false, t0.Add(4*time.Second))
+	st, _, err = Step(st, c.obs(), Resume{}, t0.Add(4*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +128,8 @@ func TestResumeWhilePausingRestartsRampAtOne(t *testing.T) {
 		c.succeedActive(t0)
 	}
 	st, _ = step(c, st, t0) // batch 4 (8 nodes) running
-	st, _ = RequestPause(st, "", t0)
-	st, _, _ = Resume(st, c.obs(), false, t0)
+	st, _, _ = Step(st, c.obs(), RequestPause{}, t0)
+	st, _, _ = Step(st, c.obs(), Resume{}, t0)
 	c.succeedActive(t0)
 	_, acts := step(c, st, t0)
 	for _, a := range acts {
@@ -167,11 +167,11 @@ func TestFailurePausesWithCause(t *testing.T) {
 	}
 	// Resume is refused while the failed pod remains...
 	var fpe *FailedPodsError
-	if _, _, err := Resume(st, c.obs(), false, t0); !errors.As(err, &fpe) || fpe.Nodes[0] != "w-a-0002" {
+	if _, _, err := Step(st, c.obs(), Resume{}, t0); !errors.As(err, &fpe) || fpe.Nodes[0] != "w-a-0002" {
 		t.Fatalf("resume with failed pods: %v", err)
 	}
 	// ...and --retry-failed deletes the Job and re-queues the node.
-	st2, acts, err := Resume(st, c.obs(), true, t0)
+	st2, acts, err := Step(st, c.obs(), Resume{RetryFailed: true}, t0)
 	if err != nil || kinds(acts)[DeleteJobs] != 1 {
 		t.Fatalf("retry: %v %v", err, kinds(acts))
 	}
@@ -184,7 +184,7 @@ func TestFailurePausesWithCause(t *testing.T) {
 	j := c.jobs["w-a-0002"]
 	j.Phase, j.FailedPods = JobFailed, 0
 	c.jobs["w-a-0002"] = j
-	if _, _, err := Resume(st, c.obs(), false, t0); err != nil {
+	if _, _, err := Step(st, c.obs(), Resume{}, t0); err != nil {
 		t.Fatalf("resume after the pods were deleted: %v", err)
 	}
 }
@@ -223,11 +223,11 @@ func TestCancelOnlyWhenPaused(t *testing.T) {
 	st := mustStart(t, spec(), c)
 	st, _ = step(c, st, t0)
 	var te *TransitionError
-	if _, _, err := Cancel(st, c.obs(), t0); !errors.As(err, &te) || !strings.Contains(err.Error(), "pause it first") {
+	if _, _, err := Step(st, c.obs(), Cancel{}, t0); !errors.As(err, &te) || !strings.Contains(err.Error(), "pause it first") {
 		t.Fatalf("cancel while running: %v", err)
 	}
-	st, _ = RequestPause(st, "", t0)
-	st, acts, err := Cancel(st, c.obs(), t0)
+	st, _, _ = Step(st, c.obs(), RequestPause{}, t0)
+	st, acts, err := Step(st, c.obs(), Cancel{}, t0)
 	if err != nil || st.Phase != PhaseCancelled || st.FinishedAt == nil {
 		t.Fatalf("cancel: %v %s", err, st.Phase)
 	}
@@ -240,10 +240,10 @@ func TestCancelOnlyWhenPaused(t *testing.T) {
 	if len(acts) != 0 || c.node("w-a-0001").Version != from {
 		t.Fatalf("a cancelled run acted: %v", kinds(acts))
 	}
-	if _, _, err := Cancel(st, c.obs(), t0); !errors.Is(err, ErrNoop) {
+	if _, _, err := Step(st, c.obs(), Cancel{}, t0); !errors.Is(err, ErrNoop) {
 		t.Fatalf("cancel twice: %v", err)
 	}
-	if _, _, err := Resume(st, c.obs(), false, t0); !errors.As(err, &te) {
+	if _, _, err := Step(st, c.obs(), Resume{}, t0); !errors.As(err, &te) {
 		t.Fatalf("resume after cancel: %v", err)
 	}
 }
@@ -253,7 +253,7 @@ func TestExpiryAtTheBoundary(t *testing.T) {
 	st := mustStart(t, spec(), c)
 	st, _ = step(c, st, t0)
 	c.succeedActive(t0)
-	st, _ = RequestPause(st, "", t0)
+	st, _, _ = Step(st, c.obs(), RequestPause{}, t0)
 	exp := st.Spec.PauseExpiry.Duration
 	at, acts := step(c, st, t0.Add(exp))
 	if at.Phase.Terminal() || kinds(acts)[DeleteRun] != 0 {
@@ -264,7 +264,7 @@ func TestExpiryAtTheBoundary(t *testing.T) {
 		t.Fatalf("not expired after the boundary: %s %v", after.Phase, kinds(acts))
 	}
 	// A running (not paused) run never expires.
-	st, _, _ = Resume(st, c.obs(), false, t0)
+	st, _, _ = Step(st, c.obs(), Resume{}, t0)
 	if run, _ := step(c, st, t0.Add(100*exp)); run.Phase.Terminal() {
 		t.Fatal("a running run expired")
 	}
@@ -274,12 +274,12 @@ func TestWriteAheadRepairAndTampering(t *testing.T) {
 	c := newCluster(1, map[string]int{"a": 10})
 	st := mustStart(t, spec(), c)
 	// The batch is decided (and saved) but the process dies before creating Jobs.
-	st, acts := Reconcile(st, c.obs(), t0)
+	st, acts := tick(st, c.obs(), t0)
 	if kinds(acts)[CreateJobs] != 1 || st.Current == nil || st.Current.JobsCreated {
 		t.Fatal("no write-ahead batch")
 	}
 	// The next reconcile re-issues the creation for the same node only.
-	st2, acts := Reconcile(st, c.obs(), t0)
+	st2, acts := tick(st, c.obs(), t0)
 	if kinds(acts)[CreateJobs] != 1 || !reflect.DeepEqual(acts[len(acts)-1].Nodes, []string{"master-1"}) || st2.MasterSerial != 1 {
 		t.Fatalf("repair: %v serial %d", kinds(acts), st2.MasterSerial)
 	}
@@ -295,7 +295,7 @@ func TestWriteAheadRepairAndTampering(t *testing.T) {
 		t.Fatalf("tampering not reported: %+v", st3.Pause)
 	}
 	// Resume re-queues the node; it gets a new batch.
-	st4, _, err := Resume(st3, c.obs(), false, t0)
+	st4, _, err := Step(st3, c.obs(), Resume{}, t0)
 	if err != nil || st4.Current != nil {
 		t.Fatalf("resume after tampering: %v %+v", err, st4.Current)
 	}
@@ -310,9 +310,10 @@ func TestPausedBeforeJobsCreatedDoesNotStartThem(t *testing.T) {
 	sp := spec()
 	sp.Mode = ModeNodes
 	st, _ := NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
-	st, _ = Reconcile(st, c.obs(), t0) // batch recorded, crash before Jobs
-	st, _ = RequestPause(st, "", t0)
-	st, acts := Reconcile(st, c.obs(), t0)
+	st, _ = tick(st, c.obs(), t0) // batch recorded, crash before Jobs
+	// The pause is saved with the batch still unstarted; the process dies again.
+	st, _, _ = Step(st, c.obs(), RequestPause{}, t0)
+	st, acts := tick(st, c.obs(), t0)
 	if kinds(acts)[CreateJobs] != 0 || st.Current != nil || StateName(st, c.obs()) != "Paused" {
 		t.Fatalf("paused run started Jobs: %v", kinds(acts))
 	}
@@ -368,7 +369,7 @@ func TestReconcileIsIdempotent(t *testing.T) {
 	for i := 0; i < 200 && !st.Phase.Terminal(); i++ {
 		st, _ = step(c, st, now)
 		st, _ = step(c, st, now) // records that the new Jobs exist
-		again, acts := Reconcile(st, c.obs(), now)
+		again, acts := tick(st, c.obs(), now)
 		if !reflect.DeepEqual(again, st) || len(acts) != 0 {
 			t.Fatalf("step %d: reconciling a settled state changed it or acted: %v", i, kinds(acts))
 		}

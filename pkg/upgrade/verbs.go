@@ -60,25 +60,25 @@ func InFlight(s State, obs Observation) int {
 	return n
 }
 
-// RequestPause requests a pause: started nodes finish, no new node starts (docs/design.md §2.4).
-func RequestPause(prev State, reason string, now time.Time) (State, error) {
+// requestPause requests a pause: started nodes finish, no new node starts (docs/design.md §2.4).
+func requestPause(prev State, reason string, now time.Time) (State, []Action, error) {
 	s := prev.Clone()
 	switch {
 	case s.Phase.Terminal():
-		return s, &TransitionError{Verb: "pause", State: strings.ToLower(string(s.Phase))}
+		return s, nil, &TransitionError{Verb: "pause", State: strings.ToLower(string(s.Phase))}
 	case s.Pause != nil:
-		return s, fmt.Errorf("already paused (%s): %w", s.Pause.Reason, ErrNoop)
+		return s, nil, fmt.Errorf("already paused (%s): %w", s.Pause.Reason, ErrNoop)
 	}
 	if reason == "" {
 		reason = "paused by user"
 	}
 	s.Pause = &Pause{Reason: reason, Since: now}
-	return s, nil
+	return s, []Action{emit(Normal, ReasonPaused, "", "upgrade paused: "+reason)}, nil
 }
 
-// PauseForError pauses the run because of a failure the adapters met (a drain that
+// pauseForError pauses the run because of a failure the adapters met (a drain that
 // timed out). An existing error pause keeps its reason.
-func PauseForError(prev State, reason string, now time.Time) (State, []Action) {
+func pauseForError(prev State, reason string, now time.Time) (State, []Action) {
 	s := prev.Clone()
 	if s.Phase.Terminal() || (s.Pause != nil && s.Pause.ByError) {
 		return s, nil
@@ -87,10 +87,10 @@ func PauseForError(prev State, reason string, now time.Time) (State, []Action) {
 	return s, []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+reason)}
 }
 
-// Resume clears a pause. Failed Jobs whose pods remain refuse it unless retryFailed,
+// resume clears a pause. Failed Jobs whose pods remain refuse it unless retryFailed,
 // which deletes those Jobs and re-queues their nodes. Nodes whose Jobs were deleted
 // outside the plugin are re-queued too. The batch ramp restarts at 1.
-func Resume(prev State, obs Observation, retryFailed bool, now time.Time) (State, []Action, error) {
+func resume(prev State, obs Observation, retryFailed bool, now time.Time) (State, []Action, error) {
 	s := prev.Clone()
 	switch {
 	case s.Phase.Terminal():
@@ -154,9 +154,9 @@ func failedJobs(obs Observation, withPods bool) []string {
 	return out
 }
 
-// Cancel ends a paused run: started nodes finish, nodes not started are not upgraded,
+// cancel ends a paused run: started nodes finish, nodes not started are not upgraded,
 // upgraded nodes stay upgraded (docs/design.md §2.6).
-func Cancel(prev State, obs Observation, now time.Time) (State, []Action, error) {
+func cancel(prev State, obs Observation, now time.Time) (State, []Action, error) {
 	s := prev.Clone()
 	switch {
 	case s.Phase == PhaseCancelled:
