@@ -3,8 +3,6 @@ package precheck
 import (
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/util/version"
-
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -23,31 +21,27 @@ func (checks) VersionTarget() Check {
 	}
 }
 
+// runVersionTarget applies the core's step rule (upgrade.CheckStep, docs/design.md
+// §2.8) as start does: from the API server and from every kubelet in scope that is
+// below the target. Its own findings are the pre-release warning and what the mode
+// and a managed control plane require of the API server.
 func runVersionTarget(v *View) []Finding {
+	obj := "target " + v.Options.TargetVersion
 	if v.TargetErr != nil {
-		return []Finding{{Object: "target " + v.Options.TargetVersion, Message: v.TargetErr.Error(), Remediation: "pass --to with a version such as v1.36.3"}}
+		return []Finding{{Object: obj, Message: v.TargetErr.Error(), Remediation: "pass --to with a version such as v1.36.3"}}
 	}
 	t, s := v.Target, v.Server
-	obj := "target " + v.Options.TargetVersion
 	var out []Finding
 	if t.PreRelease() != "" {
 		out = append(out, Finding{Object: obj, Severity: SeverityWarning,
 			Message: "the target is a pre-release", Remediation: "use a released version unless you are testing"})
 	}
+	if err := upgrade.CheckStep(v.ServerGitVersion, v.Options.TargetVersion); err != nil {
+		return append(out, Finding{Object: obj, Message: err.Error()})
+	}
 	d := minorDiff(t, s)
 	managed := v.ManagedControlPlane()
-	mode := v.Options.mode()
-	upgradesControlPlane := mode != upgrade.ModeNodes && !managed
-	switch {
-	case t.Major() != s.Major():
-		return append(out, Finding{Object: obj, Message: fmt.Sprintf("the API server is %s: major version upgrades are not supported", v.ServerGitVersion)})
-	case d < 0 || (upgradesControlPlane && compareRelease(t, s) < 0):
-		return append(out, Finding{Object: obj, Message: fmt.Sprintf("downgrade refused: the API server is already %s", v.ServerGitVersion),
-			Remediation: "pass a target at or above the API server version"})
-	case d > 1:
-		return append(out, Finding{Object: obj,
-			Message:     fmt.Sprintf("the API server is %s: upgrades go one minor version at a time", v.ServerGitVersion),
-			Remediation: fmt.Sprintf("upgrade to %d.%d first", s.Major(), s.Minor()+1)})
+	switch mode := v.Options.mode(); {
 	case mode == upgrade.ModeNodes && d != 0:
 		out = append(out, Finding{Object: obj,
 			Message:     fmt.Sprintf("--mode nodes upgrades kubelets only, and the API server is still %s: kubelets must not be newer than the API server", v.ServerGitVersion),
@@ -63,13 +57,14 @@ func runVersionTarget(v *View) []Finding {
 	}
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		k, err := version.ParseGeneric(n.Status.NodeInfo.KubeletVersion)
-		if err != nil || !v.Upgrades(n) || compareRelease(k, t) <= 0 {
-			continue
+		kubelet := n.Status.NodeInfo.KubeletVersion
+		if !v.InScope(n) || upgrade.Upgraded(kubelet, v.Options.TargetVersion) {
+			continue // a node at or above the target is never touched
 		}
-		out = append(out, Finding{Object: nodeObject(n.Name),
-			Message:     fmt.Sprintf("kubelet %s is newer than the target: downgrades are refused", n.Status.NodeInfo.KubeletVersion),
-			Remediation: "pass a target at or above the node's version, or leave the node out (--selector)"})
+		if err := upgrade.CheckStep(kubelet, v.Options.TargetVersion); err != nil {
+			out = append(out, Finding{Object: nodeObject(n.Name), Message: err.Error(),
+				Remediation: "upgrade the node one minor at a time first, or leave it out (--selector)"})
+		}
 	}
 	return out
 }

@@ -57,13 +57,19 @@ func cases() map[string][]checkCase {
 			{name: "pre-release", opts: Options{TargetVersion: "v1.36.0-rc.1"}, want: []string{"warning target v1.36.0-rc.1"}},
 			{name: "nodes mode needs the API server at the target", opts: Options{Mode: upgrade.ModeNodes}, want: []string{"error target v1.36.1"}},
 			{name: "nodes mode at the API server minor", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.3"}},
-			{name: "nodes mode, a patch below the API server", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.1"},
-				edit: func(t *testing.T, v *View) { kubeletAll(v, "v1.34.6") }},
-			{name: "a node above the target", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.1"},
-				edit: func(t *testing.T, v *View) {
-					kubeletAll(v, "v1.34.6")
-					kubelet(t, v, "edge-2", "v1.35.2")
-				}, want: []string{"error Node/edge-2"}},
+			{name: "nodes mode, a patch below the API server (start refuses it too)", opts: Options{Mode: upgrade.ModeNodes, TargetVersion: "v1.35.1"},
+				edit: func(t *testing.T, v *View) { kubeletAll(v, "v1.34.6") }, want: []string{"error target v1.35.1"}},
+			{name: "a node above the target is left alone", opts: Options{TargetVersion: "v1.35.4"},
+				edit: func(t *testing.T, v *View) { kubelet(t, v, "edge-2", "v1.35.5") }},
+			{name: "a node two minors behind", edit: func(t *testing.T, v *View) { kubelet(t, v, "edge-1", "v1.34.6") },
+				want: []string{"error Node/edge-1"}},
+			{name: "a deferred node two minors behind (start refuses it too)", opts: Options{SkipUnready: true}, edit: func(t *testing.T, v *View) {
+				kubelet(t, v, "edge-1", "v1.34.6")
+				notReady(t, v, "edge-1")
+			}, want: []string{"error Node/edge-1"}},
+			{name: "a node two minors behind, out of scope", opts: Options{Mode: upgrade.ModeControlPlane},
+				edit: func(t *testing.T, v *View) { kubelet(t, v, "edge-1", "v1.34.6") }},
+			{name: "a target without a patch", opts: Options{TargetVersion: "1.36"}, want: []string{"error target 1.36"}},
 			{name: "managed control plane", edit: dropControlPlane, want: []string{"error target v1.36.1"}},
 			{name: "managed control plane already at target", opts: Options{TargetVersion: "v1.35.4"}, edit: dropControlPlane},
 			{name: "no target", opts: Options{TargetVersion: "-"}, skip: true},

@@ -53,19 +53,13 @@ func skipped(patterns []string, prefix string) bool {
 	return false
 }
 
-// parseTarget parses a target version such as "v1.36.3", "1.36.3" or "1.36".
+// parseTarget parses the target as start does (upgrade.ParseVersion): a release
+// version such as "v1.36.3" or "1.36.3", pre-release kept; "1.36" is refused.
 func parseTarget(s string) (*version.Version, error) {
 	if s == "" {
 		return nil, nil
 	}
-	if t, err := version.ParseSemantic(s); err == nil {
-		return t, nil // keeps a pre-release suffix (-rc.1) that ParseGeneric drops
-	}
-	t, err := version.ParseGeneric(s)
-	if err != nil {
-		return nil, fmt.Errorf("invalid target version %q: use a version such as v1.36.3", s)
-	}
-	return t, nil
+	return upgrade.ParseVersion(s)
 }
 
 // Evaluate runs the checks over a gathered view. It is pure: tests call it directly.
