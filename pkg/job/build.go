@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -85,22 +86,68 @@ func Build(p Params, n NodeJob) *batchv1.Job {
 	if p.OwnerUID != "" {
 		meta.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: p.OwnerName, UID: p.OwnerUID}}
 	}
+	return newJob(meta, p.TimeoutSeconds, podSpec(n.Node,
+		[]corev1.Container{agentContainer(ContainerPreprocess, p.PreprocessImage, agentEnv(p.TargetVersion, n.Role, p.RunID))},
+		[]corev1.Container{agentContainer(ContainerUpgrade, p.UpgradeImage, agentEnv(p.TargetVersion, n.Role, p.RunID))}))
+}
+
+// CheckParams are the run-wide inputs of the deep-check Job builder.
+type CheckParams struct {
+	// RunID identifies one `check --deep` (LabelRun of its Jobs and pods).
+	RunID string
+	// TargetVersion is check's --to; "" when none was given.
+	TargetVersion string
+	// Image is the node-preprocess image: the agent's check step.
+	Image          string
+	TimeoutSeconds int64
+}
+
+// BuildCheck returns the deep-check Job of one node (`kubectl edgeupgrade check
+// --deep`): the pod of the node-upgrade Job, pinned and privileged alike, with one
+// container that runs `edgeupgrade-node check` and writes a hostcheck.Result as its
+// termination message. role is RoleMaster or RoleWorker. It creates nothing.
+func BuildCheck(p CheckParams, node, role string) *batchv1.Job {
+	labels := map[string]string{
+		LabelManagedBy: ManagedBy,
+		LabelComponent: ComponentDeepCheck,
+		LabelRun:       p.RunID,
+		LabelNodeHash:  NodeHash(node),
+		LabelRole:      role,
+	}
+	annotations := map[string]string{AnnotationNode: node}
+	if p.TargetVersion != "" {
+		annotations[AnnotationTargetVersion] = p.TargetVersion
+	}
+	meta := metav1.ObjectMeta{Name: Name(p.RunID, node), Namespace: Namespace, Labels: labels, Annotations: annotations}
+	// Each agent step gets half the Job's deadline, so the agent reports a step that
+	// hangs before the deadline kills the pod.
+	env := append(agentEnv(p.TargetVersion, role, p.RunID),
+		corev1.EnvVar{Name: EnvStepTimeout, Value: (time.Duration(p.TimeoutSeconds) * time.Second / 2).String()})
+	return newJob(meta, p.TimeoutSeconds, podSpec(node, nil, []corev1.Container{agentContainer(ContainerCheck, p.Image, env)}))
+}
+
+// newJob wraps a node's pod in a Job that runs it once: a failure is a result for a
+// person to read, never retried (backoffLimit 0), within timeoutSeconds.
+func newJob(meta metav1.ObjectMeta, timeoutSeconds int64, spec corev1.PodSpec) *batchv1.Job {
 	return &batchv1.Job{
 		ObjectMeta: meta,
 		Spec: batchv1.JobSpec{
-			BackoffLimit:          ptr.To[int32](0), // a failure pauses the run; people decide
-			ActiveDeadlineSeconds: ptr.To(p.TimeoutSeconds),
+			BackoffLimit:          ptr.To[int32](0),
+			ActiveDeadlineSeconds: ptr.To(timeoutSeconds),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
-				Spec:       podSpec(p, n),
+				ObjectMeta: metav1.ObjectMeta{Labels: meta.Labels, Annotations: meta.Annotations},
+				Spec:       spec,
 			},
 		},
 	}
 }
 
-func podSpec(p Params, n NodeJob) corev1.PodSpec {
+// podSpec is the pod of every Job the plugin runs on a node: pinned to it, tolerating
+// every taint, in the host's PID and network namespaces, with the host's / at HostRoot
+// (docs/design.md §5).
+func podSpec(node string, initContainers, containers []corev1.Container) corev1.PodSpec {
 	return corev1.PodSpec{
-		NodeName:                      n.Node,
+		NodeName:                      node,
 		RestartPolicy:                 corev1.RestartPolicyNever,
 		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 		HostPID:                       true,
@@ -111,29 +158,31 @@ func podSpec(p Params, n NodeJob) corev1.PodSpec {
 		TerminationGracePeriodSeconds: ptr.To[int64](30),
 		Volumes: []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{
 			HostPath: &corev1.HostPathVolumeSource{Path: "/", Type: ptr.To(corev1.HostPathDirectory)}}}},
-		InitContainers: []corev1.Container{agentContainer(ContainerPreprocess, p.PreprocessImage, p, n)},
-		Containers:     []corev1.Container{agentContainer(ContainerUpgrade, p.UpgradeImage, p, n)},
+		InitContainers: initContainers,
+		Containers:     containers,
 	}
 }
 
-func agentContainer(name, image string, p Params, n NodeJob) corev1.Container {
+// agentContainer runs the agent's step of the same name (`edgeupgrade-node NAME`),
+// privileged, with the host mounted.
+func agentContainer(name, image string, env []corev1.EnvVar) corev1.Container {
 	return corev1.Container{
 		Name:                     name,
 		Image:                    image,
 		ImagePullPolicy:          corev1.PullIfNotPresent,
 		Command:                  []string{AgentBinary, name},
-		Env:                      agentEnv(p, n),
+		Env:                      env,
 		SecurityContext:          &corev1.SecurityContext{Privileged: ptr.To(true)},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		VolumeMounts:             []corev1.VolumeMount{{Name: "host", MountPath: HostRoot}},
 	}
 }
 
-func agentEnv(p Params, n NodeJob) []corev1.EnvVar {
+func agentEnv(target, role, runID string) []corev1.EnvVar {
 	return []corev1.EnvVar{
-		{Name: EnvTargetVersion, Value: p.TargetVersion},
-		{Name: EnvRole, Value: n.Role},
-		{Name: EnvRunID, Value: p.RunID},
+		{Name: EnvTargetVersion, Value: target},
+		{Name: EnvRole, Value: role},
+		{Name: EnvRunID, Value: runID},
 		{Name: EnvNodeName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
 		{Name: EnvHostRoot, Value: HostRoot},
 	}

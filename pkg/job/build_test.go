@@ -1,11 +1,18 @@
 package job
 
 import (
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestNameIsDeterministicAndValid(t *testing.T) {
 	long := strings.Repeat("edge-node.region-north.", 12) + "x"
@@ -38,5 +45,51 @@ func TestBuildPinsAndLabels(t *testing.T) {
 		j.Spec.Template.Spec.InitContainers[0].Image != "p" || j.Spec.Template.Spec.Containers[0].Image != "u" ||
 		j.Spec.Template.Spec.Containers[0].Command[1] != "upgrade" || len(j.OwnerReferences) != 0 {
 		t.Fatalf("job %+v", j)
+	}
+}
+
+func TestBuildCheck(t *testing.T) {
+	p := CheckParams{RunID: "check-0a1b2c3d", Image: "p", TimeoutSeconds: 120}
+	j := BuildCheck(p, "edge-1", RoleWorker)
+	if j.Spec.Template.Spec.NodeName != "edge-1" || j.Labels[LabelComponent] != ComponentDeepCheck || j.Labels[LabelNodeHash] != NodeHash("edge-1") ||
+		j.Name != Name(p.RunID, "edge-1") || j.Spec.Template.Annotations[AnnotationNode] != "edge-1" || len(j.Spec.Template.Spec.InitContainers) != 0 ||
+		j.Spec.Template.Spec.Containers[0].Name != ContainerCheck || j.Spec.Template.Spec.Containers[0].Command[1] != "check" {
+		t.Fatalf("job %+v", j)
+	}
+	if _, ok := j.Annotations[AnnotationTargetVersion]; ok {
+		t.Errorf("no --to, but a target-version annotation: %v", j.Annotations)
+	}
+}
+
+// TestGolden pins both Jobs: they are the contract with the node agent and the lab
+// (go test ./pkg/job -args -update rewrites testdata/).
+func TestGolden(t *testing.T) {
+	for file, j := range map[string]any{
+		"node-upgrade-job.yaml": Build(Params{RunID: "2611231000-abcd", TargetVersion: "v1.36.3",
+			PreprocessImage: "registry.local/edgeupgrade/node-preprocess:v0.1.0", UpgradeImage: "registry.local/edgeupgrade/upgrade:v1.36.3",
+			TimeoutSeconds: 1800, OwnerName: "edgeupgrade", OwnerUID: "0b5e7a52-5c2a-4b53-9d3e-0c1f5f6d1e2a"},
+			NodeJob{Node: "edge-a-001.region-north.example.com", Pool: "pool-a", Batch: "3", Role: RoleWorker}),
+		"deep-check-job.yaml": BuildCheck(CheckParams{RunID: "check-0a1b2c3d", TargetVersion: "v1.36.3",
+			Image: "registry.local/edgeupgrade/node-preprocess:v0.1.0", TimeoutSeconds: 120}, "master-1", RoleMaster),
+	} {
+		t.Run(file, func(t *testing.T) {
+			got, err := yaml.Marshal(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test ./pkg/job -args -update writes it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", path, diff)
+			}
+		})
 	}
 }

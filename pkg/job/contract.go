@@ -1,7 +1,9 @@
-// Package job builds the per-node upgrade Jobs. This file is the contract the Jobs
-// share with the node agent, the lab simulator and the pre-check: names, labels,
-// annotations, container names and environment variables. Change it with care: a
-// running upgrade started by an older plugin relies on it.
+// Package job builds the Jobs the plugin runs on a node: the node-upgrade Job (Build)
+// and the deep-check Job of `check --deep` (BuildCheck), from one pod spec and one node
+// hash. This file is the contract the Jobs share with the node agent, the lab
+// simulator and the pre-check: names, labels, annotations, container names and
+// environment variables. Change it with care: a running upgrade started by an older
+// plugin relies on it, and testdata/*.yaml pins both Jobs.
 package job
 
 const (

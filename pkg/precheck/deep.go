@@ -3,7 +3,6 @@ package precheck
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -245,65 +244,10 @@ func (d *deepRun) cleanup() {
 	}
 }
 
-// job builds the deep-check Job for one node (see pkg/job/contract.go).
+// job builds the deep-check Job of one node (pkg/job, beside the node-upgrade Job).
 func (d *deepRun) job(n *corev1.Node) *batchv1.Job {
-	role := string(nodes.Role(n))
-	hash := nodeHash(n.Name)
-	lbls := map[string]string{
-		job.LabelManagedBy: job.ManagedBy,
-		job.LabelComponent: job.ComponentDeepCheck,
-		job.LabelRun:       d.runID,
-		job.LabelNodeHash:  hash,
-		job.LabelRole:      role,
-	}
-	ann := map[string]string{job.AnnotationNode: n.Name}
-	if d.v.Options.TargetVersion != "" {
-		ann[job.AnnotationTargetVersion] = d.v.Options.TargetVersion
-	}
-	hostPathDir := corev1.HostPathDirectory
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "edgeupgrade-" + d.runID + "-" + hash, Namespace: job.Namespace, Labels: lbls, Annotations: ann},
-		Spec: batchv1.JobSpec{
-			BackoffLimit:          ptr.To[int32](0),
-			ActiveDeadlineSeconds: ptr.To(d.timeout),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: lbls, Annotations: ann},
-				Spec: corev1.PodSpec{
-					NodeName:                     n.Name,
-					RestartPolicy:                corev1.RestartPolicyNever,
-					HostPID:                      true,
-					HostNetwork:                  true,
-					AutomountServiceAccountToken: ptr.To(false),
-					PriorityClassName:            "system-node-critical",
-					Tolerations:                  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					Containers: []corev1.Container{{
-						Name:    job.ContainerCheck,
-						Image:   d.v.Options.DeepImage,
-						Command: []string{job.AgentBinary, "check"},
-						Env: []corev1.EnvVar{
-							{Name: job.EnvTargetVersion, Value: d.v.Options.TargetVersion},
-							{Name: job.EnvRole, Value: role},
-							{Name: job.EnvRunID, Value: d.runID},
-							{Name: job.EnvNodeName, Value: n.Name},
-							{Name: job.EnvHostRoot, Value: job.HostRoot},
-							{Name: job.EnvStepTimeout, Value: (time.Duration(d.timeout) * time.Second / 2).String()},
-						},
-						SecurityContext:          &corev1.SecurityContext{Privileged: ptr.To(true)},
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-						VolumeMounts:             []corev1.VolumeMount{{Name: "host", MountPath: job.HostRoot}},
-					}},
-					Volumes: []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{
-						HostPath: &corev1.HostPathVolumeSource{Path: "/", Type: &hostPathDir}}}},
-				},
-			},
-		},
-	}
-}
-
-// nodeHash is a label-safe, stable hash of a node name (names can exceed 63 chars).
-func nodeHash(node string) string {
-	sum := sha256.Sum256([]byte(node))
-	return hex.EncodeToString(sum[:])[:10]
+	return job.BuildCheck(job.CheckParams{RunID: d.runID, TargetVersion: d.v.Options.TargetVersion, Image: d.v.Options.DeepImage,
+		TimeoutSeconds: d.timeout}, n.Name, string(nodes.Role(n)))
 }
 
 func randomHex(n int) string {

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -142,9 +144,18 @@ func TestDeepChecks(t *testing.T) {
 	env := map[string]string{}
 	for _, e := range ctr.Env {
 		env[e.Name] = e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
 	}
-	if env[job.EnvTargetVersion] != "v1.36.1" || env[job.EnvNodeName] != spec.NodeName || env[job.EnvHostRoot] != job.HostRoot || env[job.EnvRunID] != j.Labels[job.LabelRun] {
+	if env[job.EnvTargetVersion] != "v1.36.1" || env[job.EnvNodeName] != "spec.nodeName" || env[job.EnvHostRoot] != job.HostRoot ||
+		env[job.EnvRunID] != j.Labels[job.LabelRun] || env[job.EnvStepTimeout] != "1m0s" {
 		t.Errorf("env %v", env)
+	}
+	if want := job.BuildCheck(job.CheckParams{RunID: j.Labels[job.LabelRun], TargetVersion: "v1.36.1", Image: ctr.Image, TimeoutSeconds: 120},
+		spec.NodeName, j.Labels[job.LabelRole]); !equality.Semantic.DeepEqual(want.Spec, j.Spec) || want.Name != j.Name ||
+		!equality.Semantic.DeepEqual(want.Labels, j.Labels) || !equality.Semantic.DeepEqual(want.Annotations, j.Annotations) {
+		t.Errorf("the deep-check Job is not job.BuildCheck's:\n%s", cmp.Diff(want.ObjectMeta, j.ObjectMeta)+cmp.Diff(want.Spec, j.Spec))
 	}
 	left, err := c.Kube.BatchV1().Jobs(job.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
