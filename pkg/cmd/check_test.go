@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
 )
-
-var updateCheckGolden = flag.Bool("update-check-golden", false, "rewrite testdata/check-*.golden")
 
 func runCheck(t *testing.T, c *prechecktest.Cluster, edit func(*CheckOptions)) (string, error) {
 	t.Helper()
@@ -35,23 +29,6 @@ func runCheck(t *testing.T, c *prechecktest.Cluster, edit func(*CheckOptions)) (
 	}
 	err := o.Run(context.Background())
 	return out.String(), err
-}
-
-func compareGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateCheckGolden {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/cmd -run Check -update-check-golden)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", name, diff)
-	}
 }
 
 func plantedCluster() *prechecktest.Cluster {

@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,7 +37,7 @@ func TestVersionOutput(t *testing.T) {
 			if err := o.Run(); err != nil {
 				t.Fatal(err)
 			}
-			checkVersionGolden(t, tt.golden, out.Bytes())
+			compareGolden(t, tt.golden, out.String())
 		})
 	}
 }
@@ -76,23 +74,5 @@ func TestVersionRejectsUnknownOutput(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("-o %s printed %q", output, out)
 		}
-	}
-}
-
-// checkVersionGolden compares got with testdata/name; UPDATE_GOLDEN=1 rewrites the file.
-func checkVersionGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (UPDATE_GOLDEN=1 creates it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
