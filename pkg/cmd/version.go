@@ -11,15 +11,13 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/api"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
 )
 
-// versionAPIVersion and versionKind type the object `version -o json|yaml` prints, so
-// scripts can tell it apart from the other documents the plugin prints.
-const (
-	versionAPIVersion = "edgeupgrade.io/v1alpha1"
-	versionKind       = "Version"
-)
+// versionKind types the object `version -o json|yaml` prints (apiVersion api.GroupVersion),
+// so scripts can tell it apart from the other documents the plugin prints.
+const versionKind = "Version"
 
 var (
 	versionLong = templates.LongDesc(`
@@ -118,7 +116,7 @@ func (o *VersionOptions) Run() error {
 		return err
 	}
 	obj := &VersionObject{
-		TypeMeta: metav1.TypeMeta{APIVersion: versionAPIVersion, Kind: versionKind},
+		TypeMeta: metav1.TypeMeta{APIVersion: api.GroupVersion, Kind: versionKind},
 		Info:     o.Info,
 	}
 	return o.printer.PrintObj(obj, o.Out)

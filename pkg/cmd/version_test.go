@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/api"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
 )
 
@@ -55,7 +56,7 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("version -o yaml is not a Version object: %v\n%s", err, out)
 	}
 	want := VersionObject{Info: version.Get()}
-	want.APIVersion, want.Kind = versionAPIVersion, versionKind
+	want.APIVersion, want.Kind = api.GroupVersion, versionKind
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("version -o yaml (-want +got):\n%s", diff)
 	}

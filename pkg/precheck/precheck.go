@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/api"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -130,7 +131,7 @@ type Result struct {
 
 // ReportAPIVersion and ReportKind identify a Report in -o json|yaml output.
 const (
-	ReportAPIVersion = "edgeupgrade.io/v1alpha1"
+	ReportAPIVersion = api.GroupVersion
 	ReportKind       = "PreCheckReport"
 )
 

@@ -12,11 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/api"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// GroupVersion of the status object (for -o json|yaml consumers).
-var GroupVersion = schema.GroupVersion{Group: "edgeupgrade.io", Version: "v1alpha1"}
+// GroupVersion of the status object (for -o json|yaml consumers): api.GroupVersion.
+var GroupVersion = schema.GroupVersion{Group: api.Group, Version: api.Version}
 
 // Status is the JSON contract of `kubectl edgeupgrade status -o json`.
 type Status struct {
