@@ -1,6 +1,10 @@
 package precheck
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
+)
 
 // APIServerReady: the API server reports ready (/readyz), etcd included.
 func (checks) APIServerReady() Check {
@@ -19,5 +23,5 @@ func runAPIServerReady(v *View) []Finding {
 	if strings.TrimSpace(v.Readyz) == "ok" {
 		return nil
 	}
-	return []Finding{{Object: "/readyz", Message: firstLine(v.Readyz)}}
+	return []Finding{{Object: "/readyz", Message: words.FirstLine(v.Readyz, maxLine)}}
 }

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 )
@@ -59,7 +59,7 @@ func runUpgradeLeftovers(v *View) []Finding {
 	if len(succeeded) > 0 {
 		sort.Strings(succeeded)
 		out = append(out, Finding{Object: "Namespace/" + job.Namespace, Severity: SeverityWarning,
-			Message:     fmt.Sprintf("%d completed pods of earlier runs remain (%s)", len(succeeded), truncateList(succeeded, 3)),
+			Message:     fmt.Sprintf("%d completed pods of earlier runs remain (%s)", len(succeeded), words.List(succeeded, 3)),
 			Remediation: "delete the finished Jobs of earlier runs: kubectl delete jobs -n kube-upgrade -l " + job.LabelManagedBy + "=" + job.ManagedBy})
 	}
 	return out
@@ -91,6 +91,9 @@ func stateFinding(cm *corev1.ConfigMap) *Finding {
 	return nil
 }
 
+// maxLine bounds the line of a container's message a finding quotes.
+const maxLine = 200
+
 func nodeSuffix(p *corev1.Pod) string {
 	if p.Spec.NodeName == "" {
 		return ""
@@ -103,7 +106,7 @@ func podFailure(p *corev1.Pod) string {
 		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
 			msg := fmt.Sprintf("container %s exited %d", cs.Name, t.ExitCode)
 			if t.Message != "" {
-				msg += ": " + firstLine(t.Message)
+				msg += ": " + words.FirstLine(t.Message, maxLine)
 			}
 			return msg
 		}
@@ -112,24 +115,6 @@ func podFailure(p *corev1.Pod) string {
 		return p.Status.Reason + " " + p.Status.Message
 	}
 	return "phase Failed"
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
-
-func truncateList(xs []string, n int) string {
-	if len(xs) <= n {
-		return strings.Join(xs, ", ")
-	}
-	return fmt.Sprintf("%s, +%d more", strings.Join(xs[:n], ", "), len(xs)-n)
 }
 
 func jobFinished(j *batchv1.Job) bool {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 )
@@ -175,7 +176,7 @@ func (d *deepRun) onPod(ctx context.Context, p *corev1.Pod) {
 		t := cs.State.Terminated
 		var res hostcheck.Result
 		if err := json.Unmarshal([]byte(t.Message), &res); err != nil {
-			d.v.HostErrors[node] = fmt.Sprintf("the check exited %d without a result: %s", t.ExitCode, firstLine(t.Message))
+			d.v.HostErrors[node] = fmt.Sprintf("the check exited %d without a result: %s", t.ExitCode, words.FirstLine(t.Message, maxLine))
 		} else {
 			if res.Node == "" {
 				res.Node = node

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,13 +22,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/api"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 //go:generate go run ../../hack/gen-removed-apis -out zz_generated_removedapis.go
 
-// ErrBlocking is wrapped in the error the check command returns when the report has
-// errors; main maps errors.Is(err, ErrBlocking) to exit code 2.
+// ErrBlocking is wrapped in the error check and start return when the report has
+// errors (Report.Err); main maps errors.Is(err, ErrBlocking) to exit code 2.
 var ErrBlocking = errors.New("pre-check found errors")
 
 // Severity of a check or finding: an error blocks the upgrade, a warning does not.
@@ -163,11 +165,12 @@ func (r *Report) Summary() string {
 	if r.Errors == 0 && r.Warnings == 0 {
 		return "normal"
 	}
-	return fmt.Sprintf("%d %s, %d %s", r.Errors, plural(r.Errors, "error"), r.Warnings, plural(r.Warnings, "warning"))
+	return fmt.Sprintf("%d %s, %d %s", r.Errors, words.Plural(r.Errors, "error", "errors"), r.Warnings, words.Plural(r.Warnings, "warning", "warnings"))
 }
 
-// Err returns nil when nothing blocks, otherwise an error wrapping ErrBlocking that
-// names the failed checks.
+// Err returns nil when nothing blocks, otherwise the one error check and start return
+// for a failed pre-check: it wraps ErrBlocking (exit code 2) and names the failed
+// checks and the way out.
 func (r *Report) Err() error {
 	b := r.Blocking()
 	if len(b) == 0 {
@@ -177,7 +180,8 @@ func (r *Report) Err() error {
 	for i, res := range b {
 		ids[i] = res.ID
 	}
-	return fmt.Errorf("%w: %s (fix them, or name them in --skip-check)", ErrBlocking, joinIDs(ids))
+	return fmt.Errorf("%w: %d %s (%s); fix them, or skip a check with --skip-check ID",
+		ErrBlocking, len(b), words.Plural(len(b), "check failed", "checks failed"), strings.Join(ids, ", "))
 }
 
 // DeepCopyObject makes Report a runtime.Object for the kubectl printers.
@@ -192,22 +196,4 @@ func (r *Report) DeepCopyObject() runtime.Object {
 		out.Results[i] = res
 	}
 	return &out
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-func joinIDs(ids []string) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ", "
-		}
-		s += id
-	}
-	return s
 }

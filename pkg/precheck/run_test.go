@@ -81,6 +81,11 @@ func TestRunFindsPlantedProblems(t *testing.T) {
 	if !errors.Is(r.Err(), precheck.ErrBlocking) {
 		t.Errorf("Err() = %v, want ErrBlocking", r.Err())
 	}
+	// The one wording of a failed pre-check, in check and start alike.
+	if want := "pre-check found errors: 7 checks failed (node-not-ready, runtime-version, removed-api-helm, removed-api-last-applied, " +
+		"removed-api-managed-fields, webhook-no-endpoints, upgrade-leftovers); fix them, or skip a check with --skip-check ID"; r.Err().Error() != want {
+		t.Errorf("Err() = %q, want %q", r.Err(), want)
+	}
 	if r.Errors != 7 || r.Warnings != 2 {
 		t.Errorf("counts %d errors %d warnings", r.Errors, r.Warnings)
 	}
