@@ -165,8 +165,8 @@ func (o *CheckOptions) Validate() error {
 	return nil
 }
 
-// Run runs the pre-check and prints the report. Blocking findings return an error
-// wrapping precheck.ErrBlocking (exit code 2).
+// Run runs the pre-check and prints the report. Blocking findings return the report's
+// error (Report.Err, as start does), which wraps precheck.ErrBlocking (exit code 2).
 func (o *CheckOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -202,10 +202,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(rep.Blocking()) > 0 {
-		return fmt.Errorf("%d %s: %w", rep.Errors, pluralWord(rep.Errors, "check failed", "checks failed"), precheck.ErrBlocking)
-	}
-	return nil
+	return rep.Err()
 }
 
 func (o *CheckOptions) list() error {

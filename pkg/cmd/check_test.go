@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -51,8 +52,8 @@ func TestCheckGolden(t *testing.T) {
 				o.To = "v1.36.1"
 				*o.PrintFlags.OutputFormat = tc.output
 			})
-			if !errors.Is(err, precheck.ErrBlocking) {
-				t.Errorf("err = %v, want ErrBlocking (exit 2)", err)
+			if !errors.Is(err, precheck.ErrBlocking) || !strings.Contains(err.Error(), "checks failed (") {
+				t.Errorf("err = %v, want Report.Err (ErrBlocking, exit 2)", err)
 			}
 			compareGolden(t, tc.golden, out)
 		})

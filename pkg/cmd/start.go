@@ -219,13 +219,13 @@ func (o *StartOptions) preCheck(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pre-check could not run: %w", err)
 	}
-	if len(rep.Blocking()) == 0 {
+	blocking := rep.Err()
+	if blocking == nil {
 		_, err := fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
 		return err
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)
-	return &ExitError{Code: ExitPreCheck, Err: fmt.Errorf("pre-check failed with %d %s; fix them, or skip a check with --skip-check ID: %w",
-		rep.Errors, pluralWord(rep.Errors, "error", "errors"), precheck.ErrBlocking)}
+	return &ExitError{Code: ExitPreCheck, Err: blocking}
 }
 
 // observeCluster reads the API server version and the in-scope nodes.
