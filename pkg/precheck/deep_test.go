@@ -3,6 +3,7 @@ package precheck_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +169,7 @@ func TestDeepChecks(t *testing.T) {
 
 func TestDeepNeedsImage(t *testing.T) {
 	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
-	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Deep: true}); err == nil {
-		t.Error("deep checks without an image accepted")
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Deep: true}); err == nil || !strings.Contains(err.Error(), "--preprocess-image") {
+		t.Errorf("deep checks without an image: %v, want an error naming --preprocess-image", err)
 	}
 }

@@ -35,10 +35,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("invalid mode %q: use %s, %s or %s", o.Mode, upgrade.ModeAll, upgrade.ModeControlPlane, upgrade.ModeNodes)
 	}
 	if u := UnknownSkips(o.Skip); len(u) > 0 {
-		return fmt.Errorf("unknown check ID %s in --skip-check: `kubectl edgeupgrade check` lists the IDs", strings.Join(u, ", "))
+		return fmt.Errorf("unknown check ID %s in --skip-check: kubectl edgeupgrade check --list shows the IDs", strings.Join(u, ", "))
 	}
 	if o.Deep && o.DeepImage == "" {
-		return fmt.Errorf("deep checks need the node-preprocess image: pass --deep-image")
+		return fmt.Errorf("deep checks need the node-preprocess image: pass --preprocess-image")
 	}
 	return nil
 }

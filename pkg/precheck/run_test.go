@@ -143,8 +143,9 @@ func TestRunWithoutSecretsPermission(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
-	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Skip: []string{"no-such-check"}}); err == nil {
-		t.Error("unknown --skip-check ID accepted")
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Skip: []string{"no-such-check"}}); err == nil ||
+		!strings.HasSuffix(err.Error(), "kubectl edgeupgrade check --list shows the IDs") {
+		t.Errorf("unknown --skip-check ID: %v", err)
 	}
 	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Mode: "workers"}); err == nil {
 		t.Error("bad mode accepted")
