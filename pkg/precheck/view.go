@@ -218,8 +218,9 @@ type runScope struct {
 // scope classifies the nodes once (pkg/nodes, as the runner does) and lets the core
 // say which ones the run covers and defers. The pre-check's scope does not depend on
 // the target, so that it is the same with and without --to: the core is given no
-// target, and a NotReady worker already at the target counts as deferred too (the run
-// leaves it alone either way).
+// target (upgrade.Upgraded is false without one), so a NotReady worker already at the
+// target counts as deferred too (the run leaves it alone either way; a test in
+// checks_test.go holds this).
 func (v *View) scope() *runScope {
 	if v.nodeScope != nil {
 		return v.nodeScope
