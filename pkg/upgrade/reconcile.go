@@ -313,8 +313,8 @@ func complete(s *State, obs Observation, now time.Time) []Action {
 // Deferred lists in-scope nodes this run will not upgrade because they are NotReady
 // and the run was started with --skip-unready.
 func Deferred(s State, obs Observation) []string {
-	if !s.Spec.SkipUnready {
-		return nil
+	if !s.Spec.SkipUnready || !InMode(s.Spec.Mode, RoleWorker) {
+		return nil // workers out of scope (--mode control-plane) are not deferred: never upgraded
 	}
 	var out []string
 	for _, n := range candidates(obs.Nodes, RoleWorker, s.Spec.TargetVersion, obs.Jobs) {

@@ -339,6 +339,27 @@ func TestNotReadyNodes(t *testing.T) {
 	}
 }
 
+// Workers out of scope are never deferred: --mode control-plane never upgrades them.
+func TestDeferredOnlyInScope(t *testing.T) {
+	c := newCluster(1, map[string]int{"a": 4})
+	c.node("w-a-0001").Ready = false
+	sp := spec()
+	sp.SkipUnready = true
+	for mode, want := range map[Mode][]string{ModeAll: {"w-a-0001"}, ModeNodes: {"w-a-0001"}, ModeControlPlane: nil} {
+		sp.Mode = mode
+		st, err := NewState(sp, "r", Cluster{APIServerVersion: "v1.35.4", Nodes: c.nodes}, t0)
+		if mode == ModeNodes {
+			st, err = NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Deferred(st, c.obs()); !reflect.DeepEqual(got, want) {
+			t.Errorf("--mode %s: deferred %v, want %v", mode, got, want)
+		}
+	}
+}
+
 func TestAlreadyUpgradedNodesAreNoops(t *testing.T) {
 	c := newCluster(1, map[string]int{"a": 10})
 	for i := range c.nodes {

@@ -5,7 +5,7 @@ package upgrade
 // each block followed by the output it must produce (transcript_world_test.go says
 // what the commands are). A rule change shows as a text diff of these files:
 //
-//	go test ./pkg/upgrade -run TestTranscripts -rewrite
+//	go test ./pkg/upgrade -run TestTranscripts -update
 //
 // rewrites every expected output from the actual one, for review before commit.
 //
@@ -21,7 +21,7 @@ import (
 	"testing"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt from the actual output")
+var update = flag.Bool("update", false, "rewrite the expected output of testdata/*.txt from the actual output")
 
 // block is one step of a transcript: the text before its "----" (comments and
 // commands, kept as is when rewriting), its commands, and its expected output.
@@ -57,7 +57,7 @@ func runTranscript(t *testing.T, file string) {
 	var out strings.Builder
 	for _, b := range blocks {
 		got := w.run(b.commands)
-		if got != b.want && !*rewrite {
+		if got != b.want && !*update {
 			t.Errorf("%s:%d: %s\n--- want\n%s\n--- got\n%s", file, b.line, strings.Join(b.commands, " / "), b.want, got)
 		}
 		out.WriteString(strings.Join(b.head, "\n") + "\n----\n")
@@ -66,7 +66,7 @@ func runTranscript(t *testing.T, file string) {
 		}
 		out.WriteString("\n")
 	}
-	if !*rewrite {
+	if !*update {
 		return
 	}
 	text := strings.TrimSuffix(out.String(), "\n")
