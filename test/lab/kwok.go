@@ -30,6 +30,7 @@ options:
   tlsCertFile: %s
   tlsPrivateKeyFile: %s
   enableCRDs: [Logs]
+  enableDebuggingHandlers: true
   nodeLeaseDurationSeconds: %d
   nodeLeaseParallelism: 8
   nodePlayStageParallelism: 8
