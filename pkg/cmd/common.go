@@ -14,6 +14,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
@@ -47,6 +48,25 @@ type session struct {
 	runner *runner.Runner
 }
 
+// connector returns the clients a command talks to the cluster with: the factory's
+// (connectWith) or, in tests, fakes.
+type connector func() (precheck.Clients, error)
+
+// connectWith connects through the kubeconfig flags.
+func connectWith(f cmdutil.Factory) connector {
+	return func() (precheck.Clients, error) {
+		rc, err := f.ToRESTConfig()
+		if err != nil {
+			return precheck.Clients{}, fmt.Errorf("connect to the cluster: %w", err)
+		}
+		cs, err := clientFor(f)
+		if err != nil {
+			return precheck.Clients{}, err
+		}
+		return precheck.Clients{Kube: cs, Rest: rc}, nil
+	}
+}
+
 func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 	cs, err := f.KubernetesClientSet()
 	if err != nil {
@@ -57,16 +77,17 @@ func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 
 // openSession loads the current run and starts watching it. A session that will
 // drive the run watches everything; a one-shot one lists lean (cacheOptions).
-func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bool) (*session, error) {
-	cs, err := clientFor(f)
+func openSession(ctx context.Context, connect connector, out io.Writer, drive bool) (*session, error) {
+	c, err := connect()
 	if err != nil {
 		return nil, err
 	}
+	cs := c.Kube
 	s := &session{client: cs, store: store.Store{Client: cs}}
 	if s.state, _, err = s.store.Get(ctx); err != nil {
 		return nil, err
 	}
-	opts, err := cacheOptions(f, drive)
+	opts, err := cacheOptions(c, drive)
 	if err != nil {
 		return nil, err
 	}
@@ -82,15 +103,17 @@ func openSession(ctx context.Context, f cmdutil.Factory, out io.Writer, drive bo
 
 // cacheOptions: a session that drives the run watches everything; a one-shot one
 // lists lean (runner.CacheOptions).
-func cacheOptions(f cmdutil.Factory, drive bool) (runner.CacheOptions, error) {
+func cacheOptions(c precheck.Clients, drive bool) (runner.CacheOptions, error) {
 	if drive {
 		return runner.CacheOptions{}, nil
 	}
-	rc, err := f.ToRESTConfig()
-	if err != nil {
-		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
+	if c.Metadata != nil {
+		return runner.CacheOptions{Lean: true, Metadata: c.Metadata}, nil
 	}
-	md, err := metadata.NewForConfig(rc)
+	if c.Rest == nil {
+		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: no REST config for the metadata client")
+	}
+	md, err := metadata.NewForConfig(c.Rest)
 	if err != nil {
 		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
 	}

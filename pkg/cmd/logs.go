@@ -25,13 +25,18 @@ type LogsOptions struct {
 	Container string
 	Tail      int64
 
-	f       cmdutil.Factory
+	connect connector
 	streams genericiooptions.IOStreams
 }
 
 // NewCmdLogs returns the logs command.
 func NewCmdLogs(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &LogsOptions{f: f, streams: streams}
+	return newCmdLogs(f, connectWith(f), streams)
+}
+
+// newCmdLogs takes f for node name completion only.
+func newCmdLogs(f cmdutil.Factory, connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &LogsOptions{connect: connect, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "logs NODE",
 		Short: "Print the preprocess and upgrade logs of a node in the current run",
@@ -57,10 +62,11 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	if o.Container != "" && o.Container != job.ContainerPreprocess && o.Container != job.ContainerUpgrade {
 		return fmt.Errorf("unknown --container %q: use preprocess or upgrade", o.Container)
 	}
-	cs, err := clientFor(o.f)
+	c, err := o.connect()
 	if err != nil {
 		return err
 	}
+	cs := c.Kube
 	st, _, err := store.Store{Client: cs}.Get(ctx)
 	if err != nil {
 		return err

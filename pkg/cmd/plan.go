@@ -57,7 +57,7 @@ type PlanOptions struct {
 	upgradeFlags
 	PrintFlags *genericclioptions.PrintFlags
 
-	f       cmdutil.Factory
+	connect connector
 	client  kubernetes.Interface
 	printer printers.ResourcePrinter
 	streams genericiooptions.IOStreams
@@ -65,7 +65,11 @@ type PlanOptions struct {
 
 // NewCmdPlan returns the plan command.
 func NewCmdPlan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &PlanOptions{f: f, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
+	return newCmdPlan(connectWith(f), streams)
+}
+
+func newCmdPlan(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &PlanOptions{connect: connect, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
 	cmd := &cobra.Command{
 		Use:     "plan --to VERSION",
 		Short:   "Print the masters order and every batch of an upgrade without starting it",
@@ -89,10 +93,11 @@ func NewCmdPlan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 
 // Complete connects and prepares the printer.
 func (o *PlanOptions) Complete() error {
-	var err error
-	if o.client, err = clientFor(o.f); err != nil {
+	c, err := o.connect()
+	if err != nil {
 		return err
 	}
+	o.client = c.Kube
 	if o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != "" {
 		o.printer, err = o.PrintFlags.ToPrinter()
 	}

@@ -53,7 +53,8 @@ type StartOptions struct {
 	Wait   bool
 	DryRun bool
 
-	f       cmdutil.Factory
+	connect connector
+	clients precheck.Clients
 	client  kubernetes.Interface
 	streams genericiooptions.IOStreams
 	now     func() time.Time
@@ -61,7 +62,11 @@ type StartOptions struct {
 
 // NewCmdStart returns the start command.
 func NewCmdStart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StartOptions{f: f, streams: streams, now: time.Now}
+	return newCmdStart(connectWith(f), streams, time.Now)
+}
+
+func newCmdStart(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
+	o := &StartOptions{connect: connect, streams: streams, now: now}
 	cmd := &cobra.Command{
 		Use:     "start --to VERSION",
 		Short:   "Start an upgrade after a passing pre-check",
@@ -87,7 +92,8 @@ func NewCmdStart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 // Complete connects to the cluster.
 func (o *StartOptions) Complete() error {
 	var err error
-	o.client, err = clientFor(o.f)
+	o.clients, err = o.connect()
+	o.client = o.clients.Kube
 	return err
 }
 
@@ -160,7 +166,7 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 	if prev.Phase.Terminal() {
 		return prev, nil
 	}
-	opts, err := cacheOptions(o.f, false)
+	opts, err := cacheOptions(o.clients, false)
 	if err != nil {
 		return prev, err
 	}
@@ -208,13 +214,9 @@ func (o *StartOptions) firstState(ctx context.Context, runID string) (upgrade.St
 
 func (o *StartOptions) preCheck(ctx context.Context) error {
 	sel, _ := labels.Parse(o.Selector)
-	rc, err := o.f.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	rep, err := precheck.Run(ctx, precheck.Clients{Kube: o.client, Rest: rc}, precheck.Options{
+	rep, err := precheck.Run(ctx, o.clients, precheck.Options{
 		TargetVersion: o.To, Mode: upgrade.Mode(o.Mode), Drain: o.Drain, SkipUnready: o.SkipUnready,
-		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(),
+		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(), Now: o.now,
 	})
 	if err != nil {
 		return fmt.Errorf("pre-check could not run: %w", err)

@@ -34,14 +34,18 @@ type StatusOptions struct {
 	Events     int
 	PrintFlags *genericclioptions.PrintFlags
 
-	f       cmdutil.Factory
+	connect connector
 	printer printers.ResourcePrinter
 	streams genericiooptions.IOStreams
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{f: f, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
+	return newCmdStatus(connectWith(f), streams)
+}
+
+func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{connect: connect, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show the upgrade's progress, and advance it",
@@ -87,7 +91,7 @@ func (o *StatusOptions) Validate() error {
 
 // Run shows the status, reconciling first unless read-only.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	s, err := openSession(ctx, o.f, nil, o.Watch)
+	s, err := openSession(ctx, o.connect, nil, o.Watch)
 	if err != nil {
 		return err
 	}

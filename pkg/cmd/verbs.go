@@ -31,7 +31,7 @@ type VerbOptions struct {
 	// ask, when set, is confirmed before anything is read, unless --yes.
 	ask *question
 
-	f       cmdutil.Factory
+	connect connector
 	streams genericiooptions.IOStreams
 }
 
@@ -48,7 +48,11 @@ func (o *VerbOptions) cancel() upgrade.Input { return upgrade.Cancel{} }
 
 // NewCmdPause returns the pause command.
 func NewCmdPause(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, done: "pausing: started nodes finish, no new node starts"}
+	return newCmdPause(connectWith(f), streams)
+}
+
+func newCmdPause(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &VerbOptions{connect: connect, streams: streams, done: "pausing: started nodes finish, no new node starts"}
 	o.input = o.pause
 	cmd := &cobra.Command{
 		Use:   "pause",
@@ -69,7 +73,11 @@ func NewCmdPause(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 
 // NewCmdResume returns the resume command (alias continue).
 func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, done: "resumed; the next batch has 1 node"}
+	return newCmdResume(connectWith(f), streams)
+}
+
+func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &VerbOptions{connect: connect, streams: streams, done: "resumed; the next batch has 1 node"}
 	o.input = o.resume
 	cmd := &cobra.Command{
 		Use:     "resume",
@@ -95,7 +103,11 @@ func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 
 // NewCmdCancel returns the cancel command.
 func NewCmdCancel(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerbOptions{f: f, streams: streams, done: "cancelled; started nodes finish, upgraded nodes stay upgraded",
+	return newCmdCancel(connectWith(f), streams)
+}
+
+func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &VerbOptions{connect: connect, streams: streams, done: "cancelled; started nodes finish, upgraded nodes stay upgraded",
 		ask: &question{prompt: "Cancel the upgrade? Nodes not started will not be upgraded. [y/N] ", verb: "cancel", declined: "not cancelled"}}
 	o.input = o.cancel
 	cmd := &cobra.Command{
@@ -122,7 +134,7 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s, err := openSession(ctx, o.f, o.streams.Out, o.Wait)
+	s, err := openSession(ctx, o.connect, o.streams.Out, o.Wait)
 	if err != nil {
 		return err
 	}
