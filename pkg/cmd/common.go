@@ -17,7 +17,6 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -38,15 +37,6 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
-
-// session is what a command needs to talk to one run.
-type session struct {
-	client kubernetes.Interface
-	store  store.Store
-	state  upgrade.State
-	cache  *runner.Cache
-	runner *runner.Runner
-}
 
 // connector returns the clients a command talks to the cluster with: the factory's
 // (connectWith) or, in tests, fakes.
@@ -77,28 +67,19 @@ func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 
 // openSession loads the current run and starts watching it. A session that will
 // drive the run watches everything; a one-shot one lists lean (cacheOptions).
-func openSession(ctx context.Context, connect connector, out io.Writer, drive bool) (*session, error) {
+func openSession(ctx context.Context, connect connector, out io.Writer, drive bool) (*runner.Session, error) {
 	c, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	cs := c.Kube
-	s := &session{client: cs, store: store.Store{Client: cs}}
-	if s.state, _, err = s.store.Get(ctx); err != nil {
+	opts := runner.SessionOptions{}
+	if opts.Cache, err = cacheOptions(c, drive); err != nil {
 		return nil, err
 	}
-	opts, err := cacheOptions(c, drive)
-	if err != nil {
-		return nil, err
-	}
-	if s.cache, err = runner.NewCache(ctx, cs, s.state, opts); err != nil {
-		return nil, err
-	}
-	s.runner = &runner.Runner{Client: cs, Store: s.store, Cache: s.cache, Now: time.Now, RunID: s.state.RunID}
 	if out != nil {
-		s.runner.OnEvent = progressPrinter(out)
+		opts.OnEvent = progressPrinter(out)
 	}
-	return s, nil
+	return runner.Open(ctx, c.Kube, opts)
 }
 
 // cacheOptions: a session that drives the run watches everything; a one-shot one
@@ -118,12 +99,6 @@ func cacheOptions(c precheck.Clients, drive bool) (runner.CacheOptions, error) {
 		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
 	}
 	return runner.CacheOptions{Lean: true, Metadata: md}, nil
-}
-
-func (s *session) close() {
-	if s.cache != nil {
-		s.cache.Stop()
-	}
 }
 
 // progressPrinter prints each Event the run records as one timestamped line. Progress

@@ -11,7 +11,7 @@ import (
 
 // driveToEnd keeps reconciling until the run completes (exit 0), pauses (exit 3) or is
 // cancelled (exit 4), printing progress lines (best effort: the exit code is the result).
-func driveToEnd(ctx context.Context, r *runner.Runner, out io.Writer) error {
+func driveToEnd(ctx context.Context, r *runner.Session, out io.Writer) error {
 	last := ""
 	st, err := r.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
 		if line := progressLine(st, obs); line != last {

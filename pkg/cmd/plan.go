@@ -18,6 +18,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -107,7 +108,7 @@ func (o *PlanOptions) Complete() error {
 // Run prints the plan.
 func (o *PlanOptions) Run(ctx context.Context) error {
 	sp := o.spec()
-	cluster, err := observeCluster(ctx, o.client, sp)
+	cluster, err := runner.ObserveCluster(ctx, o.client, sp)
 	if err != nil {
 		return err
 	}

@@ -2,23 +2,19 @@ package cmd
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
@@ -121,7 +117,7 @@ func (o *StartOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	first, nodes, err := o.firstState(ctx, newRunID(o.now()))
+	first, nodes, err := o.firstState(ctx, runner.NewRunID(o.now()))
 	if errors.Is(err, upgrade.ErrNothingToDo) {
 		_, err = fmt.Fprintln(out, err.Error())
 		return err
@@ -140,24 +136,24 @@ func (o *StartOptions) Run(ctx context.Context) error {
 		_, err := fmt.Fprintln(out, "dry run: nothing was changed")
 		return err
 	}
-	if err := ensureNamespace(ctx, o.client); err != nil {
-		return err
-	}
+	prevRunID := ""
 	if prevCM != nil {
-		if err := deleteRunJobs(ctx, o.client, prev.RunID); err != nil {
-			return err
-		}
+		prevRunID = prev.RunID
 	}
-	cm, err := st.Create(ctx, prevCM, first)
+	opts := runner.SessionOptions{Now: o.now, OnEvent: progressPrinter(out)}
+	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)
 	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
 		return fmt.Errorf("another upgrade was started at the same time; see kubectl edgeupgrade status")
+	}
+	if cm != nil {
+		// The run is recorded: start it even if this line cannot be written.
+		_, _ = fmt.Fprintf(out, "upgrade %s started: %s → %s\n", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion)
 	}
 	if err != nil {
 		return err
 	}
-	// The run is recorded: start it even if this line cannot be written.
-	_, _ = fmt.Fprintf(out, "upgrade %s started: %s → %s\n", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion)
-	return o.drive(ctx, first, cm)
+	defer s.Close()
+	return o.drive(ctx, s, first, cm)
 }
 
 // settle reconciles an existing run, so an expired pause is cancelled before start
@@ -166,45 +162,37 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 	if prev.Phase.Terminal() {
 		return prev, nil
 	}
-	opts, err := cacheOptions(o.clients, false)
+	cache, err := cacheOptions(o.clients, false)
 	if err != nil {
 		return prev, err
 	}
-	c, err := runner.NewCache(ctx, o.client, prev, opts)
+	s, err := runner.Open(ctx, o.client, runner.SessionOptions{Cache: cache, Now: o.now})
 	if err != nil {
 		return prev, err
 	}
-	defer c.Stop()
-	r := &runner.Runner{Client: o.client, Store: store.Store{Client: o.client}, Cache: c, Now: o.now, RunID: prev.RunID}
-	st, _, err := r.Reconcile(ctx)
+	defer s.Close()
+	st, _, err := s.Reconcile(ctx)
 	return st, err
 }
 
-func (o *StartOptions) drive(ctx context.Context, first upgrade.State, cm *corev1.ConfigMap) error {
-	c, err := runner.NewCache(ctx, o.client, first, runner.CacheOptions{})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
-	r := &runner.Runner{Client: o.client, Store: store.Store{Client: o.client}, Cache: c, Now: o.now, RunID: first.RunID,
-		OnEvent: progressPrinter(o.streams.Out)}
-	r.Emit(ctx, first, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
+func (o *StartOptions) drive(ctx context.Context, s *runner.Session, first upgrade.State, cm *corev1.ConfigMap) error {
+	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
 		Message: fmt.Sprintf("upgrade %s started: %s to %s, mode %s, cap %d", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Mode, first.Cap)})
-	r.Emit(ctx, first, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed"})
+	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed"})
 	if !o.Wait {
-		_, _, err := r.Reconcile(ctx)
+		_, _, err := s.Reconcile(ctx)
 		if err == nil {
 			// A hint after the run started: a lost line must not report the start as failed.
 			_, _ = fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")
 		}
 		return err
 	}
-	return driveToEnd(ctx, r, o.streams.Out)
+	return driveToEnd(ctx, s, o.streams.Out)
 }
 
 func (o *StartOptions) firstState(ctx context.Context, runID string) (upgrade.State, []upgrade.Node, error) {
 	sp := o.spec()
-	cluster, err := observeCluster(ctx, o.client, sp)
+	cluster, err := runner.ObserveCluster(ctx, o.client, sp)
 	if err != nil {
 		return upgrade.State{}, nil, err
 	}
@@ -228,62 +216,6 @@ func (o *StartOptions) preCheck(ctx context.Context) error {
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)
 	return &ExitError{Code: ExitPreCheck, Err: blocking}
-}
-
-// observeCluster reads the API server version and the in-scope nodes.
-func observeCluster(ctx context.Context, cs kubernetes.Interface, sp upgrade.Spec) (upgrade.Cluster, error) {
-	v, err := cs.Discovery().ServerVersion()
-	if err != nil {
-		return upgrade.Cluster{}, fmt.Errorf("read the API server version: %w", err)
-	}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sp.Selector})
-	if err != nil {
-		return upgrade.Cluster{}, fmt.Errorf("list nodes: %w", err)
-	}
-	c := upgrade.Cluster{APIServerVersion: v.GitVersion}
-	for i := range nodes.Items {
-		c.Nodes = append(c.Nodes, runner.ToNode(&nodes.Items[i], sp.PoolLabel))
-	}
-	return c, nil
-}
-
-// ensureNamespace creates kube-upgrade (Pod Security "privileged") when missing.
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: job.Namespace, Labels: map[string]string{
-		"pod-security.kubernetes.io/enforce": "privileged", job.LabelManagedBy: job.ManagedBy}}}
-	_, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	switch {
-	case err == nil, apierrors.IsAlreadyExists(err):
-		return nil
-	case apierrors.IsForbidden(err):
-		if _, gerr := cs.CoreV1().Namespaces().Get(ctx, job.Namespace, metav1.GetOptions{}); gerr == nil {
-			return nil
-		}
-		return fmt.Errorf("namespace %s does not exist and you may not create it; ask an administrator to apply manifests/namespace.yaml", job.Namespace)
-	}
-	return fmt.Errorf("create namespace %s: %w", job.Namespace, err)
-}
-
-// deleteRunJobs removes a finished run's Jobs and pods before a new run starts.
-func deleteRunJobs(ctx context.Context, cs kubernetes.Interface, runID string) error {
-	bg := metav1.DeletePropagationBackground
-	err := cs.BatchV1().Jobs(job.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg},
-		metav1.ListOptions{LabelSelector: job.RunSelector(runID)})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the Jobs of the previous run %s: %w", runID, err)
-	}
-	return nil
-}
-
-// newRunID is sortable by start time and unique enough to never repeat.
-func newRunID(now time.Time) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 4)
-	for i := range b {
-		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		b[i] = alphabet[n.Int64()]
-	}
-	return now.UTC().Format("0601021504") + "-" + string(b)
 }
 
 func pluralWord(n int, one, many string) string {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -95,16 +96,16 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer s.Close()
 	if o.Watch {
 		return o.watch(ctx, s)
 	}
-	st := s.state
+	st := s.State()
 	var obs upgrade.Observation
 	if o.ReadOnly {
-		obs, err = s.cache.Observe(st)
+		obs, err = s.Observe()
 	} else {
-		st, obs, err = s.runner.Mutate(ctx, upgrade.Tick{})
+		st, obs, err = s.Apply(ctx, upgrade.Tick{})
 	}
 	if err != nil {
 		return err
@@ -112,10 +113,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return o.print(ctx, s, st, obs)
 }
 
-func (o *StatusOptions) print(ctx context.Context, s *session, st upgrade.State, obs upgrade.Observation) error {
+func (o *StatusOptions) print(ctx context.Context, s *runner.Session, st upgrade.State, obs upgrade.Observation) error {
 	var events []status.Event
 	if o.Events > 0 {
-		events = recentEvents(ctx, s.client, st.RunID, o.Events)
+		events = recentEvents(ctx, s.Client(), st.RunID, o.Events)
 	}
 	view := status.Build(st, obs, events, time.Now())
 	if o.printer != nil {
@@ -125,10 +126,10 @@ func (o *StatusOptions) print(ctx context.Context, s *session, st upgrade.State,
 }
 
 // watch drives the run, redrawing the view after every change.
-func (o *StatusOptions) watch(ctx context.Context, s *session) error {
+func (o *StatusOptions) watch(ctx context.Context, s *runner.Session) error {
 	tty := term.IsTerminal(o.streams.Out)
 	// Redraws are best effort (the callback cannot fail the run); the exit code is the result.
-	st, err := s.runner.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
+	st, err := s.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
 		if tty {
 			_, _ = fmt.Fprint(o.streams.Out, "\033[H\033[2J")
 		} else {

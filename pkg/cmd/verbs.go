@@ -138,8 +138,8 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	st, _, err := s.runner.Mutate(ctx, o.input())
+	defer s.Close()
+	st, _, err := s.Apply(ctx, o.input())
 	if errors.Is(err, upgrade.ErrNoop) {
 		_, err = fmt.Fprintln(o.streams.Out, err.Error())
 		return err
@@ -150,7 +150,7 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 	// The change is saved: a lost confirmation line must not report it as failed (nor stop --wait).
 	_, _ = fmt.Fprintln(o.streams.Out, "upgrade "+st.RunID+" "+o.done)
 	if o.Wait {
-		return driveToEnd(ctx, s.runner, o.streams.Out)
+		return driveToEnd(ctx, s, o.streams.Out)
 	}
 	return nil
 }

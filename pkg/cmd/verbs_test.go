@@ -18,6 +18,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -58,7 +59,7 @@ func seedRun(t *testing.T, c *prechecktest.Cluster, edit func(*upgrade.State)) u
 	t.Helper()
 	ctx := context.Background()
 	sp := testSpec()
-	cluster, err := observeCluster(ctx, c.Kube, sp)
+	cluster, err := runner.ObserveCluster(ctx, c.Kube, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
