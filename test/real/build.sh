@@ -16,6 +16,10 @@ set -euo pipefail
 WHAT=${1:-all}
 TOOLS=$LAB_CACHE/tools
 mkdir -p "$LAB_CACHE" "$TOOLS"
+# One build.sh at a time (CI's background `make prefetch` and e2e-real both run it): the
+# tools and images are written in place.
+exec 7>"$LAB_CACHE/build.lock"
+lock_or_wait 7 "the real-cluster lab's tools and images"
 
 build_tools() {
   # Seconds when cached (go build cache); always run so source edits are picked up, but
