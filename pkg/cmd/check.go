@@ -78,8 +78,7 @@ type CheckOptions struct {
 
 // NewCheckOptions returns options printing a table to streams.
 func NewCheckOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *CheckOptions {
-	pf := genericclioptions.NewPrintFlags("")
-	pf.NamePrintFlags = nil // a report has no resource name
+	pf := documentPrintFlags()
 	return &CheckOptions{PrintFlags: pf, Mode: string(upgrade.ModeAll), ImageRegistry: defaultRegistry, DeepParallelism: 20, f: f, IOStreams: streams}
 }
 

@@ -87,3 +87,21 @@ func TestRootFlagsAndCompletions(t *testing.T) {
 		t.Error("logs NODE has no completion")
 	}
 }
+
+// -o offers json, yaml and templates, never name: no command prints a named object.
+func TestOutputFormatsHaveNoName(t *testing.T) {
+	root := NewCmdRoot(genericiooptions.NewTestIOStreamsDiscard())
+	for _, name := range []string{"plan", "status", "check", "version"} {
+		sub, _, err := root.Find([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := sub.Flags().Lookup("output")
+		if f == nil {
+			t.Fatalf("%s has no -o", name)
+		}
+		if strings.Contains(f.Usage, "name") || !strings.Contains(f.Usage, "json") || !strings.Contains(f.Usage, "yaml") {
+			t.Errorf("%s -o: %s", name, f.Usage)
+		}
+	}
+}

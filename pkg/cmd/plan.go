@@ -70,7 +70,7 @@ func NewCmdPlan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 }
 
 func newCmdPlan(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &PlanOptions{connect: connect, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
+	o := &PlanOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "plan --to VERSION",
 		Short:   "Print the masters order and every batch of an upgrade without starting it",

@@ -46,7 +46,7 @@ func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 }
 
 func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{connect: connect, streams: streams, PrintFlags: genericclioptions.NewPrintFlags("")}
+	o := &StatusOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show the upgrade's progress, and advance it",

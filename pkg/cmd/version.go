@@ -63,8 +63,7 @@ type VersionOptions struct {
 
 // NewVersionOptions returns options printing plain text to streams.
 func NewVersionOptions(streams genericiooptions.IOStreams) *VersionOptions {
-	pf := genericclioptions.NewPrintFlags("")
-	pf.NamePrintFlags = nil // a build has no resource name: offer json, yaml and templates only
+	pf := documentPrintFlags()
 	return &VersionOptions{PrintFlags: pf, IOStreams: streams}
 }
 
