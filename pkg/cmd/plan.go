@@ -18,6 +18,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -136,8 +137,8 @@ func printPlanSummary(w io.Writer, st upgrade.State, p upgrade.Plan) error {
 		}
 	}
 	if _, err := fmt.Fprintf(w, "plan: %s → %s (mode %s): %d control-plane %s one at a time, then %d workers in %d %s (cap %d)\n",
-		st.Spec.FromVersion, st.Spec.TargetVersion, st.Spec.Mode, masters, pluralWord(masters, "node", "nodes"),
-		st.Workers, batches, pluralWord(batches, "batch", "batches"), st.Cap); err != nil {
+		st.Spec.FromVersion, st.Spec.TargetVersion, st.Spec.Mode, masters, words.Plural(masters, "node", "nodes"),
+		st.Workers, batches, words.Plural(batches, "batch", "batches"), st.Cap); err != nil {
 		return err
 	}
 	if len(p.Deferred) > 0 {

@@ -217,10 +217,3 @@ func (o *StartOptions) preCheck(ctx context.Context) error {
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)
 	return &ExitError{Code: ExitPreCheck, Err: blocking}
 }
-
-func pluralWord(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}

@@ -3,9 +3,10 @@ package status
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 )
 
 // PrintHuman renders the view for people ("details at the bottom of the page").
@@ -38,10 +39,10 @@ func PrintHuman(w io.Writer, s *Status) error {
 	n := s.Nodes
 	p("Nodes", "upgraded %d/%d  (in progress %d, pending %d, failed %d, deferred %d)", n.Upgraded, n.Total, n.InProgress, n.Pending, n.Failed, n.Deferred)
 	if b := s.CurrentBatch; b != nil {
-		p("Current batch", "%s  pool %s, %d %s: %s", b.Index, pool(b.Pool), b.Size, plural(b.Size, "node", "nodes"), list(b.Nodes, 10))
+		p("Current batch", "%s  pool %s, %d %s: %s", b.Index, pool(b.Pool), b.Size, words.Plural(b.Size, "node", "nodes"), words.List(b.Nodes, 10))
 	}
 	if s.NextBatchSize > 0 {
-		p("Next batch", "%d %s  (cap %d)", s.NextBatchSize, plural(s.NextBatchSize, "node", "nodes"), s.Cap)
+		p("Next batch", "%d %s  (cap %d)", s.NextBatchSize, words.Plural(s.NextBatchSize, "node", "nodes"), s.Cap)
 	}
 	if s.Pause != nil {
 		by := "by user"
@@ -51,7 +52,7 @@ func PrintHuman(w io.Writer, s *Status) error {
 		p("Paused", "%s since %s: %s", by, s.Pause.Since.UTC().Format(time.RFC3339), s.Pause.Reason)
 	}
 	if len(s.DeferredNodes) > 0 {
-		p("Deferred", "%s", list(s.DeferredNodes, 10))
+		p("Deferred", "%s", words.List(s.DeferredNodes, 10))
 	}
 	if err != nil {
 		return err
@@ -103,7 +104,7 @@ func printBatches(w io.Writer, s *Status) error {
 		if b.StartedAt != nil && b.FinishedAt != nil {
 			d = b.FinishedAt.Sub(*b.StartedAt).Round(time.Second).String()
 		}
-		if _, err := fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", b.Index, pool(b.Pool), b.Size, b.Result, d, list(b.Nodes, 4)); err != nil {
+		if _, err := fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", b.Index, pool(b.Pool), b.Size, b.Result, d, words.List(b.Nodes, 4)); err != nil {
 			return err
 		}
 	}
@@ -138,18 +139,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func list(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:n], ", "), len(names)-n)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 )
 
 // reconcile is the heart of the upgrade, and what Step does first for every input:
@@ -146,7 +148,7 @@ func tamper(s *State, nodes []string, now time.Time) []Action {
 		return nil // already reported
 	}
 	msg := fmt.Sprintf("%s for %s outside kubectl-edgeupgrade; find who changed namespace %s, then resume to re-queue %s",
-		tamperPrefix, listNames(nodes, 5), "kube-upgrade", pluralize(len(nodes), "that node", "those nodes"))
+		tamperPrefix, words.List(nodes, 5), "kube-upgrade", words.Plural(len(nodes), "that node", "those nodes"))
 	s.Pause = &Pause{Reason: msg, Since: now, ByError: true}
 	return []Action{emit(Warning, ReasonTampered, "", msg)}
 }
@@ -283,7 +285,7 @@ func nextWorkerBatch(s *State, obs Observation, now time.Time) ([]Action, bool) 
 
 func startBatch(s *State, b *Batch) []Action {
 	s.Current = b
-	acts := []Action{emit(Normal, ReasonBatchStarted, "", fmt.Sprintf("%s started: %s", describeBatch(b), listNames(b.Nodes, 10)))}
+	acts := []Action{emit(Normal, ReasonBatchStarted, "", fmt.Sprintf("%s started: %s", describeBatch(b), words.List(b.Nodes, 10)))}
 	if s.Spec.Drain {
 		acts = append(acts, Action{Kind: Drain, Batch: b, Nodes: slices.Clone(b.Nodes)})
 	}
@@ -292,8 +294,8 @@ func startBatch(s *State, b *Batch) []Action {
 
 func pauseNotReady(s *State, names []string, what string, now time.Time) []Action {
 	msg := fmt.Sprintf("%s NotReady: %s; bring %s back and resume, or cancel and start again with --skip-unready to defer %s",
-		pluralize(len(names), what, what+"s"), listNames(names, 5),
-		pluralize(len(names), "it", "them"), pluralize(len(names), "it", "them"))
+		words.Plural(len(names), what, what+"s"), words.List(names, 5),
+		words.Plural(len(names), "it", "them"), words.Plural(len(names), "it", "them"))
 	s.Pause = &Pause{Reason: msg, Since: now, ByError: true}
 	return []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+msg)}
 }
@@ -304,7 +306,7 @@ func complete(s *State, obs Observation, now time.Time) []Action {
 	msg := fmt.Sprintf("upgrade to %s completed", s.Spec.TargetVersion)
 	acts := []Action{}
 	if d := Deferred(*s, obs); len(d) > 0 {
-		msg += fmt.Sprintf("; %d NotReady %s deferred to a later run: %s", len(d), pluralize(len(d), "node", "nodes"), listNames(d, 10))
+		msg += fmt.Sprintf("; %d NotReady %s deferred to a later run: %s", len(d), words.Plural(len(d), "node", "nodes"), words.List(d, 10))
 		acts = append(acts, emit(Warning, ReasonNodesDeferred, "", msg))
 	}
 	return append(acts, emit(Normal, ReasonCompleted, "", msg))
@@ -358,20 +360,5 @@ func describeBatch(b *Batch) string {
 	if pool == NoPool {
 		pool = "(no pool)"
 	}
-	return fmt.Sprintf("batch %d (pool %s, %d %s)", b.Index, pool, len(b.Nodes), pluralize(len(b.Nodes), "node", "nodes"))
-}
-
-// listNames joins up to n names and says how many more there are.
-func listNames(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s (+%d more)", strings.Join(names[:n], ", "), len(names)-n)
-}
-
-func pluralize(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+	return fmt.Sprintf("batch %d (pool %s, %d %s)", b.Index, pool, len(b.Nodes), words.Plural(len(b.Nodes), "node", "nodes"))
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 )
 
 // ErrNoop marks a verb that had nothing to do ("already paused"): commands exit 0.
@@ -32,7 +34,7 @@ type FailedPodsError struct{ Nodes []string }
 func (e *FailedPodsError) Error() string {
 	return fmt.Sprintf("cannot resume: failed upgrade pods remain for %s; fix the cause, then delete them "+
 		"(kubectl -n kube-upgrade delete pods --field-selector=status.phase=Failed) or pass --retry-failed",
-		listNames(e.Nodes, 5))
+		words.List(e.Nodes, 5))
 }
 
 // StateName is the human state of a run: its phase, or Pausing/Paused while paused.
@@ -115,7 +117,7 @@ func resume(prev State, obs Observation, retryFailed bool, now time.Time) (State
 	s.Ramp = 1
 	msg := "upgrade resumed"
 	if len(failed) > 0 {
-		msg += "; retrying " + listNames(failed, 10)
+		msg += "; retrying " + words.List(failed, 10)
 	}
 	return s, append(acts, emit(Normal, ReasonResumed, "", msg)), nil
 }
