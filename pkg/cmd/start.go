@@ -15,6 +15,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
@@ -117,15 +118,12 @@ func (o *StartOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	first, nodes, err := o.firstState(ctx, runner.NewRunID(o.now()))
+	first, nodes, err := o.preCheck(ctx, runner.NewRunID(o.now()))
 	if errors.Is(err, upgrade.ErrNothingToDo) {
 		_, err = fmt.Fprintln(out, err.Error())
 		return err
 	}
 	if err != nil {
-		return err
-	}
-	if err := o.preCheck(ctx); err != nil {
 		return err
 	}
 	plan := upgrade.PlanRun(first, nodes)
@@ -190,30 +188,33 @@ func (o *StartOptions) drive(ctx context.Context, s *runner.Session, first upgra
 	return driveToEnd(ctx, s, o.streams.Out)
 }
 
-func (o *StartOptions) firstState(ctx context.Context, runID string) (upgrade.State, []upgrade.Node, error) {
+// preCheck reads the cluster once (the pre-check's view), builds the run's first state
+// from that view's nodes and server version, and refuses to start on a blocking
+// pre-check result. A cluster already at the target is ErrNothingToDo, before any check.
+func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.State, []upgrade.Node, error) {
 	sp := o.spec()
-	cluster, err := runner.ObserveCluster(ctx, o.client, sp)
+	sel, err := labels.Parse(o.Selector)
 	if err != nil {
-		return upgrade.State{}, nil, err
+		return upgrade.State{}, nil, fmt.Errorf("invalid --selector %q: %w", o.Selector, err)
 	}
-	st, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
-	return st, cluster.Nodes, err
-}
-
-func (o *StartOptions) preCheck(ctx context.Context) error {
-	sel, _ := labels.Parse(o.Selector)
-	rep, err := precheck.Run(ctx, o.clients, precheck.Options{
+	v, err := precheck.Gather(ctx, o.clients, precheck.Options{
 		TargetVersion: o.To, Mode: upgrade.Mode(o.Mode), Drain: o.Drain, SkipUnready: o.SkipUnready,
 		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(), Now: o.now,
 	})
 	if err != nil {
-		return fmt.Errorf("pre-check could not run: %w", err)
+		return upgrade.State{}, nil, fmt.Errorf("pre-check could not run: %w", err)
 	}
+	cluster := nodes.Cluster(v.ServerGitVersion, v.Nodes, sel, sp.PoolLabel)
+	first, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
+	if err != nil {
+		return first, nil, err
+	}
+	rep := precheck.Finish(ctx, o.clients, v)
 	blocking := rep.Err()
 	if blocking == nil {
 		_, err := fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
-		return err
+		return first, cluster.Nodes, err
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)
-	return &ExitError{Code: ExitPreCheck, Err: blocking}
+	return first, nil, &ExitError{Code: ExitPreCheck, Err: blocking}
 }

@@ -7,6 +7,7 @@ package nodes
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -82,4 +83,17 @@ func ReadyCondition(n *corev1.Node) *corev1.NodeCondition {
 		}
 	}
 	return nil
+}
+
+// Cluster is the core's view of a cluster from nodes already read: the API server
+// version and the nodes sel picks (nil: all), converted. start builds its first state
+// from the pre-check's node list with it instead of listing the nodes again.
+func Cluster(serverVersion string, all []corev1.Node, sel labels.Selector, poolLabel string) upgrade.Cluster {
+	c := upgrade.Cluster{APIServerVersion: serverVersion}
+	for i := range all {
+		if sel == nil || sel.Matches(labels.Set(all[i].Labels)) {
+			c.Nodes = append(c.Nodes, ToNode(&all[i], poolLabel))
+		}
+	}
+	return c
 }

@@ -38,6 +38,33 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // View.Unavailable (the checks needing them are skipped); only the server version and
 // the node list are required.
 func gather(ctx context.Context, c Clients, o Options) (*View, error) {
+	v := emptyView(o)
+	if err := gatherRequired(ctx, c, v); err != nil {
+		return nil, err
+	}
+	fail := v.failer()
+	var wg sync.WaitGroup
+	for _, read := range optionalReads(ctx, c, v, fail) {
+		wg.Go(read)
+	}
+	wg.Wait()
+
+	for _, p := range v.Pods {
+		if p.Namespace == "kube-system" && isControlPlaneComponent(p.Labels["component"]) {
+			v.ControlPlanePods = append(v.ControlPlanePods, p)
+		}
+	}
+	// Both need what the parallel reads found: webhooks, then their services' endpoints.
+	if err := gatherWebhookEndpoints(ctx, c, v); err != nil {
+		fail(SourceEndpoints, err)
+	}
+	if o.ProbeWebhookTLS {
+		probeWebhookCerts(ctx, c, v)
+	}
+	return v, nil
+}
+
+func emptyView(o Options) *View {
 	v := &View{
 		Options:        o,
 		Now:            time.Now(),
@@ -51,136 +78,115 @@ func gather(ctx context.Context, c Clients, o Options) (*View, error) {
 		v.Now = o.Now()
 	}
 	v.Target, v.TargetErr = parseTarget(o.TargetVersion)
+	return v
+}
 
+// gatherRequired reads what no check can do without: the server version and the nodes.
+func gatherRequired(ctx context.Context, c Clients, v *View) error {
 	info, err := c.Kube.Discovery().ServerVersion()
 	if err != nil {
-		return nil, fmt.Errorf("read the API server version: %w (check the kubeconfig and that the cluster is reachable)", err)
+		return fmt.Errorf("read the API server version: %w (check the kubeconfig and that the cluster is reachable)", err)
 	}
 	v.ServerGitVersion = info.GitVersion
 	if v.Server, err = version.ParseGeneric(info.GitVersion); err != nil {
-		return nil, fmt.Errorf("parse the API server version %q: %w", info.GitVersion, err)
+		return fmt.Errorf("parse the API server version %q: %w", info.GitVersion, err)
 	}
 	if v.Nodes, err = listAll(ctx, c.Kube.CoreV1().Nodes().List, func(l *corev1.NodeList) []corev1.Node { return l.Items }); err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return fmt.Errorf("list nodes: %w", err)
 	}
+	return nil
+}
 
+// failer records the first error of each source; the reads run in parallel.
+func (v *View) failer() func(Source, error) {
 	var mu sync.Mutex
-	fail := func(s Source, err error) {
+	return func(s Source, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if _, ok := v.Unavailable[s]; !ok {
 			v.Unavailable[s] = err
 		}
 	}
+}
+
+// optionalReads are the independent reads, run in parallel; each records its failure
+// against its source and leaves its part of the view empty.
+func optionalReads(ctx context.Context, c Clients, v *View, fail func(Source, error)) []func() {
 	kube := c.Kube
-	steps := []func(){
+	reads := []func(){
 		func() {
-			var err error
-			if v.Pods, err = listAll(ctx, kube.CoreV1().Pods("").List, func(l *corev1.PodList) []corev1.Pod { return l.Items }); err != nil {
-				fail(SourcePods, err)
-				fail(SourceControlPlanePods, err)
-			}
+			readList(ctx, kube.CoreV1().Pods("").List, podItems, &v.Pods, fail, SourcePods, SourceControlPlanePods)
 		},
 		func() {
-			var err error
-			if v.Services, err = listAll(ctx, kube.CoreV1().Services("").List, func(l *corev1.ServiceList) []corev1.Service { return l.Items }); err != nil {
-				fail(SourceServices, err)
-			}
+			readList(ctx, kube.CoreV1().Services("").List, serviceItems, &v.Services, fail, SourceServices)
 		},
 		func() {
-			var err error
-			if v.PDBs, err = listAll(ctx, kube.PolicyV1().PodDisruptionBudgets("").List, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }); err != nil {
-				fail(SourcePDBs, err)
-			}
+			readList(ctx, kube.PolicyV1().PodDisruptionBudgets("").List, pdbItems, &v.PDBs, fail, SourcePDBs)
 		},
 		func() {
-			var err error
-			if v.Deployments, err = listAll(ctx, kube.AppsV1().Deployments("").List, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }); err != nil {
-				fail(SourceWorkloads, err)
-			}
-			if v.StatefulSets, err = listAll(ctx, kube.AppsV1().StatefulSets("").List, func(l *appsv1.StatefulSetList) []appsv1.StatefulSet { return l.Items }); err != nil {
-				fail(SourceWorkloads, err)
-			}
+			readList(ctx, kube.AppsV1().Deployments("").List, deploymentItems, &v.Deployments, fail, SourceWorkloads)
+			readList(ctx, kube.AppsV1().StatefulSets("").List, statefulSetItems, &v.StatefulSets, fail, SourceWorkloads)
 		},
 		func() {
-			var err error
-			if v.PersistentVolumes, err = listAll(ctx, kube.CoreV1().PersistentVolumes().List, func(l *corev1.PersistentVolumeList) []corev1.PersistentVolume { return l.Items }); err != nil {
-				fail(SourceVolumes, err)
-			}
+			readList(ctx, kube.CoreV1().PersistentVolumes().List, pvItems, &v.PersistentVolumes, fail, SourceVolumes)
 		},
 		func() {
-			nss, err := listAll(ctx, kube.CoreV1().Namespaces().List, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items })
-			if err != nil {
-				fail(SourceNamespaces, err)
-			}
+			var nss []corev1.Namespace
+			readList(ctx, kube.CoreV1().Namespaces().List, namespaceItems, &nss, fail, SourceNamespaces)
 			for _, ns := range nss {
 				v.Namespaces[ns.Name] = ns
 			}
 		},
 		func() {
-			var err error
-			if v.ValidatingWebhooks, err = listAll(ctx, kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().List,
-				func(l *admissionregistrationv1.ValidatingWebhookConfigurationList) []admissionregistrationv1.ValidatingWebhookConfiguration {
-					return l.Items
-				}); err != nil {
-				fail(SourceWebhooks, err)
-			}
-			if v.MutatingWebhooks, err = listAll(ctx, kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List,
-				func(l *admissionregistrationv1.MutatingWebhookConfigurationList) []admissionregistrationv1.MutatingWebhookConfiguration {
-					return l.Items
-				}); err != nil {
-				fail(SourceWebhooks, err)
-			}
-		},
-		func() {
-			if err := gatherAPIServices(ctx, c, v); err != nil {
-				fail(SourceAPIServices, err)
-			}
-		},
-		func() {
-			if err := gatherHelm(ctx, c, v); err != nil {
-				fail(SourceHelm, err)
-			}
-		},
-		func() {
-			if err := gatherAPIObjects(ctx, c, v, fail); err != nil {
-				fail(SourceAPIObjects, err)
-			}
-		},
-		func() {
-			if err := gatherMetrics(ctx, c, v); err != nil {
-				fail(SourceMetrics, err)
-			}
-		},
-		func() {
-			if err := gatherReadyz(ctx, c, v); err != nil {
-				fail(SourceReadyz, err)
-			}
-		},
-		func() {
-			if err := gatherUpgradeNamespace(ctx, c, v); err != nil {
-				fail(SourceUpgradeNS, err)
-			}
+			readList(ctx, kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().List, validatingItems, &v.ValidatingWebhooks, fail, SourceWebhooks)
+			readList(ctx, kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List, mutatingItems, &v.MutatingWebhooks, fail, SourceWebhooks)
 		},
 	}
-	var wg sync.WaitGroup
-	for _, step := range steps {
-		wg.Go(step)
+	for src, read := range map[Source]func(context.Context, Clients, *View) error{
+		SourceAPIServices: gatherAPIServices,
+		SourceHelm:        gatherHelm,
+		SourceMetrics:     gatherMetrics,
+		SourceReadyz:      gatherReadyz,
+		SourceUpgradeNS:   gatherUpgradeNamespace,
+	} {
+		reads = append(reads, func() {
+			if err := read(ctx, c, v); err != nil {
+				fail(src, err)
+			}
+		})
 	}
-	wg.Wait()
-
-	for _, p := range v.Pods {
-		if p.Namespace == "kube-system" && isControlPlaneComponent(p.Labels["component"]) {
-			v.ControlPlanePods = append(v.ControlPlanePods, p)
+	return append(reads, func() {
+		if err := gatherAPIObjects(ctx, c, v, fail); err != nil {
+			fail(SourceAPIObjects, err)
 		}
+	})
+}
+
+// readList lists every item of one resource into dst, or records err for sources.
+func readList[T any, L interface{ GetContinue() string }](ctx context.Context, list func(context.Context, metav1.ListOptions) (L, error),
+	items func(L) []T, dst *[]T, fail func(Source, error), sources ...Source) {
+	got, err := listAll(ctx, list, items)
+	if err != nil {
+		for _, s := range sources {
+			fail(s, err)
+		}
+		return
 	}
-	if err := gatherWebhookEndpoints(ctx, c, v); err != nil {
-		fail(SourceEndpoints, err)
-	}
-	if o.ProbeWebhookTLS {
-		probeWebhookCerts(ctx, c, v)
-	}
-	return v, nil
+	*dst = got
+}
+
+func podItems(l *corev1.PodList) []corev1.Pod                                     { return l.Items }
+func serviceItems(l *corev1.ServiceList) []corev1.Service                         { return l.Items }
+func pdbItems(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }
+func deploymentItems(l *appsv1.DeploymentList) []appsv1.Deployment                { return l.Items }
+func statefulSetItems(l *appsv1.StatefulSetList) []appsv1.StatefulSet             { return l.Items }
+func pvItems(l *corev1.PersistentVolumeList) []corev1.PersistentVolume            { return l.Items }
+func namespaceItems(l *corev1.NamespaceList) []corev1.Namespace                   { return l.Items }
+func validatingItems(l *admissionregistrationv1.ValidatingWebhookConfigurationList) []admissionregistrationv1.ValidatingWebhookConfiguration {
+	return l.Items
+}
+func mutatingItems(l *admissionregistrationv1.MutatingWebhookConfigurationList) []admissionregistrationv1.MutatingWebhookConfiguration {
+	return l.Items
 }
 
 func isControlPlaneComponent(c string) bool {

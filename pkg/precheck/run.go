@@ -17,17 +17,29 @@ import (
 // could not run (bad options, the server version or the nodes unreadable); problems
 // found are in the report (see Report.Err and Report.Blocking).
 func Run(ctx context.Context, c Clients, o Options) (*Report, error) {
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	v, err := gather(ctx, c, o)
+	v, err := Gather(ctx, c, o)
 	if err != nil {
 		return nil, err
 	}
-	if o.Deep && !skipped(o.Skip, "host-") {
+	return Finish(ctx, c, v), nil
+}
+
+// Gather validates the options and reads the cluster view. start reads the view
+// first, builds its run from the view's nodes and server version, then Finishes.
+func Gather(ctx context.Context, c Clients, o Options) (*View, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return gather(ctx, c, o)
+}
+
+// Finish runs the deep host checks if the options ask for them, then evaluates every
+// check over the view.
+func Finish(ctx context.Context, c Clients, v *View) *Report {
+	if v.Options.Deep && !skipped(v.Options.Skip, "host-") {
 		runDeep(ctx, c, v)
 	}
-	return Evaluate(v, Checks()), nil
+	return Evaluate(v, Checks())
 }
 
 func (o *Options) validate() error {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodes"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -129,15 +130,12 @@ func ObserveCluster(ctx context.Context, cs kubernetes.Interface, sp upgrade.Spe
 	if err != nil {
 		return upgrade.Cluster{}, fmt.Errorf("read the API server version: %w", err)
 	}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sp.Selector})
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sp.Selector})
 	if err != nil {
 		return upgrade.Cluster{}, fmt.Errorf("list nodes: %w", err)
 	}
-	c := upgrade.Cluster{APIServerVersion: v.GitVersion}
-	for i := range nodes.Items {
-		c.Nodes = append(c.Nodes, ToNode(&nodes.Items[i], sp.PoolLabel))
-	}
-	return c, nil
+	// The server applied the selector.
+	return nodes.Cluster(v.GitVersion, list.Items, nil, sp.PoolLabel), nil
 }
 
 // EnsureNamespace creates kube-upgrade (Pod Security "privileged") when missing.
