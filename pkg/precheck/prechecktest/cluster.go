@@ -77,6 +77,7 @@ func NewCluster(serverVersion string, objs ...runtime.Object) *Cluster {
 		Metadata: fakemetadata.NewSimpleMetadataClient(mdScheme, md...),
 		Readyz:   "ok",
 	}
+	versionConfigMaps(c.Kube)
 	d := c.Kube.Discovery().(*fakediscovery.FakeDiscovery)
 	d.FakedServerVersion = &version.Info{GitVersion: serverVersion, Major: "1"}
 	d.Resources = []*metav1.APIResourceList{
