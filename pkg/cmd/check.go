@@ -3,8 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,23 +50,15 @@ var (
 
 // CheckOptions holds the flags and inputs of `kubectl edgeupgrade check`.
 type CheckOptions struct {
+	scopeFlags
 	PrintFlags *genericclioptions.PrintFlags
 
-	To              string
-	Mode            string
-	Selector        string
-	Drain           bool
-	SkipUnready     bool
-	SkipChecks      []string
 	Deep            bool
 	DeepParallelism int
-	ImageRegistry   string
-	PreprocessImage string
 	List            bool
 	ProbeWebhookTLS bool
 
-	f        cmdutil.Factory
-	clients  func() (precheck.Clients, error)
+	connect  connector
 	now      func() time.Time // nil = time.Now (tests set it)
 	selector labels.Selector
 	printer  printers.ResourcePrinter
@@ -77,49 +67,35 @@ type CheckOptions struct {
 }
 
 // NewCheckOptions returns options printing a table to streams.
-func NewCheckOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *CheckOptions {
-	pf := documentPrintFlags()
-	return &CheckOptions{PrintFlags: pf, Mode: string(upgrade.ModeAll), ImageRegistry: defaultRegistry, DeepParallelism: 20, f: f, IOStreams: streams}
+func NewCheckOptions(connect connector, streams genericiooptions.IOStreams) *CheckOptions {
+	o := &CheckOptions{PrintFlags: documentPrintFlags(), DeepParallelism: 20, connect: connect, IOStreams: streams}
+	o.Mode, o.ImageRegistry = string(upgrade.ModeAll), defaultRegistry
+	return o
 }
 
 // NewCmdCheck returns the `check` command.
 func NewCmdCheck(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewCheckOptions(f, streams)
+	o := NewCheckOptions(connectWith(f), streams)
 	cmd := &cobra.Command{
 		Use:     "check [--to VERSION] [--deep] [--skip-check ID...] [-o json|yaml]",
 		Short:   "Run the pre-upgrade checks and report what would block an upgrade",
 		Long:    checkLong,
 		Example: checkExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(o),
 	}
+	o.scopeFlags.add(cmd, checkScopeHelp)
 	fs := cmd.Flags()
-	fs.StringVar(&o.To, "to", "", "Target Kubernetes version, e.g. v1.36.3 (checks that need one are skipped without it)")
-	fs.StringVar(&o.Mode, "mode", o.Mode, "What the upgrade would touch: all, control-plane or nodes")
-	fs.StringVarP(&o.Selector, "selector", "l", "", "Label selector of the nodes in scope (default: all nodes)")
-	fs.BoolVar(&o.Drain, "drain", false, "Check as for an upgrade with --drain (budgets allowing no disruption become errors)")
-	fs.BoolVar(&o.SkipUnready, "skip-unready", false, "Report NotReady workers as deferred (warning) instead of an error")
-	fs.StringSliceVar(&o.SkipChecks, "skip-check", nil, "Check IDs to skip (repeatable; a trailing * matches a prefix, e.g. host-*)")
 	fs.BoolVar(&o.Deep, "deep", false, "Also run the host checks: one short privileged Job per node in kube-upgrade")
 	fs.IntVar(&o.DeepParallelism, "deep-parallelism", o.DeepParallelism, "Deep-check Jobs running at once")
-	fs.StringVar(&o.ImageRegistry, "image-registry", o.ImageRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
-	fs.StringVar(&o.PreprocessImage, "preprocess-image", "", "Image of the deep-check Jobs (default: <registry>/node-preprocess:<plugin version>)")
 	fs.BoolVar(&o.ProbeWebhookTLS, "probe-webhook-tls", false, "Read webhook serving certificates by a TLS handshake from here (run on the cluster network, e.g. a master)")
 	fs.BoolVar(&o.List, "list", false, "List the check IDs and titles, and exit")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
-// Complete builds the clients and the printer.
-func (o *CheckOptions) Complete() error {
+// Complete builds the printer.
+func (o *CheckOptions) Complete(_ []string) error {
 	if format := o.outputFormat(); format != "" && format != "table" {
 		p, err := o.PrintFlags.ToPrinter()
 		if err != nil {
@@ -127,36 +103,14 @@ func (o *CheckOptions) Complete() error {
 		}
 		o.printer = p
 	}
-	if o.clients == nil {
-		o.clients = func() (precheck.Clients, error) {
-			rc, err := o.f.ToRESTConfig()
-			if err != nil {
-				return precheck.Clients{}, fmt.Errorf("read the kubeconfig: %w", err)
-			}
-			cs, err := clientFor(o.f)
-			if err != nil {
-				return precheck.Clients{}, err
-			}
-			return precheck.Clients{Kube: cs, Rest: rc}, nil
-		}
-	}
 	return nil
 }
 
 // Validate rejects bad input before anything is read.
 func (o *CheckOptions) Validate() error {
-	if !slices.Contains(upgrade.Modes, upgrade.Mode(o.Mode)) {
-		return fmt.Errorf("invalid --mode %q: use all, control-plane or nodes", o.Mode)
-	}
-	sel, err := labels.Parse(o.Selector)
-	if err != nil {
-		return fmt.Errorf("invalid --selector %q: %w", o.Selector, err)
-	}
-	if o.Selector != "" {
-		o.selector = sel
-	}
-	if u := precheck.UnknownSkips(o.SkipChecks); len(u) > 0 {
-		return fmt.Errorf("unknown check ID %s in --skip-check: kubectl edgeupgrade check --list shows the IDs", strings.Join(u, ", "))
+	var err error
+	if o.selector, err = o.validate(); err != nil {
+		return err
 	}
 	if o.DeepParallelism < 1 {
 		return fmt.Errorf("--deep-parallelism must be at least 1")
@@ -173,7 +127,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if o.List {
 		return o.list()
 	}
-	c, err := o.clients()
+	c, err := o.connect()
 	if err != nil {
 		return err
 	}
@@ -185,7 +139,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		Selector:        o.selector,
 		Deep:            o.Deep,
 		Skip:            o.SkipChecks,
-		DeepImage:       o.deepImage(),
+		DeepImage:       o.preprocessImage(),
 		DeepParallelism: o.DeepParallelism,
 		Now:             o.now,
 		ProbeWebhookTLS: o.ProbeWebhookTLS,
@@ -215,11 +169,6 @@ func (o *CheckOptions) list() error {
 		}
 	}
 	return w.Flush()
-}
-
-func (o *CheckOptions) deepImage() string {
-	u := upgradeFlags{ImageRegistry: o.ImageRegistry, PreprocessImage: o.PreprocessImage}
-	return u.preprocessImage()
 }
 
 func (o *CheckOptions) outputFormat() string {

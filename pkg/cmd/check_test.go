@@ -16,13 +16,12 @@ import (
 func runCheck(t *testing.T, c *prechecktest.Cluster, edit func(*CheckOptions)) (string, error) {
 	t.Helper()
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
-	o := NewCheckOptions(nil, streams)
-	o.clients = func() (precheck.Clients, error) { return c.Clients(), nil }
+	o := NewCheckOptions(fakeConnect(c), streams)
 	o.now = prechecktest.Now
 	if edit != nil {
 		edit(o)
 	}
-	if err := o.Complete(); err != nil {
+	if err := o.Complete(nil); err != nil {
 		return "", err
 	}
 	if err := o.Validate(); err != nil {

@@ -179,4 +179,3 @@ func TestStatusWatchReturnsPausedRun(t *testing.T) {
 		t.Errorf("status --watch on a paused run: exit %d (%v), want %d", exitCode(err), err, ExitPaused)
 	}
 }
-

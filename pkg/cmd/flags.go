@@ -18,50 +18,83 @@ const (
 	upgradeRepo     = "upgrade"
 )
 
-// upgradeFlags are the flags that define a run (start and plan).
-type upgradeFlags struct {
+// scopeFlags say what an upgrade would touch and with which agent image: the flags
+// check and start (and plan) share, so that one check predicts one start.
+type scopeFlags struct {
 	To              string
 	Mode            string
-	MaxBatchSize    int
-	PoolLabel       string
 	Selector        string
 	Drain           bool
-	DrainTimeout    time.Duration
-	JobTimeout      time.Duration
-	PauseExpiry     time.Duration
-	ImageRegistry   string
-	PreprocessImage string
-	UpgradeImage    string
 	SkipUnready     bool
 	SkipChecks      []string
+	ImageRegistry   string
+	PreprocessImage string
 }
 
-func (u *upgradeFlags) add(cmd *cobra.Command) {
+// scopeHelp is the help of the scope flags, which check words for a prediction.
+type scopeHelp struct{ to, mode, drain, skipUnready, skipCheck, preprocessImage string }
+
+var (
+	startScopeHelp = scopeHelp{
+		to:              "Target Kubernetes version, e.g. v1.36.3 (one minor above the cluster at most)",
+		mode:            "What to upgrade: all, control-plane or nodes",
+		drain:           "Cordon and drain each batch before upgrading it (off: in-place upgrades keep pods running)",
+		skipUnready:     "Defer NotReady nodes to a later run instead of refusing to start",
+		skipCheck:       "Pre-check IDs to skip (repeatable)",
+		preprocessImage: "Image of the preprocess init container (default: <registry>/node-preprocess:<plugin version>)",
+	}
+	checkScopeHelp = scopeHelp{
+		to:              "Target Kubernetes version, e.g. v1.36.3 (checks that need one are skipped without it)",
+		mode:            "What the upgrade would touch: all, control-plane or nodes",
+		drain:           "Check as for an upgrade with --drain (budgets allowing no disruption become errors)",
+		skipUnready:     "Report NotReady workers as deferred (warning) instead of an error",
+		skipCheck:       "Check IDs to skip (repeatable; a trailing * matches a prefix, e.g. host-*)",
+		preprocessImage: "Image of the deep-check Jobs (default: <registry>/node-preprocess:<plugin version>)",
+	}
+)
+
+func (s *scopeFlags) add(cmd *cobra.Command, h scopeHelp) {
 	fs := cmd.Flags()
-	fs.StringVar(&u.To, "to", "", "Target Kubernetes version, e.g. v1.36.3 (one minor above the cluster at most)")
-	fs.StringVar(&u.Mode, "mode", string(upgrade.ModeAll), "What to upgrade: all, control-plane or nodes")
-	fs.IntVar(&u.MaxBatchSize, "max-batch-size", 0, "Largest worker batch (default: 10% of the workers, at least 1)")
-	fs.StringVar(&u.PoolLabel, "pool-label", "", "Node label that names node pools (default: apps.openyurt.io/nodepool or alibabacloud.com/nodepool-id)")
-	fs.StringVarP(&u.Selector, "selector", "l", "", "Label selector of the nodes to upgrade (default: all nodes)")
-	fs.BoolVar(&u.Drain, "drain", false, "Cordon and drain each batch before upgrading it (off: in-place upgrades keep pods running)")
-	fs.DurationVar(&u.DrainTimeout, "drain-timeout", upgrade.DefaultDrainTimeout, "How long a batch's drain may take before the run pauses")
-	fs.DurationVar(&u.JobTimeout, "job-timeout", upgrade.DefaultJobTimeout, "How long one node's upgrade Job may run before it fails and the run pauses")
-	fs.DurationVar(&u.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "A run paused for longer is cancelled and its Jobs, pods and Events deleted")
-	fs.StringVar(&u.ImageRegistry, "image-registry", defaultRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
-	fs.StringVar(&u.PreprocessImage, "preprocess-image", "", "Image of the preprocess init container (default: <registry>/node-preprocess:<plugin version>)")
-	fs.StringVar(&u.UpgradeImage, "upgrade-image", "", "Image of the upgrade container (default: <registry>/upgrade:<target version>)")
-	fs.BoolVar(&u.SkipUnready, "skip-unready", false, "Defer NotReady nodes to a later run instead of refusing to start")
-	fs.StringSliceVar(&u.SkipChecks, "skip-check", nil, "Pre-check IDs to skip (repeatable)")
-	_ = cmd.MarkFlagRequired("to")
+	fs.StringVar(&s.To, "to", "", h.to)
+	fs.StringVar(&s.Mode, "mode", string(upgrade.ModeAll), h.mode)
+	fs.StringVarP(&s.Selector, "selector", "l", "", "Label selector of the nodes in scope (default: all nodes)")
+	fs.BoolVar(&s.Drain, "drain", false, h.drain)
+	fs.BoolVar(&s.SkipUnready, "skip-unready", false, h.skipUnready)
+	fs.StringSliceVar(&s.SkipChecks, "skip-check", nil, h.skipCheck)
+	fs.StringVar(&s.ImageRegistry, "image-registry", defaultRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
+	fs.StringVar(&s.PreprocessImage, "preprocess-image", "", h.preprocessImage)
 	_ = cmd.RegisterFlagCompletionFunc("mode", completeModes)
 	_ = cmd.RegisterFlagCompletionFunc("skip-check", completeCheckIDs)
 }
 
-func (u *upgradeFlags) preprocessImage() string {
-	if u.PreprocessImage != "" {
-		return u.PreprocessImage
+// upgradeFlags are the flags that define a run (start and plan).
+type upgradeFlags struct {
+	scopeFlags
+	MaxBatchSize int
+	PoolLabel    string
+	DrainTimeout time.Duration
+	JobTimeout   time.Duration
+	PauseExpiry  time.Duration
+	UpgradeImage string
+}
+
+func (u *upgradeFlags) add(cmd *cobra.Command) {
+	u.scopeFlags.add(cmd, startScopeHelp)
+	fs := cmd.Flags()
+	fs.IntVar(&u.MaxBatchSize, "max-batch-size", 0, "Largest worker batch (default: 10% of the workers, at least 1)")
+	fs.StringVar(&u.PoolLabel, "pool-label", "", "Node label that names node pools (default: apps.openyurt.io/nodepool or alibabacloud.com/nodepool-id)")
+	fs.DurationVar(&u.DrainTimeout, "drain-timeout", upgrade.DefaultDrainTimeout, "How long a batch's drain may take before the run pauses")
+	fs.DurationVar(&u.JobTimeout, "job-timeout", upgrade.DefaultJobTimeout, "How long one node's upgrade Job may run before it fails and the run pauses")
+	fs.DurationVar(&u.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "A run paused for longer is cancelled and its Jobs, pods and Events deleted")
+	fs.StringVar(&u.UpgradeImage, "upgrade-image", "", "Image of the upgrade container (default: <registry>/upgrade:<target version>)")
+	_ = cmd.MarkFlagRequired("to")
+}
+
+func (s *scopeFlags) preprocessImage() string {
+	if s.PreprocessImage != "" {
+		return s.PreprocessImage
 	}
-	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(u.ImageRegistry, "/"), preprocessRepo, imageTag(version.Get().Version))
+	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(s.ImageRegistry, "/"), preprocessRepo, imageTag(version.Get().Version))
 }
 
 func (u *upgradeFlags) upgradeImage() string {

@@ -35,8 +35,13 @@ func NewCmdLogs(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 }
 
 // newCmdLogs takes f for node name completion only.
+// NewLogsOptions returns the options of logs.
+func NewLogsOptions(connect connector, streams genericiooptions.IOStreams) *LogsOptions {
+	return &LogsOptions{connect: connect, streams: streams, Tail: -1}
+}
+
 func newCmdLogs(f cmdutil.Factory, connect connector, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &LogsOptions{connect: connect, streams: streams}
+	o := NewLogsOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:   "logs NODE",
 		Short: "Print the preprocess and upgrade logs of a node in the current run",
@@ -46,22 +51,32 @@ func newCmdLogs(f cmdutil.Factory, connect connector, streams genericiooptions.I
 			kubectl edgeupgrade logs edge-a-007`),
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNodeNames(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Node = args[0]
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.Container, "container", "c", "", "Only this container: preprocess or upgrade")
-	cmd.Flags().Int64Var(&o.Tail, "tail", -1, "Lines of recent log to show per container (-1: all)")
+	cmd.Flags().Int64Var(&o.Tail, "tail", o.Tail, "Lines of recent log to show per container (-1: all)")
 	_ = cmd.RegisterFlagCompletionFunc("container", completeContainers)
 	return cmd
 }
 
-// Run prints the logs.
-func (o *LogsOptions) Run(ctx context.Context) error {
+// Complete takes the node from the arguments.
+func (o *LogsOptions) Complete(args []string) error {
+	if len(args) > 0 {
+		o.Node = args[0]
+	}
+	return nil
+}
+
+// Validate refuses an unknown container before anything is read.
+func (o *LogsOptions) Validate() error {
 	if o.Container != "" && o.Container != job.ContainerPreprocess && o.Container != job.ContainerUpgrade {
 		return fmt.Errorf("unknown --container %q: use preprocess or upgrade", o.Container)
 	}
+	return nil
+}
+
+// Run prints the logs.
+func (o *LogsOptions) Run(ctx context.Context) error {
 	c, err := o.connect()
 	if err != nil {
 		return err

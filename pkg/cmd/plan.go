@@ -70,23 +70,20 @@ func NewCmdPlan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	return newCmdPlan(connectWith(f), streams)
 }
 
+// NewPlanOptions returns the options of plan.
+func NewPlanOptions(connect connector, streams genericiooptions.IOStreams) *PlanOptions {
+	return &PlanOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
+}
+
 func newCmdPlan(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &PlanOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
+	o := NewPlanOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:     "plan --to VERSION",
 		Short:   "Print the masters order and every batch of an upgrade without starting it",
 		Long:    templates.LongDesc(`Print what start would do on the cluster as it is now: the control-plane nodes in upgrade order and every worker batch with its pool and nodes. Nothing is written and no pre-check runs.`),
 		Example: planExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := upgrade.ValidateSpec(o.spec()); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(o),
 	}
 	o.add(cmd)
 	o.PrintFlags.AddFlags(cmd)
@@ -94,7 +91,7 @@ func newCmdPlan(connect connector, streams genericiooptions.IOStreams) *cobra.Co
 }
 
 // Complete connects and prepares the printer.
-func (o *PlanOptions) Complete() error {
+func (o *PlanOptions) Complete(_ []string) error {
 	c, err := o.connect()
 	if err != nil {
 		return err
@@ -104,6 +101,14 @@ func (o *PlanOptions) Complete() error {
 		o.printer, err = o.PrintFlags.ToPrinter()
 	}
 	return err
+}
+
+// Validate checks the flags alone.
+func (o *PlanOptions) Validate() error {
+	if _, err := o.validate(); err != nil {
+		return err
+	}
+	return upgrade.ValidateSpec(o.spec())
 }
 
 // Run prints the plan.

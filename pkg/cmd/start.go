@@ -50,11 +50,12 @@ type StartOptions struct {
 	Wait   bool
 	DryRun bool
 
-	connect connector
-	clients precheck.Clients
-	client  kubernetes.Interface
-	streams genericiooptions.IOStreams
-	now     func() time.Time
+	selector labels.Selector
+	connect  connector
+	clients  precheck.Clients
+	client   kubernetes.Interface
+	streams  genericiooptions.IOStreams
+	now      func() time.Time
 }
 
 // NewCmdStart returns the start command.
@@ -62,23 +63,20 @@ func NewCmdStart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	return newCmdStart(connectWith(f), streams, time.Now)
 }
 
+// NewStartOptions returns the options of start; now is the clock (time.Now outside tests).
+func NewStartOptions(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *StartOptions {
+	return &StartOptions{connect: connect, streams: streams, now: now}
+}
+
 func newCmdStart(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
-	o := &StartOptions{connect: connect, streams: streams, now: now}
+	o := NewStartOptions(connect, streams, now)
 	cmd := &cobra.Command{
 		Use:     "start --to VERSION",
 		Short:   "Start an upgrade after a passing pre-check",
 		Long:    startLong,
 		Example: startExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(o),
 	}
 	o.add(cmd)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
@@ -87,7 +85,7 @@ func newCmdStart(connect connector, streams genericiooptions.IOStreams, now func
 }
 
 // Complete connects to the cluster.
-func (o *StartOptions) Complete() error {
+func (o *StartOptions) Complete(_ []string) error {
 	var err error
 	o.clients, err = o.connect()
 	o.client = o.clients.Kube
@@ -95,7 +93,13 @@ func (o *StartOptions) Complete() error {
 }
 
 // Validate checks the flags alone.
-func (o *StartOptions) Validate() error { return upgrade.ValidateSpec(o.spec()) }
+func (o *StartOptions) Validate() error {
+	var err error
+	if o.selector, err = o.validate(); err != nil {
+		return err
+	}
+	return upgrade.ValidateSpec(o.spec())
+}
 
 // Run pre-checks, records the run (write-ahead) and starts its first batch.
 func (o *StartOptions) Run(ctx context.Context) error {
@@ -193,18 +197,14 @@ func (o *StartOptions) drive(ctx context.Context, s *runner.Session, first upgra
 // pre-check result. A cluster already at the target is ErrNothingToDo, before any check.
 func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.State, []upgrade.Node, error) {
 	sp := o.spec()
-	sel, err := labels.Parse(o.Selector)
-	if err != nil {
-		return upgrade.State{}, nil, fmt.Errorf("invalid --selector %q: %w", o.Selector, err)
-	}
 	v, err := precheck.Gather(ctx, o.clients, precheck.Options{
 		TargetVersion: o.To, Mode: upgrade.Mode(o.Mode), Drain: o.Drain, SkipUnready: o.SkipUnready,
-		Selector: sel, Skip: o.SkipChecks, DeepImage: o.preprocessImage(), Now: o.now,
+		Selector: o.selector, Skip: o.SkipChecks, DeepImage: o.preprocessImage(), Now: o.now,
 	})
 	if err != nil {
 		return upgrade.State{}, nil, fmt.Errorf("pre-check could not run: %w", err)
 	}
-	cluster := nodes.Cluster(v.ServerGitVersion, v.Nodes, sel, sp.PoolLabel)
+	cluster := nodes.Cluster(v.ServerGitVersion, v.Nodes, o.selector, sp.PoolLabel)
 	first, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
 	if err != nil {
 		return first, nil, err

@@ -45,23 +45,20 @@ func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return newCmdStatus(connectWith(f), streams)
 }
 
+// NewStatusOptions returns the options of status.
+func NewStatusOptions(connect connector, streams genericiooptions.IOStreams) *StatusOptions {
+	return &StatusOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
+}
+
 func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{connect: connect, streams: streams, PrintFlags: documentPrintFlags()}
+	o := NewStatusOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show the upgrade's progress, and advance it",
 		Long:    templates.LongDesc(`Show the phase, the master being upgraded, upgraded/total nodes, the current and next batch, the pause reason, failures, the batch history and recent Events. Unless --read-only, status first reconciles: it records finished nodes, pauses on failures, starts the next batch when one is due and cancels a run whose pause expired.`),
 		Example: statusExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(o),
 	}
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Keep reconciling and redraw until the upgrade completes or pauses")
 	cmd.Flags().BoolVar(&o.ReadOnly, "read-only", false, "Only read: never record results or start batches")
@@ -71,7 +68,7 @@ func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.
 }
 
 // Complete prepares the printer.
-func (o *StatusOptions) Complete() error {
+func (o *StatusOptions) Complete(_ []string) error {
 	var err error
 	if o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != "" {
 		o.printer, err = o.PrintFlags.ToPrinter()

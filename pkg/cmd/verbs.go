@@ -51,9 +51,15 @@ func NewCmdPause(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	return newCmdPause(connectWith(f), streams)
 }
 
-func newCmdPause(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+// NewPauseOptions returns the options of pause.
+func NewPauseOptions(connect connector, streams genericiooptions.IOStreams) *VerbOptions {
 	o := &VerbOptions{connect: connect, streams: streams, done: "pausing: started nodes finish, no new node starts"}
 	o.input = o.pause
+	return o
+}
+
+func newCmdPause(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewPauseOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:   "pause",
 		Short: "Pause the upgrade: started nodes finish, no new node starts",
@@ -65,7 +71,7 @@ func newCmdPause(connect connector, streams genericiooptions.IOStreams) *cobra.C
 			# Pause, saying why
 			kubectl edgeupgrade pause --reason "maintenance window over"`),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "Why the upgrade is paused (shown in status and Events)")
 	return cmd
@@ -76,9 +82,15 @@ func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return newCmdResume(connectWith(f), streams)
 }
 
-func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+// NewResumeOptions returns the options of resume.
+func NewResumeOptions(connect connector, streams genericiooptions.IOStreams) *VerbOptions {
 	o := &VerbOptions{connect: connect, streams: streams, done: "resumed; the next batch has 1 node"}
 	o.input = o.resume
+	return o
+}
+
+func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewResumeOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:     "resume",
 		Aliases: []string{"continue"},
@@ -94,7 +106,7 @@ func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.
 			# Retry the nodes that failed after fixing the cause
 			kubectl edgeupgrade resume --retry-failed`),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+		RunE: runOptions(o),
 	}
 	cmd.Flags().BoolVar(&o.RetryFailed, "retry-failed", false, "Delete the failed Jobs and pods and upgrade those nodes again")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
@@ -106,10 +118,16 @@ func NewCmdCancel(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return newCmdCancel(connectWith(f), streams)
 }
 
-func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+// NewCancelOptions returns the options of cancel.
+func NewCancelOptions(connect connector, streams genericiooptions.IOStreams) *VerbOptions {
 	o := &VerbOptions{connect: connect, streams: streams, done: "cancelled; started nodes finish, upgraded nodes stay upgraded",
 		ask: &question{prompt: "Cancel the upgrade? Nodes not started will not be upgraded. [y/N] ", verb: "cancel", declined: "not cancelled"}}
 	o.input = o.cancel
+	return o
+}
+
+func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCancelOptions(connect, streams)
 	cmd := &cobra.Command{
 		Use:   "cancel",
 		Short: "Cancel a paused upgrade; upgraded nodes stay upgraded",
@@ -121,11 +139,17 @@ func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.
 			# Pause, then cancel without a prompt
 			kubectl edgeupgrade pause && kubectl edgeupgrade cancel --yes`),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+		RunE: runOptions(o),
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
 	return cmd
 }
+
+// Complete has nothing to derive: the flags are the input.
+func (o *VerbOptions) Complete(_ []string) error { return nil }
+
+// Validate has nothing to refuse: every combination of a verb's flags is valid.
+func (o *VerbOptions) Validate() error { return nil }
 
 // Run reconciles and applies the verb's input in one step (upgrade.Step), and saves.
 func (o *VerbOptions) Run(ctx context.Context) error {

@@ -49,7 +49,7 @@ var clockTimes = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\b`)
 
 // testSpec is the Spec of `start --to v1.36.1` with the default flags.
 func testSpec() upgrade.Spec {
-	u := upgradeFlags{To: "v1.36.1", Mode: string(upgrade.ModeAll), ImageRegistry: defaultRegistry,
+	u := upgradeFlags{scopeFlags: scopeFlags{To: "v1.36.1", Mode: string(upgrade.ModeAll), ImageRegistry: defaultRegistry},
 		DrainTimeout: upgrade.DefaultDrainTimeout, JobTimeout: upgrade.DefaultJobTimeout, PauseExpiry: upgrade.DefaultPauseExpiry}
 	return u.spec()
 }

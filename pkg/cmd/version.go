@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -76,21 +77,15 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 		Long:    versionLong,
 		Example: versionExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE:    runOptions(o),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete reads the build information and picks the printer for -o; an unknown
-// format is an error naming the allowed ones. There is nothing else to validate, so
-// the command has no Validate step.
-func (o *VersionOptions) Complete() error {
+// format is an error naming the allowed ones.
+func (o *VersionOptions) Complete(_ []string) error {
 	o.Info = version.Get()
 	return o.completePrinter()
 }
@@ -107,8 +102,11 @@ func (o *VersionOptions) completePrinter() error {
 	return nil
 }
 
+// Validate has nothing to check: Complete already refused an unknown -o.
+func (o *VersionOptions) Validate() error { return nil }
+
 // Run prints the build information.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(_ context.Context) error {
 	if o.printer == nil {
 		_, err := fmt.Fprintf(o.Out, "Version: %s\nCommit:  %s\nBuilt:   %s\nGo:      %s %s\n",
 			o.Info.Version, o.Info.Commit, o.Info.Date, o.Info.GoVersion, o.Info.Platform)

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestVersionOutput(t *testing.T) {
 				t.Fatal(err)
 			}
 			o.Info = testVersionInfo
-			if err := o.Run(); err != nil {
+			if err := o.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			compareGolden(t, tt.golden, out.String())
