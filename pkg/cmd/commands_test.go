@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
@@ -265,5 +267,24 @@ func TestLogsBadContainer(t *testing.T) {
 	_, _, err := execute(t, healthy(), logsCmd, "edge-1", "-c", "kubelet")
 	if err == nil || !strings.Contains(err.Error(), `unknown --container "kubelet"`) {
 		t.Errorf("err = %v, want the container refused", err)
+	}
+}
+
+func TestLogsNoneReadableFails(t *testing.T) {
+	c := prechecktest.NewCluster("v1.35.2", append(prechecktest.Healthy(), failedUpgrade("edge-2")...)...)
+	seedRun(t, c, nil)
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewLogsOptions(fakeConnect(c), streams)
+	o.readLogs = func(context.Context, kubernetes.Interface, string, string, int64) (io.ReadCloser, error) {
+		return nil, errors.New("dial tcp 127.0.0.1:10250: connection refused")
+	}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	err := runOptions(o)(cmd, []string{"edge-2"})
+	if err == nil || exitCode(err) != ExitFailure || !strings.Contains(err.Error(), `no log of node "edge-2" could be read`) {
+		t.Errorf("err = %v, want exit 1 saying no log could be read", err)
+	}
+	if !strings.Contains(out.String(), "(no logs: dial tcp 127.0.0.1:10250: connection refused)") {
+		t.Errorf("output does not say why:\n%s", out)
 	}
 }

@@ -4,16 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
@@ -110,31 +106,13 @@ func progressPrinter(out io.Writer) func(upgrade.Event) {
 	}
 }
 
-// recentEvents returns the run's last n Events, oldest first.
+// recentEvents returns the run's last n Events, oldest first, for the status view.
 func recentEvents(ctx context.Context, cs kubernetes.Interface, runID string, n int) []status.Event {
-	list, err := cs.CoreV1().Events(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelRun + "=" + runID})
-	if err != nil {
-		return nil
-	}
-	items := list.Items
-	sort.SliceStable(items, func(i, j int) bool { return eventTime(items[i]).Before(eventTime(items[j])) })
-	if len(items) > n {
-		items = items[len(items)-n:]
-	}
+	items := runner.RecentEvents(ctx, cs, runID, n)
 	out := make([]status.Event, 0, len(items))
 	for _, e := range items {
 		obj := e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name
-		out = append(out, status.Event{Time: eventTime(e), Type: e.Type, Reason: e.Reason, Object: obj, Message: e.Message})
+		out = append(out, status.Event{Time: runner.EventTime(e), Type: e.Type, Reason: e.Reason, Object: obj, Message: e.Message})
 	}
 	return out
-}
-
-func eventTime(e corev1.Event) time.Time {
-	if !e.LastTimestamp.IsZero() {
-		return e.LastTimestamp.Time
-	}
-	if !e.EventTime.IsZero() {
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
 }

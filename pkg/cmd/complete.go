@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -39,17 +39,11 @@ func nodeNameCompleter(client func() (kubernetes.Interface, error)) completeFunc
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 		defer cancel()
-		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		names, err := runner.NodeNames(ctx, cs, toComplete)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		var out []string
-		for _, n := range nodes.Items {
-			if strings.HasPrefix(n.Name, toComplete) {
-				out = append(out, n.Name)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 

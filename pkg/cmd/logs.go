@@ -4,19 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"k8s.io/utils/ptr"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/words"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 )
 
 // LogsOptions are the inputs of `logs`.
@@ -27,6 +25,8 @@ type LogsOptions struct {
 
 	connect connector
 	streams genericiooptions.IOStreams
+	// readLogs streams one container's log (runner.PodLogs; tests replace it).
+	readLogs func(ctx context.Context, cs kubernetes.Interface, pod, container string, tail int64) (io.ReadCloser, error)
 }
 
 // NewCmdLogs returns the logs command.
@@ -37,7 +37,7 @@ func NewCmdLogs(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 // newCmdLogs takes f for node name completion only.
 // NewLogsOptions returns the options of logs.
 func NewLogsOptions(connect connector, streams genericiooptions.IOStreams) *LogsOptions {
-	return &LogsOptions{connect: connect, streams: streams, Tail: -1}
+	return &LogsOptions{connect: connect, streams: streams, Tail: -1, readLogs: runner.PodLogs}
 }
 
 func newCmdLogs(f cmdutil.Factory, connect connector, streams genericiooptions.IOStreams) *cobra.Command {
@@ -81,48 +81,54 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cs := c.Kube
-	st, _, err := store.Store{Client: cs}.Get(ctx)
+	runID, pods, err := runner.NodePods(ctx, c.Kube, o.Node)
 	if err != nil {
 		return err
 	}
-	sel := job.NodeUpgradeSelector(st.RunID) + "," + job.LabelNodeHash + "=" + job.NodeHash(o.Node)
-	pods, err := cs.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		return fmt.Errorf("list the upgrade pods of node %q: %w", o.Node, err)
+	if len(pods) == 0 {
+		return fmt.Errorf("no upgrade pod for node %q in run %s: it has not started yet, or its Job was cleaned up", o.Node, runID)
 	}
-	if len(pods.Items) == 0 {
-		return fmt.Errorf("no upgrade pod for node %q in run %s: it has not started yet, or its Job was cleaned up", o.Node, st.RunID)
-	}
-	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].CreationTimestamp.Before(&pods.Items[j].CreationTimestamp) })
-	for _, p := range pods.Items {
-		for _, c := range []string{job.ContainerPreprocess, job.ContainerUpgrade} {
-			if o.Container == "" || o.Container == c {
-				if err := o.printContainer(ctx, cs.CoreV1().Pods(job.Namespace), p, c); err != nil {
-					return err
-				}
+	var unread []string
+	for _, p := range pods {
+		for _, ctr := range []string{job.ContainerPreprocess, job.ContainerUpgrade} {
+			if o.Container != "" && o.Container != ctr {
+				continue
+			}
+			read, err := o.printContainer(ctx, c.Kube, p, ctr)
+			if err != nil {
+				return err
+			}
+			if !read {
+				unread = append(unread, p.Name+"/"+ctr)
 			}
 		}
+	}
+	if len(unread) > 0 && len(unread) == len(pods)*containers(o.Container) {
+		return fmt.Errorf("no log of node %q could be read (%s): its kubelet may be unreachable; retry, or read them on the node", o.Node, words.List(unread, 4))
 	}
 	return nil
 }
 
-type podLogs = typedcorev1.PodInterface
+// containers is how many containers of each pod logs prints.
+func containers(only string) int {
+	if only != "" {
+		return 1
+	}
+	return 2
+}
 
-func (o *LogsOptions) printContainer(ctx context.Context, pods podLogs, p corev1.Pod, c string) error {
+// printContainer prints one container's log under a header, and reports whether it
+// could be read: an unreadable one is noted inline, so the others still print.
+func (o *LogsOptions) printContainer(ctx context.Context, cs kubernetes.Interface, p corev1.Pod, c string) (bool, error) {
 	if _, err := fmt.Fprintf(o.streams.Out, "==> pod %s, container %s <==\n", p.Name, c); err != nil {
-		return err
+		return false, err
 	}
-	opts := &corev1.PodLogOptions{Container: c}
-	if o.Tail >= 0 {
-		opts.TailLines = ptr.To(o.Tail)
-	}
-	rc, err := pods.GetLogs(p.Name, opts).Stream(ctx)
+	rc, err := o.readLogs(ctx, cs, p.Name, c, o.Tail)
 	if err != nil {
 		_, err = fmt.Fprintf(o.streams.Out, "(no logs: %v)\n", err)
-		return err
+		return false, err
 	}
 	defer func() { _ = rc.Close() }()
-	_, _ = io.Copy(o.streams.Out, rc)
-	return nil
+	_, err = io.Copy(o.streams.Out, rc)
+	return true, err
 }

@@ -104,8 +104,7 @@ func (o *StartOptions) Validate() error {
 // Run pre-checks, records the run (write-ahead) and starts its first batch.
 func (o *StartOptions) Run(ctx context.Context) error {
 	out := o.streams.Out
-	st := store.Store{Client: o.client}
-	prev, prevCM, err := st.Get(ctx)
+	prev, prevCM, err := runner.Load(ctx, o.client)
 	switch {
 	case errors.Is(err, store.ErrNoRun):
 	case err != nil:
@@ -118,7 +117,7 @@ func (o *StartOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("an upgrade is already running (run %s to %s, %s); follow it with kubectl edgeupgrade status, or pause and cancel it first",
 				prev.RunID, prev.Spec.TargetVersion, prev.Phase)
 		}
-		if _, prevCM, err = st.Get(ctx); err != nil {
+		if _, prevCM, err = runner.Load(ctx, o.client); err != nil {
 			return err
 		}
 	}
