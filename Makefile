@@ -20,7 +20,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 VERSION_PKG := github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version
 LDFLAGS := -s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(DATE)
 
-.PHONY: help build unit test clean
+.PHONY: help build unit golden test clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -31,6 +31,9 @@ unit: ## unit tests of the plugin module and of the build scripts' locking (no c
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	hack/test-build-lock.sh
+
+golden: ## rewrite every golden file and transcript (testdata/) from the actual output; review the diff before committing
+	UPDATE_GOLDEN=1 $(GO) test -count=1 ./...
 
 # `make test` is what CI runs: unit tests, then every suite the targets in mk/*.mk add
 # to TEST_SUITES (lab e2e, krew install, real-cluster lab).

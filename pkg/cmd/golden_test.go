@@ -1,32 +1,14 @@
 package cmd
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
 )
 
-// update rewrites the golden files: go test ./pkg/cmd -args -update (the same flag as
-// in pkg/job and pkg/status).
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// compareGolden compares got with testdata/name, after rewriting it with -update.
+// compareGolden compares got with testdata/name (make golden rewrites it).
 func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./pkg/cmd -args -update writes it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", name), got)
 }

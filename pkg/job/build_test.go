@@ -1,18 +1,15 @@
 package job
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
+)
 
 func TestNameIsDeterministicAndValid(t *testing.T) {
 	long := strings.Repeat("edge-node.region-north.", 12) + "x"
@@ -62,7 +59,7 @@ func TestBuildCheck(t *testing.T) {
 }
 
 // TestGolden pins both Jobs: they are the contract with the node agent and the lab
-// (go test ./pkg/job -args -update rewrites testdata/).
+// (make golden rewrites testdata/).
 func TestGolden(t *testing.T) {
 	for file, j := range map[string]any{
 		"node-upgrade-job.yaml": Build(Params{RunID: "2611231000-abcd", TargetVersion: "v1.36.3",
@@ -77,19 +74,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", file)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./pkg/job -args -update writes it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", path, diff)
-			}
+			golden.Compare(t, filepath.Join("testdata", file), string(got))
 		})
 	}
 }

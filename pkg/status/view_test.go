@@ -2,17 +2,14 @@ package status
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
@@ -68,15 +65,5 @@ func TestPrintHumanGolden(t *testing.T) {
 	if err := PrintHuman(&b, Build(st, obs, ev, t0.Add(90*time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	golden := "testdata/status.golden"
-	if *update {
-		_ = os.WriteFile(golden, b.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Fatalf("status output (-want +got):\n%s", diff)
-	}
+	golden.Compare(t, "testdata/status.golden", b.String())
 }

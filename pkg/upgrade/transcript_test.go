@@ -5,7 +5,7 @@ package upgrade
 // each block followed by the output it must produce (transcript_world_test.go says
 // what the commands are). A rule change shows as a text diff of these files:
 //
-//	go test ./pkg/upgrade -run TestTranscripts -update
+//	make golden   (UPDATE_GOLDEN=1 go test ./pkg/upgrade -run TestTranscripts)
 //
 // rewrites every expected output from the actual one, for review before commit.
 //
@@ -14,14 +14,13 @@ package upgrade
 // lines). Lines starting with "#" and blank lines between blocks are comments.
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the expected output of testdata/*.txt from the actual output")
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
+)
 
 // block is one step of a transcript: the text before its "----" (comments and
 // commands, kept as is when rewriting), its commands, and its expected output.
@@ -57,7 +56,7 @@ func runTranscript(t *testing.T, file string) {
 	var out strings.Builder
 	for _, b := range blocks {
 		got := w.run(b.commands)
-		if got != b.want && !*update {
+		if got != b.want && !golden.Updating() {
 			t.Errorf("%s:%d: %s\n--- want\n%s\n--- got\n%s", file, b.line, strings.Join(b.commands, " / "), b.want, got)
 		}
 		out.WriteString(strings.Join(b.head, "\n") + "\n----\n")
@@ -66,7 +65,7 @@ func runTranscript(t *testing.T, file string) {
 		}
 		out.WriteString("\n")
 	}
-	if !*update {
+	if !golden.Updating() {
 		return
 	}
 	text := strings.TrimSuffix(out.String(), "\n")
