@@ -80,7 +80,7 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := r.Client.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{})
+			_, err := r.client.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{})
 			if err != nil && !apierrors.IsAlreadyExists(err) { // AlreadyExists: adopt it
 				errs[i] = fmt.Errorf("create upgrade Job for node %q: %w", node, err)
 			}
@@ -91,7 +91,7 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 	if err := utilerrors.NewAggregate(errs); err != nil {
 		return err
 	}
-	r.Cache.WaitFor(ctx, func() bool { return r.Cache.HasJobs(names) })
+	r.cache.WaitFor(ctx, func() bool { return r.cache.HasJobs(names) })
 	return nil
 }
 
@@ -101,14 +101,14 @@ func (r *Runner) deleteJobs(ctx context.Context, runID string, nodes []string) e
 	fg := metav1.DeletePropagationForeground
 	for _, n := range nodes {
 		name := job.Name(runID, n)
-		err := r.Client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
+		err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete failed Job %s of node %q: %w", name, n, err)
 		}
 	}
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		for _, n := range nodes {
-			_, err := r.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name(runID, n), metav1.GetOptions{})
+			_, err := r.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name(runID, n), metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
 				return false, nil
 			}
@@ -126,14 +126,14 @@ func (r *Runner) deleteRun(ctx context.Context, runID string) error {
 	sel := metav1.ListOptions{LabelSelector: job.RunSelector(runID)}
 	bg := metav1.DeletePropagationBackground
 	ns := job.Namespace
-	if err := r.Client.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, sel); err != nil {
+	if err := r.client.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, sel); err != nil {
 		return fmt.Errorf("delete the Jobs of expired run %s: %w", runID, err)
 	}
-	if err := r.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel); err != nil {
+	if err := r.client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel); err != nil {
 		return fmt.Errorf("delete the pods of expired run %s: %w", runID, err)
 	}
 	for _, evNS := range []string{ns, NodeEventNamespace} {
-		if err := r.Client.CoreV1().Events(evNS).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		if err := r.client.CoreV1().Events(evNS).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
 			return fmt.Errorf("delete the Events of expired run %s in %s: %w", runID, evNS, err)
 		}
 	}

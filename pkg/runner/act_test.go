@@ -18,7 +18,7 @@ import (
 func TestCreateJobsReportsEveryFailedNode(t *testing.T) {
 	f := setup(t, 3)
 	ctx := context.Background()
-	st, cm, err := f.runner.Store.Get(ctx)
+	st, cm, err := f.runner.store.Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (r *Runner) drain(ctx context.Context, st upgrade.State, nodes []string) er
 		}
 	}
 	h := &drain.Helper{
-		Ctx: ctx, Client: r.Client, Force: true, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
+		Ctx: ctx, Client: r.client, Force: true, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
 		GracePeriodSeconds: -1, Timeout: st.Spec.DrainTimeout.Duration, Out: io.Discard, ErrOut: io.Discard,
 	}
 	var failed []string
@@ -50,7 +50,7 @@ func (r *Runner) drain(ctx context.Context, st upgrade.State, nodes []string) er
 }
 
 func (r *Runner) cordon(ctx context.Context, runID, name string) error {
-	n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	n, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("cordon node %q: %w", name, err)
 	}
@@ -58,7 +58,7 @@ func (r *Runner) cordon(ctx context.Context, runID, name string) error {
 		return nil // cordoned already: by us on an earlier attempt, or by the operator
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"unschedulable":true}}`, AnnotationCordonedBy, runID)
-	_, err = r.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err = r.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err != nil {
 		return fmt.Errorf("cordon node %q: %w", name, err)
 	}
@@ -68,7 +68,7 @@ func (r *Runner) cordon(ctx context.Context, runID, name string) error {
 // uncordon uncordons the nodes that this run cordoned.
 func (r *Runner) uncordon(ctx context.Context, runID string, nodes []string) error {
 	for _, name := range nodes {
-		n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		n, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -79,7 +79,7 @@ func (r *Runner) uncordon(ctx context.Context, runID string, nodes []string) err
 			continue
 		}
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"spec":{"unschedulable":false}}`, AnnotationCordonedBy)
-		if _, err := r.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		if _, err := r.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("uncordon node %q: %w", name, err)
 		}
 	}

@@ -37,8 +37,8 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		case err != nil && !Transient(err):
 			return st, err
 		case err != nil:
-			if r.OnEvent != nil {
-				r.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: "Retrying", Message: err.Error()})
+			if r.onEvent != nil {
+				r.onEvent(upgrade.Event{Type: upgrade.Warning, Reason: "Retrying", Message: err.Error()})
 			}
 			select {
 			case <-ctx.Done():
@@ -61,7 +61,7 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
-		case <-r.Cache.Changed:
+		case <-r.cache.Changed:
 			time.Sleep(coalesce(cost))
 		case <-tick.C:
 		}

@@ -28,21 +28,21 @@ const Component = "kubectl-edgeupgrade"
 // While Drive runs, Events are written in the background: closing a batch emits one
 // NodeUpgraded Event per node, and written inline they delayed the next batch.
 func (r *Runner) Emit(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, e upgrade.Event) {
-	if r.OnEvent != nil {
-		r.OnEvent(e)
+	if r.onEvent != nil {
+		r.onEvent(e)
 	}
-	ev := NewEvent(st.RunID, cm, e, r.Cache.NodeUID(e.Node), r.Now())
+	ev := NewEvent(st.RunID, cm, e, r.cache.NodeUID(e.Node), r.now())
 	if r.events != nil {
 		r.events.ch <- ev
 		return
 	}
-	if err := r.writeEvent(ctx, ev); err != nil && r.OnEvent != nil {
-		r.OnEvent(eventFailed(ev, err))
+	if err := r.writeEvent(ctx, ev); err != nil && r.onEvent != nil {
+		r.onEvent(eventFailed(ev, err))
 	}
 }
 
 func (r *Runner) writeEvent(ctx context.Context, ev *corev1.Event) error {
-	_, err := r.Client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	_, err := r.client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	return err
 }
 
@@ -92,9 +92,9 @@ func (r *Runner) reportEventFailures(w *eventWriter) {
 	failed := w.failed
 	w.failed = nil
 	w.mu.Unlock()
-	if r.OnEvent != nil {
+	if r.onEvent != nil {
 		for _, e := range failed {
-			r.OnEvent(e)
+			r.onEvent(e)
 		}
 	}
 }

@@ -15,12 +15,12 @@ import (
 func TestEventsWrittenBeforeDriveReturns(t *testing.T) {
 	f := setup(t, 2)
 	ctx := context.Background()
-	_, cm, err := f.runner.Store.Get(ctx)
+	_, cm, err := f.runner.store.Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tick := now
-	f.runner.Now = func() time.Time { tick = tick.Add(time.Millisecond); return tick } // distinct Event names
+	f.runner.now = func() time.Time { tick = tick.Add(time.Millisecond); return tick } // distinct Event names
 	stop := f.runner.startEvents(ctx)
 	for range 50 {
 		f.runner.Emit(ctx, f.st, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonNodeUpgraded, Node: "edge-01", Message: "m"})

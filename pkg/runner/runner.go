@@ -17,14 +17,14 @@ import (
 
 // Runner reconciles one run: observe → decide (pkg/upgrade) → save → act.
 type Runner struct {
-	Client kubernetes.Interface
-	Store  store.Store
-	Cache  *Cache
-	Now    func() time.Time
-	// OnEvent, when set, sees every Event the run records (progress output).
-	OnEvent func(upgrade.Event)
-	// RunID of the run this runner drives; a different run in the ConfigMap stops it.
-	RunID string
+	client kubernetes.Interface
+	store  store.Store
+	cache  *Cache
+	now    func() time.Time
+	// onEvent, when set, sees every Event the run records (progress output).
+	onEvent func(upgrade.Event)
+	// runID of the run this runner drives; a different run in the ConfigMap stops it.
+	runID string
 
 	// events, while Drive runs, hands Events to background writers (events.go).
 	events *eventWriter
@@ -67,11 +67,11 @@ func (r *Runner) Mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		if err != nil {
 			return st, upgrade.Observation{}, err
 		}
-		obs, err := r.Cache.Observe(st)
+		obs, err := r.cache.Observe(st)
 		if err != nil {
 			return st, obs, err
 		}
-		next, acts, err := upgrade.Step(st, obs, in, r.Now())
+		next, acts, err := upgrade.Step(st, obs, in, r.now())
 		if !reported {
 			verdict = err
 		}
@@ -108,12 +108,12 @@ func (r *Runner) save(ctx context.Context, st, next upgrade.State, fresh *corev1
 	if reflect.DeepEqual(next, st) {
 		return fresh, nil
 	}
-	saved, err := r.Store.Update(ctx, fresh, next)
+	saved, err := r.store.Update(ctx, fresh, next)
 	if err != nil {
 		return fresh, err
 	}
-	r.Cache.WaitFor(ctx, func() bool {
-		cm := r.Cache.StateConfigMap()
+	r.cache.WaitFor(ctx, func() bool {
+		cm := r.cache.StateConfigMap()
 		return cm != nil && cm.ResourceVersion == saved.ResourceVersion
 	})
 	return saved, nil
@@ -124,19 +124,19 @@ func (r *Runner) save(ctx context.Context, st, next upgrade.State, fresh *corev1
 func (r *Runner) load(ctx context.Context, forceGet bool) (upgrade.State, *corev1.ConfigMap, error) {
 	var cm *corev1.ConfigMap
 	if !forceGet {
-		cm = r.Cache.StateConfigMap()
+		cm = r.cache.StateConfigMap()
 	}
 	var st upgrade.State
 	var err error
 	if cm == nil {
-		st, cm, err = r.Store.Get(ctx)
+		st, cm, err = r.store.Get(ctx)
 	} else {
 		st, err = store.Decode(cm)
 	}
 	if err != nil {
 		return st, cm, err
 	}
-	if r.RunID != "" && st.RunID != r.RunID {
+	if r.runID != "" && st.RunID != r.runID {
 		return st, cm, ErrRunReplaced
 	}
 	return st, cm, nil

@@ -80,7 +80,7 @@ func setup(t *testing.T, workers int, edit ...func(*upgrade.Spec)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
-	return &fixture{cs: cs, st: st, runner: &Runner{Client: cs, Store: s, Cache: c, Now: func() time.Time { return now }, RunID: "run1"}}
+	return &fixture{cs: cs, st: st, runner: &Runner{client: cs, store: s, cache: c, now: func() time.Time { return now }, runID: "run1"}}
 }
 
 func (f *fixture) jobs(t *testing.T) []batchv1.Job {
@@ -141,12 +141,12 @@ func TestReconcileCreatesTheMasterJob(t *testing.T) {
 func TestCrashBetweenSaveAndCreateIsRepaired(t *testing.T) {
 	f := setup(t, 3)
 	ctx := context.Background()
-	st, cm, _ := f.runner.Store.Get(ctx)
+	st, cm, _ := f.runner.store.Get(ctx)
 	next, _, _ := upgrade.Step(st, upgrade.Observation{Nodes: []upgrade.Node{{Name: "master-1", Role: upgrade.RoleMaster, Version: "v1.35.4", Ready: true}}}, upgrade.Tick{}, now)
-	if _, err := f.runner.Store.Update(ctx, cm, next); err != nil { // saved, then "crash"
+	if _, err := f.runner.store.Update(ctx, cm, next); err != nil { // saved, then "crash"
 		t.Fatal(err)
 	}
-	eventually(t, func() bool { c := f.runner.Cache.StateConfigMap(); s, _ := store.Decode(c); return s.Current != nil })
+	eventually(t, func() bool { c := f.runner.cache.StateConfigMap(); s, _ := store.Decode(c); return s.Current != nil })
 	var creates atomic.Int32
 	f.cs.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 		creates.Add(1)
@@ -189,7 +189,7 @@ func TestCorruptStateIsRefusedAndKept(t *testing.T) {
 	if _, err := f.cs.CoreV1().ConfigMaps(job.Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, func() bool { _, err := store.Decode(f.runner.Cache.StateConfigMap()); return err != nil })
+	eventually(t, func() bool { _, err := store.Decode(f.runner.cache.StateConfigMap()); return err != nil })
 	_, _, err := f.runner.Reconcile(ctx)
 	var ce *store.CorruptError
 	if !errors.As(err, &ce) || Transient(err) {
@@ -220,7 +220,7 @@ func TestFailedJobPausesWithContainerMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, func() bool {
-		obs, _ := f.runner.Cache.Observe(f.st)
+		obs, _ := f.runner.cache.Observe(f.st)
 		return obs.Jobs["master-1"].FailedPods == 1
 	})
 	st := f.reconcile(t)
@@ -250,15 +250,15 @@ func TestRefusedVerbSavesTheExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The fake API server sets no resourceVersion on objects: wait for the cache to see the pause.
-		eventually(t, func() bool { s, _ := store.Decode(f.runner.Cache.StateConfigMap()); return s.Pause != nil })
-		f.runner.Now = func() time.Time { return now.Add(2 * time.Hour) } // the pause expiry is 1h
+		eventually(t, func() bool { s, _ := store.Decode(f.runner.cache.StateConfigMap()); return s.Pause != nil })
+		f.runner.now = func() time.Time { return now.Add(2 * time.Hour) } // the pause expiry is 1h
 		f.cs.ClearActions()
 		_, _, err := f.runner.Mutate(ctx, in)
 		var te *upgrade.TransitionError
 		if !errors.As(err, &te) || !strings.Contains(err.Error(), "cancelled") {
 			t.Fatalf("%T: err %v, want a refusal naming the cancellation", in, err)
 		}
-		st, _, err := f.runner.Store.Get(ctx)
+		st, _, err := f.runner.store.Get(ctx)
 		if err != nil || st.Phase != upgrade.PhaseCancelled || !strings.HasPrefix(st.EndReason, "expired") {
 			t.Fatalf("%T: saved phase %s, end %q, err %v", in, st.Phase, st.EndReason, err)
 		}

@@ -59,7 +59,7 @@ func (s *Session) watch(ctx context.Context, st upgrade.State, opts SessionOptio
 		now = time.Now
 	}
 	s.state, s.cache = st, c
-	s.runner = &Runner{Client: s.client, Store: s.store, Cache: c, Now: now, RunID: st.RunID, OnEvent: opts.OnEvent}
+	s.runner = &Runner{client: s.client, store: s.store, cache: c, now: now, runID: st.RunID, onEvent: opts.OnEvent}
 	return s, nil
 }
 
