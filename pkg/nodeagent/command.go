@@ -37,6 +37,9 @@ type Streams struct {
 type options struct {
 	cfg  Config
 	proc string
+	// stepTimeout and verifyTimeout are the flags' text, parsed when a step runs so
+	// that a bad value fails with the step's name.
+	stepTimeout, verifyTimeout string
 }
 
 func envOr(name, def string) string {
@@ -46,15 +49,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-// NewCommand returns the edgeupgrade-node command tree. Every flag defaults to its
-// environment variable, so the Job sets env and a person debugging sets flags.
-func NewCommand(s Streams, agentVersion string) *cobra.Command {
-	o := &options{}
-	var stepTimeout, verifyTimeout string
-	root := &cobra.Command{
-		Use:   "edgeupgrade-node",
-		Short: "Upgrade this Kubernetes node in place (runs inside the kubectl edgeupgrade Job)",
-		Long: `The node agent of kubectl edgeupgrade. It runs in the per-node Job with the host's /
+const agentLong = `The node agent of kubectl edgeupgrade. It runs in the per-node Job with the host's /
 mounted at --host-root, the host's PID namespace and network, and runs host commands
 with the host's nsenter in the namespaces of the host's PID 1.
 
@@ -64,21 +59,42 @@ with the host's nsenter in the namespaces of the host's PID 1.
   check       host checks only; prints a JSON result (the deep pre-check)
 
 Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
-2 failed and rolled back; 3 failed and the rollback failed too (the backup is kept).`,
+2 failed and rolled back; 3 failed and the rollback failed too (the backup is kept).`
+
+// NewCommand returns the edgeupgrade-node command tree. Every flag defaults to its
+// environment variable, so the Job sets env and a person debugging sets flags.
+func NewCommand(s Streams, agentVersion string) *cobra.Command {
+	o := &options{}
+	root := &cobra.Command{
+		Use:           "edgeupgrade-node",
+		Short:         "Upgrade this Kubernetes node in place (runs inside the kubectl edgeupgrade Job)",
+		Long:          agentLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       agentVersion,
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
+	o.addFlags(root)
+	pre := o.step(s, "preprocess", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Preprocess(ctx), nil })
+	pre.Short = "Check the host and back up the kubelet, kubeadm and their configuration"
+	up := o.step(s, "upgrade", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Upgrade(ctx), nil })
+	up.Short = "Upgrade this node to the target version, rolling back on failure"
+	chk := o.step(s, "check", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Check(ctx) })
+	chk.Short = "Run the host checks and print the result as JSON (findings do not fail it)"
+	root.AddCommand(pre, up, chk)
+	return root
+}
+
+func (o *options) addFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.StringVar(&o.cfg.TargetVersion, "target-version", envOr(job.EnvTargetVersion, ""), "Kubernetes version to upgrade to, e.g. v1.36.3 (env "+job.EnvTargetVersion+")")
 	f.StringVar(&o.cfg.Role, "role", envOr(job.EnvRole, ""), "master-first, master or worker (env "+job.EnvRole+")")
 	f.StringVar(&o.cfg.RunID, "run-id", envOr(job.EnvRunID, ""), "upgrade run id, recorded in the backup and last-result.json (env "+job.EnvRunID+")")
 	f.StringVar(&o.cfg.NodeName, "node-name", envOr(job.EnvNodeName, ""), "name of this node (env "+job.EnvNodeName+")")
 	f.StringVar(&o.cfg.HostRoot, "host-root", envOr(job.EnvHostRoot, job.HostRoot), "where the host's / is mounted (env "+job.EnvHostRoot+")")
-	f.StringVar(&stepTimeout, "step-timeout", envOr(job.EnvStepTimeout, DefaultStepTimeout.String()), "time limit of each step, a Go duration (env "+job.EnvStepTimeout+")")
-	f.StringVar(&verifyTimeout, "verify-timeout", envOr(EnvVerifyTimeout, DefaultVerifyTimeout.String()), "time limit of the kubelet restart and of its verification (each; the rollback's restart has the step timeout), a Go duration; a crash-looping kubelet fails sooner (env "+EnvVerifyTimeout+")")
+	f.StringVar(&o.stepTimeout, "step-timeout", envOr(job.EnvStepTimeout, DefaultStepTimeout.String()), "time limit of each step, a Go duration (env "+job.EnvStepTimeout+")")
+	f.StringVar(&o.verifyTimeout, "verify-timeout", envOr(EnvVerifyTimeout, DefaultVerifyTimeout.String()), "time limit of the kubelet restart and of its verification (each; the rollback's restart has the step timeout), a Go duration; a crash-looping kubelet fails sooner (env "+EnvVerifyTimeout+")")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", envOr(EnvBinDir, DefaultBinDir), "directory of the target kubeadm, kubelet and kubectl in the upgrade image (env "+EnvBinDir+")")
 	f.StringVar(&o.cfg.KubeletPath, "kubelet-path", envOr(EnvKubeletPath, ""), "host path of the kubelet binary (default: the running kubelet's, else /usr/bin/kubelet) (env "+EnvKubeletPath+")")
 	f.StringVar(&o.cfg.KubeadmPath, "kubeadm-path", envOr(EnvKubeadmPath, ""), "host path of kubeadm (default: beside the kubelet, else /usr/bin/kubeadm) (env "+EnvKubeadmPath+")")
@@ -86,55 +102,56 @@ Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
 	f.StringVar(&o.proc, "proc", envOr(EnvProc, "/proc"), "procfs of the host's PID namespace (the Job sets hostPID) (env "+EnvProc+")")
 	f.StringVar(&o.cfg.TerminationLog, "termination-log", envOr(EnvTerminationLog, DefaultTerminationLog), "file for the one-line result (\"\" for none) (env "+EnvTerminationLog+")")
 	f.StringArrayVar(&o.cfg.KubeadmArgs, "kubeadm-arg", strings.Fields(os.Getenv(EnvKubeadmArgs)), "extra argument for kubeadm upgrade apply/node (repeatable), e.g. --kubeadm-arg=--ignore-preflight-errors=CoreDNSUnsupportedPlugins (env "+EnvKubeadmArgs+", separated by spaces)")
+}
 
-	run := func(name string, fn func(context.Context, *Agent) (Outcome, []byte)) *cobra.Command {
-		return &cobra.Command{
-			Use:  name,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				d, err := time.ParseDuration(stepTimeout)
-				if err != nil || d <= 0 {
-					return &exitError{ExitFailed, fmt.Sprintf("%s: step timeout %q is not a positive Go duration such as 10m", name, stepTimeout)}
-				}
-				o.cfg.StepTimeout = d
-				if d, err = time.ParseDuration(verifyTimeout); err != nil || d <= 0 {
-					return &exitError{ExitFailed, fmt.Sprintf("%s: verify timeout %q is not a positive Go duration such as 2m", name, verifyTimeout)}
-				}
-				o.cfg.VerifyTimeout = d
-				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-				defer stop()
-				a := &Agent{
-					Config: o.cfg,
-					Host:   &Host{Root: o.cfg.HostRoot, Proc: o.proc, Runner: NsenterRunner{Root: o.cfg.HostRoot}},
-					Out:    s.Out,
-				}
-				if name == "check" {
-					a.Out = s.ErrOut // stdout carries the JSON result alone
-				}
-				out, stdout := fn(ctx, a)
-				a.WriteTerminationMessage(out.Message)
-				var werr error
-				if stdout != nil {
-					_, werr = fmt.Fprintf(s.Out, "%s\n", stdout)
-				}
-				if out.Code != ExitOK {
-					return &exitError{out.Code, ""}
-				}
-				if werr != nil {
-					return fmt.Errorf("write the result: %w", werr)
-				}
-				return nil
-			},
-		}
+// step is one subcommand: it parses the timeouts, runs fn on an agent of the host,
+// writes the one-line result to the termination log and exits with fn's code.
+func (o *options) step(s Streams, name string, fn func(context.Context, *Agent) (Outcome, []byte)) *cobra.Command {
+	return &cobra.Command{
+		Use:  name,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.parseTimeouts(name); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			a := &Agent{
+				Config: o.cfg,
+				Host:   &Host{Root: o.cfg.HostRoot, Proc: o.proc, Runner: NsenterRunner{Root: o.cfg.HostRoot}},
+				Out:    s.Out,
+			}
+			if name == "check" {
+				a.Out = s.ErrOut // stdout carries the JSON result alone
+			}
+			out, stdout := fn(ctx, a)
+			a.WriteTerminationMessage(out.Message)
+			var werr error
+			if stdout != nil {
+				_, werr = fmt.Fprintf(s.Out, "%s\n", stdout)
+			}
+			if out.Code != ExitOK {
+				return &exitError{out.Code, ""}
+			}
+			if werr != nil {
+				return fmt.Errorf("write the result: %w", werr)
+			}
+			return nil
+		},
 	}
-	pre := run("preprocess", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Preprocess(ctx), nil })
-	pre.Short = "Check the host and back up the kubelet, kubeadm and their configuration"
-	up := run("upgrade", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Upgrade(ctx), nil })
-	up.Short = "Upgrade this node to the target version, rolling back on failure"
-	chk := run("check", func(ctx context.Context, a *Agent) (Outcome, []byte) { return a.Check(ctx) })
-	chk.Short = "Run the host checks and print the result as JSON (findings do not fail it)"
-	root.AddCommand(pre, up, chk)
-	return root
+}
+
+func (o *options) parseTimeouts(name string) error {
+	d, err := time.ParseDuration(o.stepTimeout)
+	if err != nil || d <= 0 {
+		return &exitError{ExitFailed, fmt.Sprintf("%s: step timeout %q is not a positive Go duration such as 10m", name, o.stepTimeout)}
+	}
+	o.cfg.StepTimeout = d
+	if d, err = time.ParseDuration(o.verifyTimeout); err != nil || d <= 0 {
+		return &exitError{ExitFailed, fmt.Sprintf("%s: verify timeout %q is not a positive Go duration such as 2m", name, o.verifyTimeout)}
+	}
+	o.cfg.VerifyTimeout = d
+	return nil
 }
 
 // exitError carries an exit code out of cobra; an empty message was already reported.
