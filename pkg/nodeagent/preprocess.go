@@ -43,23 +43,34 @@ func (a *Agent) Preprocess(ctx context.Context) Outcome {
 	}
 	rec.FromVersion = res.KubeletVersion
 	from := res.KubeletVersion
-	prev, _ := a.readResult(lastResultFile)
-	resuming := unclean(prev) && (prev.FromVersion == from || prev.TargetVersion == from)
-	var ignore []string
+	prev, resuming, ignore := a.unfinished(from)
+	if msg := blockingFindings(res, ignore...); msg != "" {
+		return finish(ResultFailed, ExitFailed, "preprocess: host checks failed: "+msg)
+	}
+	if res.KubeletVersion == "v"+target.String() {
+		return finish(ResultNoop, ExitOK, fmt.Sprintf("preprocess: kubelet is already %s; no backup needed", res.KubeletVersion))
+	}
+	return finish(a.backUp(from, kubelet, prev, resuming, len(res.Findings)))
+}
+
+// unfinished reads last-result.json: an upgrade from (or to) from that did not finish
+// cleanly is being resumed, and its kubelet health must not block the preprocess.
+func (a *Agent) unfinished(from string) (prev LastResult, resuming bool, ignore []string) {
+	prev, _ = a.readResult(lastResultFile)
+	resuming = unclean(prev) && (prev.FromVersion == from || prev.TargetVersion == from)
 	if resuming {
 		// An unfinished upgrade can leave the kubelet unhealthy; the upgrade that follows
 		// finishes it or rolls it back, so that must not block.
 		ignore = []string{hostcheck.CheckKubelet, hostcheck.CheckKubeletConfig}
 		a.logf("last-result.json records an upgrade %s -> %s that did not finish cleanly (%s): kubelet health does not block", prev.FromVersion, prev.TargetVersion, prev.Result)
 	}
-	if msg := blockingFindings(res, ignore...); msg != "" {
-		return finish(ResultFailed, ExitFailed, "preprocess: host checks failed: "+msg)
-	}
-	warnings := len(res.Findings)
-	if res.KubeletVersion == "v"+target.String() {
-		return finish(ResultNoop, ExitOK, fmt.Sprintf("preprocess: kubelet is already %s; no backup needed", res.KubeletVersion))
-	}
+	return prev, resuming, ignore
+}
 
+// backUp keeps a good backup of from or makes a new one, and returns the result,
+// exit code and message of the preprocess.
+func (a *Agent) backUp(from, kubelet string, prev LastResult, resuming bool, warnings int) (string, int, string) {
+	c := a.Config
 	set := backupSet{files: []string{
 		kubelet, a.kubeadmPath(kubelet), a.siblingPath(kubelet, "kubectl"),
 		hostcheck.KubeletConfigPath, hostcheck.KubeadmFlagsPath,
@@ -71,16 +82,16 @@ func (a *Agent) Preprocess(ctx context.Context) Outcome {
 	if existing, err := loadBackup(a.Host, c.StateDir, from); err == nil {
 		switch {
 		case resuming && prev.FromVersion == from:
-			return finish(ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); kept the backup of %s in %s: the upgrade from it did not finish cleanly (%s), so the node's files may be half-upgraded",
-				warnings, from, dir, prev.Result))
+			return ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); kept the backup of %s in %s: the upgrade from it did not finish cleanly (%s), so the node's files may be half-upgraded",
+				warnings, from, dir, prev.Result)
 		case verifyTree(a.Host, existing) == nil:
-			return finish(ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); the backup of %s in %s is up to date (%d files)", warnings, from, dir, len(existing.Files)))
+			return ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); the backup of %s in %s is up to date (%d files)", warnings, from, dir, len(existing.Files))
 		}
 		a.logf("the node's files changed since the backup of %s was made; replacing it", from)
 	}
 	m, err := createBackup(a.Host, c.StateDir, from, set, Manifest{Node: c.NodeName, Role: c.Role, RunID: c.RunID}, a.Now())
 	if err != nil {
-		return finish(ResultFailed, ExitFailed, "preprocess: backup failed: "+err.Error())
+		return ResultFailed, ExitFailed, "preprocess: backup failed: " + err.Error()
 	}
 	for _, f := range m.Files {
 		if f.Absent {
@@ -89,7 +100,7 @@ func (a *Agent) Preprocess(ctx context.Context) Outcome {
 			a.logf("backup: %s %s sha256:%s", f.Path, f.Mode, f.SHA256)
 		}
 	}
-	return finish(ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); backed up %s (%d files) to %s", warnings, from, len(m.Files), dir))
+	return ResultSucceeded, ExitOK, fmt.Sprintf("preprocess: host checks passed (%d warnings); backed up %s (%d files) to %s", warnings, from, len(m.Files), dir)
 }
 
 // runChecks runs the host checks for the configured target and logs every finding.
