@@ -141,70 +141,18 @@ type layerSpec struct {
 }
 
 func (o *buildOptions) run() error {
-	if o.output == "" {
-		return fmt.Errorf("--output is required")
-	}
-	if len(o.tags) == 0 {
-		return fmt.Errorf("at least one --tag is required")
-	}
-	refs := make([]name.Tag, 0, len(o.tags))
-	for _, t := range o.tags {
-		ref, err := name.NewTag(t)
-		if err != nil {
-			return fmt.Errorf("--tag %q: %w", t, err)
-		}
-		refs = append(refs, ref)
-	}
-	if o.format != formatOCI && o.format != formatDocker {
-		return fmt.Errorf("--format %q: want oci or docker", o.format)
-	}
-	if len(o.platforms) == 0 {
-		o.platforms = []string{"linux/amd64"}
-	}
-	var plats []platform
-	for _, s := range o.platforms {
-		p, err := parsePlatform(s)
-		if err != nil {
-			return err
-		}
-		plats = append(plats, p)
-	}
-	if o.format == formatDocker && len(plats) > 1 {
-		return fmt.Errorf("--format docker holds one platform; use --format oci for %d platforms (or --split-output)", len(plats))
+	refs, plats, err := o.targets()
+	if err != nil {
+		return err
 	}
 	specs, err := o.layerSpecs()
 	if err != nil {
 		return err
 	}
-	entrypoint, err := argList("entrypoint", o.entrypoint)
+	cfg, created, err := o.config()
 	if err != nil {
 		return err
 	}
-	cmdArgs, err := argList("cmd", o.cmd)
-	if err != nil {
-		return err
-	}
-	created, err := createdTime(o.created)
-	if err != nil {
-		return err
-	}
-	cfg := v1.Config{Entrypoint: entrypoint, Cmd: cmdArgs, WorkingDir: o.workdir, User: o.user, Env: defaultEnv(o.env)}
-	if len(o.labels) > 0 {
-		cfg.Labels = map[string]string{}
-		for _, l := range o.labels {
-			k, v, ok := strings.Cut(l, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("--label %q: want KEY=VALUE", l)
-			}
-			cfg.Labels[k] = v
-		}
-	}
-	for _, e := range o.env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return fmt.Errorf("--env %q: want KEY=VALUE", e)
-		}
-	}
-
 	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
 		return err
 	}
@@ -229,18 +177,94 @@ func (o *buildOptions) run() error {
 	if err := o.report(o.output, imgs); err != nil {
 		return err
 	}
-	if o.splitOutput != "" {
-		for _, pi := range imgs {
-			out := expand(o.splitOutput, pi.platform)
-			if out == o.splitOutput && len(imgs) > 1 {
-				return fmt.Errorf("--split-output %q: needs {arch} or {platform} to name %d archives", o.splitOutput, len(imgs))
+	return o.writeSplit(refs, imgs, work)
+}
+
+// targets checks where the image goes: the output, its tags, the format and the
+// platforms (linux/amd64 when none is given).
+func (o *buildOptions) targets() ([]name.Tag, []platform, error) {
+	if o.output == "" {
+		return nil, nil, fmt.Errorf("--output is required")
+	}
+	if len(o.tags) == 0 {
+		return nil, nil, fmt.Errorf("at least one --tag is required")
+	}
+	refs := make([]name.Tag, 0, len(o.tags))
+	for _, t := range o.tags {
+		ref, err := name.NewTag(t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tag %q: %w", t, err)
+		}
+		refs = append(refs, ref)
+	}
+	if o.format != formatOCI && o.format != formatDocker {
+		return nil, nil, fmt.Errorf("--format %q: want oci or docker", o.format)
+	}
+	if len(o.platforms) == 0 {
+		o.platforms = []string{"linux/amd64"}
+	}
+	var plats []platform
+	for _, s := range o.platforms {
+		p, err := parsePlatform(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		plats = append(plats, p)
+	}
+	if o.format == formatDocker && len(plats) > 1 {
+		return nil, nil, fmt.Errorf("--format docker holds one platform; use --format oci for %d platforms (or --split-output)", len(plats))
+	}
+	return refs, plats, nil
+}
+
+// config is the image configuration the flags describe, and its creation time.
+func (o *buildOptions) config() (v1.Config, time.Time, error) {
+	entrypoint, err := argList("entrypoint", o.entrypoint)
+	if err != nil {
+		return v1.Config{}, time.Time{}, err
+	}
+	cmdArgs, err := argList("cmd", o.cmd)
+	if err != nil {
+		return v1.Config{}, time.Time{}, err
+	}
+	created, err := createdTime(o.created)
+	if err != nil {
+		return v1.Config{}, time.Time{}, err
+	}
+	cfg := v1.Config{Entrypoint: entrypoint, Cmd: cmdArgs, WorkingDir: o.workdir, User: o.user, Env: defaultEnv(o.env)}
+	if len(o.labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for _, l := range o.labels {
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || k == "" {
+				return v1.Config{}, time.Time{}, fmt.Errorf("--label %q: want KEY=VALUE", l)
 			}
-			if err := writeArchive(out, o.format, refs, []platformImage{pi}, work); err != nil {
-				return err
-			}
-			if err := o.report(out, []platformImage{pi}); err != nil {
-				return err
-			}
+			cfg.Labels[k] = v
+		}
+	}
+	for _, e := range o.env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return v1.Config{}, time.Time{}, fmt.Errorf("--env %q: want KEY=VALUE", e)
+		}
+	}
+	return cfg, created, nil
+}
+
+// writeSplit writes one archive per platform as well, with --split-output.
+func (o *buildOptions) writeSplit(refs []name.Tag, imgs []platformImage, work string) error {
+	if o.splitOutput == "" {
+		return nil
+	}
+	for _, pi := range imgs {
+		out := expand(o.splitOutput, pi.platform)
+		if out == o.splitOutput && len(imgs) > 1 {
+			return fmt.Errorf("--split-output %q: needs {arch} or {platform} to name %d archives", o.splitOutput, len(imgs))
+		}
+		if err := writeArchive(out, o.format, refs, []platformImage{pi}, work); err != nil {
+			return err
+		}
+		if err := o.report(out, []platformImage{pi}); err != nil {
+			return err
 		}
 	}
 	return nil
