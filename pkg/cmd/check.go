@@ -84,7 +84,7 @@ func NewCmdCheck(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 		Args:    cobra.NoArgs,
 		RunE:    runOptions(o),
 	}
-	o.scopeFlags.add(cmd, checkScopeHelp)
+	o.add(cmd, checkScopeHelp)
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Deep, "deep", false, "Also run the host checks: one short privileged Job per node in kube-upgrade")
 	fs.IntVar(&o.DeepParallelism, "deep-parallelism", o.DeepParallelism, "Deep-check Jobs running at once")
