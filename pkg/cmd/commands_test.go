@@ -288,3 +288,22 @@ func TestLogsNoneReadableFails(t *testing.T) {
 		t.Errorf("output does not say why:\n%s", out)
 	}
 }
+
+// TestBadModeOneWording: start, plan and check refuse a bad --mode with the core's
+// words, before reading the cluster.
+func TestBadModeOneWording(t *testing.T) {
+	const want = `unknown --mode "everything": use one of all, control-plane, nodes`
+	for name, newCmd := range map[string]func(connector, genericiooptions.IOStreams) *cobra.Command{
+		"start": startAt, "plan": newCmdPlan,
+	} {
+		c := healthy()
+		_, _, err := execute(t, c, newCmd, "--to", "v1.36.1", "--mode", "everything")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", name, err, want)
+		}
+		assertNothingWritten(t, c)
+	}
+	if _, err := runCheck(t, healthy(), func(o *CheckOptions) { o.Mode = "everything" }); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("check: err = %v, want %q", err, want)
+	}
+}

@@ -50,7 +50,7 @@ func runOptions(o commandOptions) func(*cobra.Command, []string) error {
 // node).
 func (s *scopeFlags) validate() (labels.Selector, error) {
 	if !slices.Contains(upgrade.Modes, upgrade.Mode(s.Mode)) {
-		return nil, fmt.Errorf("invalid --mode %q: use all, control-plane or nodes", s.Mode)
+		return nil, fmt.Errorf("unknown --mode %q: use one of all, control-plane, nodes", s.Mode) // the core's wording (upgrade.ValidateSpec)
 	}
 	sel, err := labels.Parse(s.Selector)
 	if err != nil {

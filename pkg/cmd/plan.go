@@ -105,10 +105,11 @@ func (o *PlanOptions) Complete(_ []string) error {
 
 // Validate checks the flags alone.
 func (o *PlanOptions) Validate() error {
-	if _, err := o.validate(); err != nil {
+	if err := upgrade.ValidateSpec(o.spec()); err != nil {
 		return err
 	}
-	return upgrade.ValidateSpec(o.spec())
+	_, err := o.validate()
+	return err
 }
 
 // Run prints the plan.

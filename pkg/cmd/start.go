@@ -94,11 +94,12 @@ func (o *StartOptions) Complete(_ []string) error {
 
 // Validate checks the flags alone.
 func (o *StartOptions) Validate() error {
-	var err error
-	if o.selector, err = o.validate(); err != nil {
+	if err := upgrade.ValidateSpec(o.spec()); err != nil {
 		return err
 	}
-	return upgrade.ValidateSpec(o.spec())
+	var err error
+	o.selector, err = o.validate()
+	return err
 }
 
 // Run pre-checks, records the run (write-ahead) and starts its first batch.
