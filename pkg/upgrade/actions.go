@@ -13,6 +13,11 @@ const (
 	// DeleteJobs deletes this run's Jobs (and their pods) for Nodes and waits until
 	// they are gone, so a retry can reuse the deterministic Job name.
 	DeleteJobs ActionKind = "DeleteJobs"
+	// DeferJobs deletes the Jobs of Nodes, which went offline before their upgrade
+	// started, without waiting for their pods (an unreachable node's pod lingers).
+	DeferJobs ActionKind = "DeferJobs"
+	// MarkSkipped marks the Jobs of Nodes as skipped (resume --skip-failed).
+	MarkSkipped ActionKind = "MarkSkipped"
 	// DeleteRun deletes every Job, pod and Event of the run (pause expiry).
 	DeleteRun ActionKind = "DeleteRun"
 	// Emit records an Event.
@@ -51,6 +56,9 @@ const (
 	ReasonTampered      = "TamperingDetected"
 	ReasonNodesDeferred = "NodesDeferred"
 	ReasonNodeNotReady  = "NodeNotReady"
+	ReasonIncomplete    = "UpgradeIncomplete"
+	ReasonGateFailed    = "HealthGateFailed"
+	ReasonNodesSkipped  = "NodesSkipped"
 )
 
 // Event is an Event to record on the state ConfigMap, and on Node when set.

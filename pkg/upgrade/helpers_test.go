@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,6 +18,7 @@ const (
 type cluster struct {
 	nodes []Node
 	jobs  map[string]Job
+	pods  map[string][]Pod
 }
 
 func newCluster(masters int, pools map[string]int) *cluster {
@@ -38,7 +40,11 @@ func (c *cluster) obs() Observation {
 		jobs[k] = v
 	}
 	nodes := append([]Node(nil), c.nodes...)
-	return Observation{Nodes: nodes, Jobs: jobs}
+	pods := make(map[string][]Pod, len(c.pods))
+	for k, v := range c.pods {
+		pods[k] = append([]Pod(nil), v...)
+	}
+	return Observation{Nodes: nodes, Jobs: jobs, Pods: pods}
 }
 
 func (c *cluster) node(name string) *Node {
@@ -56,16 +62,35 @@ func (c *cluster) apply(acts []Action, now time.Time) {
 		if a.Kind == CreateJobs {
 			for _, n := range a.Nodes {
 				if _, ok := c.jobs[n]; !ok {
-					c.jobs[n] = Job{Name: "job-" + n, Node: n, Batch: a.Batch.Label(), Pool: a.Batch.Pool, Role: a.Batch.Role, Phase: JobActive, Created: now}
+					c.jobs[n] = Job{Name: "job-" + n, Node: n, Batch: a.Batch.Label(), Pool: a.Batch.Pool, Role: a.Batch.Role, Phase: JobActive, Created: now, Started: true}
 				}
 			}
 		}
-		if a.Kind == DeleteJobs {
+		if a.Kind == DeleteJobs || a.Kind == DeferJobs {
 			for _, n := range a.Nodes {
 				delete(c.jobs, n)
 			}
 		}
+		if a.Kind == MarkSkipped {
+			for _, n := range a.Nodes {
+				j := c.jobs[n]
+				j.Skipped = true
+				c.jobs[n] = j
+			}
+		}
 	}
+}
+
+// setPod adds or replaces a DaemonSet pod on node; restarted records a restart at now.
+func (c *cluster) setPod(node string, p Pod, restarted bool, now time.Time) {
+	if c.pods == nil {
+		c.pods = map[string][]Pod{}
+	}
+	if restarted {
+		p.RestartedAt = now
+	}
+	pods := slices.DeleteFunc(c.pods[node], func(q Pod) bool { return q.Name == p.Name })
+	c.pods[node] = append(pods, p)
 }
 
 func (c *cluster) succeed(node string, now time.Time) {

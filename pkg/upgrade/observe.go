@@ -14,6 +14,9 @@ type Node struct {
 	Pool    string
 	Version string // status.nodeInfo.kubeletVersion
 	Ready   bool
+	// NotReadySince is when a NotReady node's Ready condition last changed (zero when
+	// Ready or unknown).
+	NotReadySince time.Time
 }
 
 // JobPhase is the coarse state of a node-upgrade Job.
@@ -42,6 +45,14 @@ type Job struct {
 	FailedPods int
 	Created    time.Time
 	Finished   time.Time
+	// Started: the pod was seen running a container (the node began its upgrade).
+	// False while the pod is Pending with no container started.
+	Started bool
+	// Progress is how far the upgrade got as the API server last heard from the node:
+	// the container running and since when ("upgrade running since 10:02:03").
+	Progress string
+	// Skipped marks a failed Job the operator skipped (resume --skip-failed).
+	Skipped bool
 }
 
 // Observation is what an adapter saw of the cluster for one reconcile.
@@ -50,6 +61,18 @@ type Observation struct {
 	Nodes []Node
 	// Jobs are this run's node-upgrade Jobs, by node name.
 	Jobs map[string]Job
+	// Pods are the DaemonSet pods on the nodes of a batch whose health gate runs
+	// (GateNodes), by node name; other nodes' pods are not observed.
+	Pods map[string][]Pod
+}
+
+// Pod is the health of one DaemonSet pod, for the gate (docs/design.md §2.13).
+type Pod struct {
+	Name  string // namespace/name
+	Ready bool
+	// RestartedAt is when a container of the pod last terminated and was restarted
+	// (zero if none ever did).
+	RestartedAt time.Time
 }
 
 // VersionGrace is how long a node may keep reporting its old kubelet version after

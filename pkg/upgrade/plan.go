@@ -1,6 +1,9 @@
 package upgrade
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // PlannedBatch is one batch of a dry-run plan.
 type PlannedBatch struct {
@@ -14,8 +17,23 @@ type PlannedBatch struct {
 type Plan struct {
 	Batches  []PlannedBatch `json:"batches"`
 	Deferred []string       `json:"deferred,omitempty"`
-	// Blocked is set when the run would pause (e.g. NotReady nodes without --skip-unready).
+	// Blocked is set when the run would pause (e.g. a NotReady control-plane node).
 	Blocked string `json:"blocked,omitempty"`
+	// Gate is the health gate each batch and master passes before the next starts,
+	// with the soak (docs/design.md §2.13).
+	Gate string `json:"gate"`
+	// MaxDeferred is how many offline workers the run defers before it pauses.
+	MaxDeferred int `json:"maxDeferred"`
+}
+
+// GateText describes the health gate and soak of a run, for plan and status.
+func GateText(sp Spec) string {
+	g := fmt.Sprintf("after each master and batch: its nodes Ready at the target, their DaemonSet pods Ready with no container restarted (waits up to --offline-grace %s)",
+		OfflineGraceOf(sp))
+	if sp.Soak.Duration > 0 {
+		g += fmt.Sprintf(", holding for --soak %s", sp.Soak.Duration)
+	}
+	return g
 }
 
 // PlanRun simulates a whole run with Step itself, every Job succeeding at once,
@@ -46,10 +64,15 @@ func PlanRun(first State, nodes []Node) Plan {
 		if s.Phase.Terminal() || s.Pause != nil {
 			break
 		}
+		if s.Current.Gating() {
+			now = now.Add(s.Spec.Soak.Duration) // the soak passes; the gate holds on a healthy cluster
+		}
 	}
 	if s.Pause != nil {
 		p.Blocked = s.Pause.Reason
 	}
 	p.Deferred = Deferred(s, obs)
+	p.Gate = GateText(s.Spec)
+	p.MaxDeferred = MaxDeferredOf(s.Spec, s.Workers)
 	return p
 }

@@ -60,13 +60,14 @@ func expire(s State, now time.Time) (State, []Action) {
 
 // batchTally sorts the nodes of the current batch by what their Jobs say.
 type batchTally struct {
-	missing, tampered, inFlight, succeeded []string
-	acts                                   []Action
+	missing, tampered, inFlight, succeeded, deferred []string
+	acts                                             []Action
 }
 
 // observeBatch records what finished in the current batch: failures pause the run,
-// missing Jobs are (re)created before JobsCreated and are tampering after it, and a
-// batch whose Jobs are all finished is closed.
+// missing Jobs are (re)created before JobsCreated and are tampering after it, nodes
+// that went offline before their upgrade started are deferred, and a batch whose
+// Jobs are all finished goes through its health gate, then is closed.
 func observeBatch(s *State, obs Observation, now time.Time) []Action {
 	b := s.Current
 	if b == nil {
@@ -85,6 +86,8 @@ func observeBatch(s *State, obs Observation, now time.Time) []Action {
 			t.missing = append(t.missing, name)
 		case !hasJob:
 			t.tampered = append(t.tampered, name)
+		case job.Phase == JobActive && inScope && !node.Ready:
+			t.acts = append(t.acts, watchOffline(s, &t, node, job, now)...)
 		case job.Phase == JobActive:
 			t.inFlight = append(t.inFlight, name)
 		case job.Phase == JobFailed:
@@ -100,10 +103,14 @@ func observeBatch(s *State, obs Observation, now time.Time) []Action {
 			t.inFlight = append(t.inFlight, name) // waiting for the kubelet to re-register
 		}
 	}
-	return append(t.acts, closeBatch(s, &t, now)...)
+	acts := append(t.acts, deferOffline(s, t.deferred)...)
+	if s.Current == nil {
+		return acts
+	}
+	return append(acts, closeBatch(s, obs, &t, now)...)
 }
 
-func closeBatch(s *State, t *batchTally, now time.Time) []Action {
+func closeBatch(s *State, obs Observation, t *batchTally, now time.Time) []Action {
 	b := s.Current
 	var acts []Action
 	if len(t.missing) > 0 && s.Pause == nil {
@@ -131,15 +138,38 @@ func closeBatch(s *State, t *batchTally, now time.Time) []Action {
 	if len(t.inFlight) > 0 {
 		return acts
 	}
-	if s.Spec.Drain && len(t.succeeded) > 0 {
-		acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(t.succeeded)})
+	failed := slices.DeleteFunc(slices.Clone(b.Failed), func(n string) bool { return slices.Contains(t.succeeded, n) })
+	if !b.Gating() {
+		acts = append(acts, finishBatch(s, t.succeeded, len(failed), now)...)
 	}
-	for _, n := range t.succeeded {
+	if len(failed) > 0 {
+		s.Current = nil // paused by its failures: no gate to hold
+		return acts
+	}
+	done, more := gate(s, obs, now)
+	if done {
+		s.Current = nil
+	}
+	return append(acts, more...)
+}
+
+// finishBatch records that every node of the batch is done, and starts its gate.
+func finishBatch(s *State, succeeded []string, failed int, now time.Time) []Action {
+	b := s.Current
+	var acts []Action
+	if s.Spec.Drain && len(succeeded) > 0 {
+		acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(succeeded)})
+	}
+	for _, n := range succeeded {
 		acts = append(acts, emit(Normal, ReasonNodeUpgraded, n, fmt.Sprintf("node %s upgraded to %s", n, s.Spec.TargetVersion)))
 	}
 	acts = append(acts, emit(Normal, ReasonBatchFinished, "", fmt.Sprintf("%s finished: %d succeeded, %d failed",
-		describeBatch(b), len(b.Nodes)-len(b.Failed), len(b.Failed))))
-	s.Current = nil
+		describeBatch(b), len(b.Nodes)-failed, failed)))
+	b.GateSince = &now
+	if b.RestartsSince == nil {
+		started := b.StartedAt
+		b.RestartsSince = &started
+	}
 	return acts
 }
 
@@ -217,6 +247,9 @@ func failureMessage(j Job) string {
 
 // advance starts the next batch, moves to the next phase, or completes the run.
 func advance(s *State, obs Observation, now time.Time) []Action {
+	if acts := boundDeferred(s, obs, now); acts != nil {
+		return acts
+	}
 	var acts []Action
 	if s.Phase == PhaseMasters {
 		if a, started := nextMaster(s, obs, now); started || s.Pause != nil {
@@ -252,20 +285,15 @@ func nextMaster(s *State, obs Observation, now time.Time) ([]Action, bool) {
 
 func nextWorkerBatch(s *State, obs Observation, now time.Time) ([]Action, bool) {
 	workers := candidates(obs.Nodes, RoleWorker, s.Spec.TargetVersion, obs.Jobs)
-	var unready []string
 	for _, pool := range PoolOrder(workers) {
 		var ready []string
 		for _, n := range workers {
-			switch {
-			case n.Pool != pool:
-			case n.Ready:
+			if n.Pool == pool && n.Ready {
 				ready = append(ready, n.Name)
-			default:
-				unready = append(unready, n.Name)
 			}
 		}
 		if len(ready) == 0 {
-			continue
+			continue // NotReady workers are deferred (offline) until they are back
 		}
 		if s.Batches == 0 || pool != s.Pool {
 			s.Ramp = 1 // the ramp restarts in each pool
@@ -276,9 +304,6 @@ func nextWorkerBatch(s *State, obs Observation, now time.Time) ([]Action, bool) 
 		s.Ramp = nextRamp(s.Ramp, s.Cap)
 		b := &Batch{Index: s.Batches, Role: RoleWorker, Pool: pool, Nodes: ready[:size], StartedAt: now}
 		return startBatch(s, b), true
-	}
-	if len(unready) > 0 && !s.Spec.SkipUnready {
-		return pauseNotReady(s, unready, "node", now), false
 	}
 	return nil, false
 }
@@ -300,22 +325,49 @@ func pauseNotReady(s *State, names []string, what string, now time.Time) []Actio
 	return []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+msg)}
 }
 
+// complete ends a run that has nothing left to do: Completed when every in-scope
+// node is at the target, Incomplete, naming the nodes left behind and why, otherwise
+// (docs/design.md §2.12).
 func complete(s *State, obs Observation, now time.Time) []Action {
-	s.Phase = PhaseCompleted
 	s.FinishedAt = &now
-	msg := fmt.Sprintf("upgrade to %s completed", s.Spec.TargetVersion)
-	acts := []Action{}
-	if d := Deferred(*s, obs); len(d) > 0 {
-		msg += fmt.Sprintf("; %d NotReady %s deferred to a later run: %s", len(d), words.Plural(len(d), "node", "nodes"), words.List(d, 10))
-		acts = append(acts, emit(Warning, ReasonNodesDeferred, "", msg))
+	left := LeftBehind(*s, obs)
+	if len(left) == 0 {
+		s.Phase = PhaseCompleted
+		return []Action{emit(Normal, ReasonCompleted, "", fmt.Sprintf("upgrade to %s completed", s.Spec.TargetVersion))}
 	}
-	return append(acts, emit(Normal, ReasonCompleted, "", msg))
+	s.Phase = PhaseIncomplete
+	s.LeftBehindCount = len(left)
+	s.LeftBehind = slices.Clone(left[:min(len(left), MaxFailures)])
+	var acts []Action
+	var offline []string
+	for _, l := range left {
+		if l.Reason == LeftOffline {
+			offline = append(offline, l.Node)
+		}
+	}
+	if len(offline) > 0 {
+		acts = append(acts, emit(Warning, ReasonNodesDeferred, "", fmt.Sprintf("%d offline %s deferred to a later run: %s",
+			len(offline), words.Plural(len(offline), "node", "nodes"), words.List(offline, 10))))
+	}
+	return append(acts, emit(Warning, ReasonIncomplete, "", IncompleteMessage(*s)))
 }
 
-// Deferred lists in-scope nodes this run will not upgrade because they are NotReady
-// and the run was started with --skip-unready.
+// IncompleteMessage says what an Incomplete run left behind, and what to do.
+func IncompleteMessage(s State) string {
+	items := make([]string, 0, len(s.LeftBehind))
+	for _, l := range s.LeftBehind {
+		items = append(items, l.Node+" ("+l.Reason+")")
+	}
+	return fmt.Sprintf("upgrade to %s ended incomplete: %d in-scope %s not at the target: %s; start --to %s again to upgrade exactly those",
+		s.Spec.TargetVersion, s.LeftBehindCount, words.Plural(s.LeftBehindCount, "node", "nodes"),
+		words.List(items, 10), s.Spec.TargetVersion)
+}
+
+// Deferred lists the in-scope workers this run passes over because they are offline
+// (NotReady) and have not started their upgrade; they are upgraded in a later batch
+// if they are Ready again before the run ends (docs/design.md §6).
 func Deferred(s State, obs Observation) []string {
-	if !s.Spec.SkipUnready || !InMode(s.Spec.Mode, RoleWorker) {
+	if !InMode(s.Spec.Mode, RoleWorker) {
 		return nil // workers out of scope (--mode control-plane) are not deferred: never upgraded
 	}
 	var out []string

@@ -319,23 +319,24 @@ func TestPausedBeforeJobsCreatedDoesNotStartThem(t *testing.T) {
 	}
 }
 
+// A NotReady worker is deferred, with or without --skip-unready (which only lets the
+// pre-check accept it at start): the run goes on and ends Incomplete, naming it.
 func TestNotReadyNodes(t *testing.T) {
-	c := newCluster(0, map[string]int{"a": 10})
-	c.node("w-a-0001").Ready = false
-	sp := spec()
-	sp.Mode = ModeNodes
-	st, _ := NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
-	st, batches := runToEnd(t, c, st)
-	if st.Pause == nil || !strings.Contains(st.Pause.Reason, "w-a-0001") || len(batches) == 0 {
-		t.Fatalf("NotReady without --skip-unready: pause %+v after %d batches", st.Pause, len(batches))
-	}
-	sp.SkipUnready = true
-	c = newCluster(0, map[string]int{"a": 10})
-	c.node("w-a-0001").Ready = false
-	st, _ = NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
-	st, _ = runToEnd(t, c, st)
-	if st.Phase != PhaseCompleted || !reflect.DeepEqual(Deferred(st, c.obs()), []string{"w-a-0001"}) {
-		t.Fatalf("--skip-unready: %s deferred %v", st.Phase, Deferred(st, c.obs()))
+	for _, skipUnready := range []bool{false, true} {
+		c := newCluster(0, map[string]int{"a": 10})
+		c.node("w-a-0001").Ready = false
+		sp := spec()
+		sp.Mode = ModeNodes
+		sp.SkipUnready = skipUnready
+		st, _ := NewState(sp, "r", Cluster{APIServerVersion: target, Nodes: c.nodes}, t0)
+		st, batches := runToEnd(t, c, st)
+		want := []LeftNode{{Node: "w-a-0001", Reason: LeftOffline}}
+		if st.Phase != PhaseIncomplete || !reflect.DeepEqual(st.LeftBehind, want) || st.LeftBehindCount != 1 || len(batches) == 0 {
+			t.Fatalf("--skip-unready=%v: %s left behind %v after %d batches", skipUnready, st.Phase, st.LeftBehind, len(batches))
+		}
+		if !reflect.DeepEqual(Deferred(st, c.obs()), []string{"w-a-0001"}) {
+			t.Fatalf("deferred %v", Deferred(st, c.obs()))
+		}
 	}
 }
 

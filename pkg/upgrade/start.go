@@ -41,6 +41,14 @@ func ValidateSpec(sp Spec) error {
 			errs = append(errs, fmt.Sprintf("%s must be positive, got %s", flag, d))
 		}
 	}
+	if sp.OfflineGrace.Duration < 0 || sp.Soak.Duration < 0 {
+		errs = append(errs, fmt.Sprintf("--offline-grace and --soak must not be negative, got %s and %s", sp.OfflineGrace.Duration, sp.Soak.Duration))
+	}
+	if sp.MaxDeferred != "" {
+		if _, _, err := ParseMaxDeferred(sp.MaxDeferred); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if sp.PreprocessImage == "" || sp.UpgradeImage == "" {
 		errs = append(errs, "the preprocess and upgrade images must be set")
 	}

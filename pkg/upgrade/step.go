@@ -18,9 +18,10 @@ type Tick struct{}
 // it is, a request, and so as not to clash with the Pause recorded in the State.
 type RequestPause struct{ Reason string }
 
-// Resume clears a pause. RetryFailed deletes the failed nodes' Jobs and upgrades those
-// nodes again (docs/design.md §2.5, §2.11).
-type Resume struct{ RetryFailed bool }
+// Resume clears a pause (docs/design.md §2.5, §2.11). Failed nodes whose failed pods
+// were deleted are retried; RetryFailed retries them with their pods still there;
+// SkipFailed leaves every failed node behind instead, recorded as skipped.
+type Resume struct{ RetryFailed, SkipFailed bool }
 
 // Cancel ends a paused run (docs/design.md §2.6).
 type Cancel struct{}
@@ -68,7 +69,7 @@ func Step(prev State, obs Observation, in Input, now time.Time) (State, []Action
 	case RequestPause:
 		next, more, err = requestPause(s, in.Reason, now)
 	case Resume:
-		next, more, err = resume(s, obs, in.RetryFailed, now)
+		next, more, err = resume(s, obs, in, now)
 	case Cancel:
 		next, more, err = cancel(s, obs, now)
 	default:

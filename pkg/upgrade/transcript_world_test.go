@@ -14,12 +14,16 @@ import (
 // that starts at t0. The commands:
 //
 //	cluster [mode=M] [max-batch=N] [drain] [skip-unready] [expiry=15d] [api=V]
+//	        [grace=DURATION] [soak=DURATION] [max-deferred=N|N%]
 //	  master NAMES | worker NAMES [pool=P] [version=V] [notready]   (one per line)
-//	tick | pause [reason=TEXT] | resume [retry-failed] | cancel | drain-failed TEXT
+//	tick | pause [reason=TEXT] | resume [retry-failed|skip-failed] | cancel | drain-failed TEXT
 //	jobs succeed                     every active Job succeeds; its node reports the target
 //	job NODE succeeds | job NODE times out | job NODE deleted | job NODE pods deleted
 //	job NODE fails [in CONTAINER:] TEXT
-//	node NODE ready|notready | time +DURATION (d for days)
+//	job NODE pending                 its pod has not started (new Jobs start at once)
+//	job NODE progress TEXT           what the API server last heard of its upgrade
+//	node NODE ready|notready | time +DURATION (d for days)   (notready: since now)
+//	pod NODE NAME ready|notready|restarted   a DaemonSet pod on NODE (restarted: now)
 //	drain fails                      the next Drain fails
 //	crash                            the next input's state is saved, then the process dies
 //
@@ -76,7 +80,7 @@ func (w *world) input(verb, arg string) (Input, bool) {
 	case "pause":
 		return RequestPause{Reason: strings.TrimPrefix(arg, "reason=")}, true
 	case "resume":
-		return Resume{RetryFailed: arg == "retry-failed"}, true
+		return Resume{RetryFailed: arg == "retry-failed", SkipFailed: arg == "skip-failed"}, true
 	case "cancel":
 		return Cancel{}, true
 	case "drain-failed":
@@ -103,6 +107,12 @@ func (w *world) setup(lines []string) []string {
 			sp.PauseExpiry.Duration = parseDuration(v)
 		case "api":
 			api = v
+		case "grace":
+			sp.OfflineGrace.Duration = parseDuration(v)
+		case "soak":
+			sp.Soak.Duration = parseDuration(v)
+		case "max-deferred":
+			sp.MaxDeferred = v
 		}
 	}
 	w.c, w.now = &cluster{jobs: map[string]Job{}}, t0
@@ -121,7 +131,7 @@ func (w *world) setup(lines []string) []string {
 				case "version":
 					n.Version = v
 				case "notready":
-					n.Ready = false
+					n.Ready, n.NotReadySince = false, t0
 				}
 			}
 			w.c.nodes = append(w.c.nodes, n)
@@ -152,7 +162,13 @@ func (w *world) change(verb, arg string) error {
 	case verb == "crash" && arg == "":
 		w.crash = true
 	case verb == "node" && len(f) == 2 && w.c.node(f[0]) != nil:
-		w.c.node(f[0]).Ready = f[1] == "ready"
+		n := w.c.node(f[0])
+		n.Ready, n.NotReadySince = f[1] == "ready", time.Time{}
+		if !n.Ready {
+			n.NotReadySince = w.now
+		}
+	case verb == "pod" && len(f) == 3 && w.c.node(f[0]) != nil:
+		w.c.setPod(f[0], Pod{Name: f[1], Ready: f[2] != "notready"}, f[2] == "restarted", w.now)
 	case verb == "job" && len(f) >= 2:
 		return w.changeJob(f[0], strings.TrimSpace(strings.TrimPrefix(arg, f[0])))
 	default:
@@ -175,6 +191,12 @@ func (w *world) changeJob(node, what string) error {
 		delete(w.c.jobs, node)
 	case what == "pods deleted":
 		j.FailedPods = 0
+		w.c.jobs[node] = j
+	case what == "pending":
+		j.Started = false
+		w.c.jobs[node] = j
+	case strings.HasPrefix(what, "progress "):
+		j.Progress = strings.TrimPrefix(what, "progress ")
 		w.c.jobs[node] = j
 	case strings.HasPrefix(what, "fails "):
 		msg, container := strings.TrimPrefix(what, "fails "), ""
@@ -208,7 +230,7 @@ func (w *world) apply(acts []Action) []string {
 			failed, w.drainFails = w.drainFails, false
 		case DeleteRun:
 			clear(w.c.jobs)
-		case CreateJobs, DeleteJobs:
+		case CreateJobs, DeleteJobs, DeferJobs, MarkSkipped:
 			w.c.apply([]Action{a}, w.now)
 		}
 	}
@@ -233,7 +255,8 @@ func formatAction(a Action) string {
 	case DeleteRun:
 		return "delete-run"
 	}
-	verb := map[ActionKind]string{Drain: "drain", Uncordon: "uncordon", DeleteJobs: "delete-jobs"}[a.Kind]
+	verb := map[ActionKind]string{Drain: "drain", Uncordon: "uncordon", DeleteJobs: "delete-jobs",
+		DeferJobs: "defer-jobs", MarkSkipped: "mark-skipped"}[a.Kind]
 	return fmt.Sprintf("%s: %s", verb, strings.Join(a.Nodes, " "))
 }
 
@@ -267,6 +290,9 @@ func (w *world) summary() []string {
 		if len(b.Failed) > 0 {
 			line += "; failed: " + strings.Join(b.Failed, " ")
 		}
+		if b.GateSince != nil {
+			line += "; gate since " + since(*b.GateSince)
+		}
 		out = append(out, line)
 	}
 	if p := s.Pause; p != nil {
@@ -288,8 +314,18 @@ func (w *world) summary() []string {
 		}
 		out = append(out, line)
 	}
-	if d := Deferred(s, obs); len(d) > 0 && s.Phase.Terminal() {
+	if d := Deferred(s, obs); len(d) > 0 {
 		out = append(out, "  deferred: "+strings.Join(d, " "))
+	}
+	if len(s.Skipped) > 0 {
+		out = append(out, fmt.Sprintf("  skipped %d: %s", s.SkippedCount, strings.Join(s.Skipped, " ")))
+	}
+	if s.LeftBehindCount > 0 {
+		var items []string
+		for _, l := range s.LeftBehind {
+			items = append(items, l.Node+" ("+l.Reason+")")
+		}
+		out = append(out, fmt.Sprintf("  left behind %d: %s", s.LeftBehindCount, strings.Join(items, ", ")))
 	}
 	return out
 }

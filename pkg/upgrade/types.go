@@ -20,14 +20,20 @@ const (
 	PhaseNodes     Phase = "Nodes"
 	PhaseCompleted Phase = "Completed"
 	PhaseCancelled Phase = "Cancelled"
+	// PhaseIncomplete ends a run that has nothing left to do but left in-scope nodes
+	// below the target (offline, failed and skipped): State.LeftBehind says which and
+	// why (docs/design.md §2.12). Completed means every in-scope node is at the target.
+	PhaseIncomplete Phase = "Incomplete"
 )
 
 // Terminal reports whether no further transition can happen.
-func (p Phase) Terminal() bool { return p == PhaseCompleted || p == PhaseCancelled }
+func (p Phase) Terminal() bool {
+	return p == PhaseCompleted || p == PhaseCancelled || p == PhaseIncomplete
+}
 
 func (p Phase) valid() bool {
 	switch p {
-	case PhasePreCheck, PhaseMasters, PhaseNodes, PhaseCompleted, PhaseCancelled:
+	case PhasePreCheck, PhaseMasters, PhaseNodes, PhaseCompleted, PhaseCancelled, PhaseIncomplete:
 		return true
 	}
 	return false
@@ -72,6 +78,18 @@ type Spec struct {
 	UpgradeImage    string   `json:"upgradeImage"`
 	SkipUnready     bool     `json:"skipUnready,omitempty"`
 	SkipChecks      []string `json:"skipChecks,omitempty"`
+
+	// Edge robustness (docs/design.md §6). Zero values, as in states written before
+	// these fields existed, mean the defaults (OfflineGraceOf, MaxDeferredOf).
+
+	// MaxDeferred bounds the offline workers a run defers before it pauses: a count
+	// ("5") or a percentage of the workers in scope at start ("20%").
+	MaxDeferred string `json:"maxDeferred,omitempty"`
+	// OfflineGrace is how long a node may be NotReady while its upgrade runs, and how
+	// long the health gate waits for upgraded nodes and their DaemonSet pods to be Ready.
+	OfflineGrace Duration `json:"offlineGrace,omitzero"`
+	// Soak is how long the health gate must hold after each batch before the next.
+	Soak Duration `json:"soak,omitzero"`
 }
 
 // State is the whole persisted state of one run. Its size is bounded independently of
@@ -109,7 +127,33 @@ type State struct {
 	// Failures keeps the most recent MaxFailures failures; FailureCount counts all.
 	Failures     []Failure `json:"failures,omitempty"`
 	FailureCount int       `json:"failureCount,omitempty"`
+
+	// DeferredAccepted is the count of offline workers the operator accepted by
+	// resuming a run that --max-deferred paused; the bound then applies above it.
+	DeferredAccepted int `json:"deferredAccepted,omitempty"`
+	// Skipped keeps the latest MaxFailures nodes skipped by `resume --skip-failed`;
+	// SkippedCount counts all (the Jobs carry the mark: job.AnnotationSkipped).
+	Skipped      []string `json:"skipped,omitempty"`
+	SkippedCount int      `json:"skippedCount,omitempty"`
+	// LeftBehind lists (at most MaxFailures of) the in-scope nodes an Incomplete run
+	// left below the target, and why; LeftBehindCount counts all.
+	LeftBehind      []LeftNode `json:"leftBehind,omitempty"`
+	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
 }
+
+// LeftNode is a node a run ended without upgrading, and why.
+type LeftNode struct {
+	Node   string `json:"node"`
+	Reason string `json:"reason"`
+}
+
+// Reasons a node is left behind.
+const (
+	LeftOffline = "offline (NotReady)"                    // deferred, never back in time
+	LeftSkipped = "failed, skipped (resume --skip-failed)" // the operator's choice
+	LeftFailed  = "failed"                                // a failed Job neither retried nor skipped
+	LeftOther   = "not upgraded"                          // anything else (e.g. left the selector)
+)
 
 // MaxFailures bounds State.Failures.
 const MaxFailures = 20
@@ -128,7 +172,19 @@ type Batch struct {
 	Failed []string `json:"failed,omitempty"`
 	// MasterFirst marks the master batch that runs `kubeadm upgrade apply`.
 	MasterFirst bool `json:"masterFirst,omitempty"`
+	// GateSince is set when every node of the batch has upgraded: the health gate
+	// (and the soak) run from then, and again from a resume (docs/design.md §2.13).
+	GateSince *time.Time `json:"gateSince,omitempty"`
+	// RestartsSince is when a DaemonSet container restart starts to fail the gate: the
+	// batch's start, or the resume that accepted earlier restarts.
+	RestartsSince *time.Time `json:"restartsSince,omitempty"`
+	// NotReadyReported lists nodes of this batch whose NotReady Event was recorded.
+	NotReadyReported []string `json:"notReadyReported,omitempty"`
 }
+
+// Gating reports whether the batch is done and only its health gate (or soak) holds
+// the next one back.
+func (b *Batch) Gating() bool { return b != nil && b.GateSince != nil }
 
 // Label is the value of the Job batch label: "m<serial>" for masters, "<index>" else.
 func (b *Batch) Label() string { return BatchLabel(b.Role, b.Index) }

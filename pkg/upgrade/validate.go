@@ -28,6 +28,9 @@ func Validate(s State) error {
 	check(!s.StartedAt.IsZero(), "startedAt is missing")
 	check(s.Phase.Terminal() == (s.FinishedAt != nil), "finishedAt must be set exactly when the run has ended")
 	check(len(s.Failures) <= MaxFailures, "more than %d failures kept", MaxFailures)
+	check(len(s.Skipped) <= MaxFailures && len(s.Skipped) <= s.SkippedCount, "more skipped nodes kept than %d or than counted", MaxFailures)
+	check(len(s.LeftBehind) <= MaxFailures && len(s.LeftBehind) <= s.LeftBehindCount, "more nodes left behind kept than %d or than counted", MaxFailures)
+	check(s.Spec.OfflineGrace.Duration >= 0 && s.Spec.Soak.Duration >= 0, "negative offline grace or soak")
 	if b := s.Current; b != nil {
 		check(!s.Phase.Terminal(), "a finished run has a current batch")
 		check(len(b.Nodes) >= 1, "the current batch has no nodes")
@@ -37,6 +40,7 @@ func Validate(s State) error {
 		check(b.Role != RoleMaster || s.Phase == PhaseMasters, "a master batch outside the Masters phase")
 		check(b.Role != RoleWorker || s.Phase == PhaseNodes, "a worker batch outside the Nodes phase")
 		check(!hasDuplicates(b.Nodes), "the current batch names a node twice")
+		check((b.GateSince == nil) || (b.RestartsSince != nil), "a gated batch has no restart baseline")
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -33,7 +33,8 @@ type FailedPodsError struct{ Nodes []string }
 
 func (e *FailedPodsError) Error() string {
 	return fmt.Sprintf("cannot resume: failed upgrade pods remain for %s; fix the cause, then delete them "+
-		"(kubectl -n kube-upgrade delete pods --field-selector=status.phase=Failed) or pass --retry-failed",
+		"(kubectl -n kube-upgrade delete pods --field-selector=status.phase=Failed) and resume to retry those nodes, "+
+		"or resume --retry-failed to do both at once, or resume --skip-failed to leave them behind",
 		words.List(e.Nodes, 5))
 }
 
@@ -55,7 +56,8 @@ func InFlight(s State, obs Observation) int {
 	}
 	n := 0
 	for _, name := range s.Current.Nodes {
-		if j, ok := obs.Jobs[name]; ok && j.Phase == JobActive {
+		// A node already failed (offline past the grace) is not waited for.
+		if j, ok := obs.Jobs[name]; ok && j.Phase == JobActive && !slices.Contains(s.Current.Failed, name) {
 			n++
 		}
 	}
@@ -89,10 +91,13 @@ func pauseForError(prev State, reason string, now time.Time) (State, []Action) {
 	return s, []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+reason)}
 }
 
-// resume clears a pause. Failed Jobs whose pods remain refuse it unless retryFailed,
-// which deletes those Jobs and re-queues their nodes. Nodes whose Jobs were deleted
-// outside the plugin are re-queued too. The batch ramp restarts at 1.
-func resume(prev State, obs Observation, retryFailed bool, now time.Time) (State, []Action, error) {
+// resume clears a pause. Failed nodes are retried in this run (their Jobs deleted and
+// the nodes re-queued) unless SkipFailed leaves them behind; failed pods still there
+// refuse the resume unless RetryFailed or SkipFailed says what to do with them. Nodes
+// whose Jobs were deleted outside the plugin are re-queued too. A batch held by its
+// health gate is gated again from now; the offline workers now counted are accepted
+// (--max-deferred applies above them). The batch ramp restarts at 1.
+func resume(prev State, obs Observation, in Resume, now time.Time) (State, []Action, error) {
 	s := prev.Clone()
 	switch {
 	case s.Phase.Terminal():
@@ -100,31 +105,84 @@ func resume(prev State, obs Observation, retryFailed bool, now time.Time) (State
 			Fix: "start a new upgrade with kubectl edgeupgrade start"}
 	case s.Pause == nil:
 		return s, nil, &TransitionError{Verb: "resume", State: "running", Fix: "it is not paused"}
+	case in.RetryFailed && in.SkipFailed:
+		return s, nil, &TransitionError{Verb: "resume", State: "paused", Fix: "choose one of --retry-failed and --skip-failed"}
 	}
-	failed := failedJobs(obs, !retryFailed)
-	if len(failed) > 0 && !retryFailed {
-		return s, nil, &FailedPodsError{Nodes: failed}
+	failed, offline := failing(s, obs)
+	if withPods := failedWithPods(s, obs); len(withPods) > 0 && !in.RetryFailed && !in.SkipFailed {
+		return s, nil, &FailedPodsError{Nodes: withPods}
 	}
 	var acts []Action
-	if retryFailed {
-		failed = failedJobs(obs, false)
+	msg := "upgrade resumed"
+	if in.SkipFailed {
+		acts = append(acts, skip(&s, obs, append(failed, offline...))...)
+	} else {
 		if len(failed) > 0 {
 			acts = append(acts, Action{Kind: DeleteJobs, Nodes: failed})
+			msg += "; retrying " + words.List(failed, 10)
+		}
+		requeue(&s, obs, failed)
+		if b := s.Current; b != nil {
+			// Offline past the grace: waited for again, and failed again if still offline.
+			b.Failed = slices.DeleteFunc(b.Failed, func(n string) bool { return slices.Contains(offline, n) })
 		}
 	}
-	requeue(&s, obs, failed)
+	if b := s.Current; b.Gating() {
+		b.GateSince, b.RestartsSince = &now, &now
+	}
+	s.DeferredAccepted = max(s.DeferredAccepted, len(Deferred(s, obs)))
 	s.Pause = nil
 	s.Ramp = 1
-	msg := "upgrade resumed"
-	if len(failed) > 0 {
-		msg += "; retrying " + words.List(failed, 10)
-	}
 	return s, append(acts, emit(Normal, ReasonResumed, "", msg)), nil
 }
 
-// requeue drops from the current batch the nodes that will be retried and the nodes
-// whose Jobs vanished, so that a later batch picks them again.
-func requeue(s *State, obs Observation, retry []string) {
+// failing lists the nodes that failed and were not skipped: those whose Job failed,
+// and those of the current batch failed while their Job still runs (offline).
+func failing(s State, obs Observation) (failed, offline []string) {
+	for _, node := range failedJobs(obs, false) {
+		if !obs.Jobs[node].Skipped && !slices.Contains(s.Skipped, node) {
+			failed = append(failed, node)
+		}
+	}
+	if b := s.Current; b != nil {
+		for _, n := range b.Failed {
+			if j, ok := obs.Jobs[n]; ok && j.Phase == JobActive {
+				offline = append(offline, n)
+			}
+		}
+	}
+	return failed, offline
+}
+
+func failedWithPods(s State, obs Observation) []string {
+	return slices.DeleteFunc(failedJobs(obs, true), func(n string) bool {
+		return obs.Jobs[n].Skipped || slices.Contains(s.Skipped, n)
+	})
+}
+
+// skip leaves the failed nodes behind: their Jobs stay (for diagnosis) marked as
+// skipped, the state keeps the latest names and a count, and the batch lets them go.
+func skip(s *State, obs Observation, nodes []string) []Action {
+	if len(nodes) == 0 {
+		return nil
+	}
+	slices.Sort(nodes)
+	requeue(s, obs, nodes)
+	s.Skipped = append(s.Skipped, nodes...)
+	if len(s.Skipped) > MaxFailures {
+		s.Skipped = slices.Clone(s.Skipped[len(s.Skipped)-MaxFailures:])
+	}
+	s.SkippedCount += len(nodes)
+	return []Action{
+		{Kind: MarkSkipped, Nodes: slices.Clone(nodes)},
+		emit(Warning, ReasonNodesSkipped, "", fmt.Sprintf("skipping failed %s (resume --skip-failed): %s; %s left behind by this run",
+			words.Plural(len(nodes), "node", "nodes"), words.List(nodes, 10), words.Plural(len(nodes), "it is", "they are"))),
+	}
+}
+
+// requeue drops from the current batch the nodes that will be retried or skipped and
+// the nodes whose Jobs vanished, so that a later batch picks them again.
+func requeue(s *State, obs Observation, drop []string) {
 	b := s.Current
 	if b == nil {
 		return
@@ -132,13 +190,13 @@ func requeue(s *State, obs Observation, retry []string) {
 	var keep []string
 	for _, n := range b.Nodes {
 		_, hasJob := obs.Jobs[n]
-		if slices.Contains(retry, n) || (b.JobsCreated && !hasJob) {
+		if slices.Contains(drop, n) || (b.JobsCreated && !hasJob) {
 			continue
 		}
 		keep = append(keep, n)
 	}
 	b.Nodes = keep
-	b.Failed = slices.DeleteFunc(b.Failed, func(n string) bool { return slices.Contains(retry, n) })
+	b.Failed = slices.DeleteFunc(b.Failed, func(n string) bool { return slices.Contains(drop, n) })
 	if len(b.Nodes) == 0 {
 		s.Current = nil
 	}
@@ -200,6 +258,15 @@ func (s State) Clone() State {
 		b := *s.Current
 		b.Nodes = slices.Clone(b.Nodes)
 		b.Failed = slices.Clone(b.Failed)
+		b.NotReadyReported = slices.Clone(b.NotReadyReported)
+		if b.GateSince != nil {
+			t := *b.GateSince
+			b.GateSince = &t
+		}
+		if b.RestartsSince != nil {
+			t := *b.RestartsSince
+			b.RestartsSince = &t
+		}
 		c.Current = &b
 	}
 	if s.Pause != nil {
@@ -207,5 +274,7 @@ func (s State) Clone() State {
 		c.Pause = &p
 	}
 	c.Failures = slices.Clone(s.Failures)
+	c.Skipped = slices.Clone(s.Skipped)
+	c.LeftBehind = slices.Clone(s.LeftBehind)
 	return c
 }
