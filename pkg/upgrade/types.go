@@ -149,10 +149,10 @@ type LeftNode struct {
 
 // Reasons a node is left behind.
 const (
-	LeftOffline = "offline (NotReady)"                    // deferred, never back in time
+	LeftOffline = "offline (NotReady)"                     // deferred, never back in time
 	LeftSkipped = "failed, skipped (resume --skip-failed)" // the operator's choice
-	LeftFailed  = "failed"                                // a failed Job neither retried nor skipped
-	LeftOther   = "not upgraded"                          // anything else (e.g. left the selector)
+	LeftFailed  = "failed"                                 // a failed Job neither retried nor skipped
+	LeftOther   = "not upgraded"                           // anything else (e.g. left the selector)
 )
 
 // MaxFailures bounds State.Failures.
