@@ -31,6 +31,9 @@ const (
 	AnnotationPool = "edgeupgrade.io/pool"
 	// AnnotationTargetVersion is the kubelet version the Job upgrades to (e.g. v1.36.3).
 	AnnotationTargetVersion = "edgeupgrade.io/target-version"
+	// AnnotationSkipped ("true") marks a failed node's Job that the operator skipped
+	// (resume --skip-failed): the node is left behind by the run, not retried.
+	AnnotationSkipped = "edgeupgrade.io/skipped"
 
 	ComponentNodeUpgrade = "node-upgrade"
 	ComponentDeepCheck   = "deep-check"

@@ -6,6 +6,8 @@
 package nodes
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -33,7 +35,16 @@ func ToNode(n *corev1.Node, poolLabel string) upgrade.Node {
 		Pool:    Pool(n, poolLabel),
 		Version: n.Status.NodeInfo.KubeletVersion,
 		Ready:   Ready(n),
+		// When it went NotReady: the Ready condition's last transition.
+		NotReadySince: notReadySince(n),
 	}
+}
+
+func notReadySince(n *corev1.Node) time.Time {
+	if c := ReadyCondition(n); c != nil && c.Status != corev1.ConditionTrue {
+		return c.LastTransitionTime.Time
+	}
+	return time.Time{}
 }
 
 // Role is master for control-plane nodes (either role label), worker otherwise.

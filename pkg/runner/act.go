@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -42,6 +43,10 @@ func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap
 			err = r.uncordon(ctx, st.RunID, a.Nodes)
 		case upgrade.DeleteJobs:
 			err = r.deleteJobs(ctx, st.RunID, a.Nodes)
+		case upgrade.DeferJobs:
+			err = r.deferJobs(ctx, st.RunID, a.Nodes)
+		case upgrade.MarkSkipped:
+			err = r.markSkipped(ctx, st.RunID, a.Nodes)
 		case upgrade.DeleteRun:
 			err = r.deleteRun(ctx, st.RunID)
 		case upgrade.Emit:
@@ -135,6 +140,36 @@ func (r *Runner) deleteRun(ctx context.Context, runID string) error {
 	for _, evNS := range []string{ns, NodeEventNamespace} {
 		if err := r.client.CoreV1().Events(evNS).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
 			return fmt.Errorf("delete the Events of expired run %s in %s: %w", runID, evNS, err)
+		}
+	}
+	return nil
+}
+
+// deferJobs deletes the Jobs of nodes that went offline before their upgrade started,
+// with their pods in the background and without waiting: a pod bound to an unreachable
+// node is only removed once its kubelet is back, and that kubelet never starts a pod
+// marked for deletion. The name is free again as soon as the Job object is gone.
+func (r *Runner) deferJobs(ctx context.Context, runID string, nodes []string) error {
+	bg := metav1.DeletePropagationBackground
+	for _, n := range nodes {
+		name := job.Name(runID, n)
+		err := r.Client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete the Job %s of offline node %q: %w", name, n, err)
+		}
+	}
+	return nil
+}
+
+// markSkipped annotates the failed Jobs the operator skipped (resume --skip-failed),
+// so that no later resume retries them; the Jobs and their pods stay for diagnosis.
+func (r *Runner) markSkipped(ctx context.Context, runID string, nodes []string) error {
+	patch := []byte(`{"metadata":{"annotations":{"` + job.AnnotationSkipped + `":"true"}}}`)
+	for _, n := range nodes {
+		name := job.Name(runID, n)
+		_, err := r.Client.BatchV1().Jobs(job.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("mark the Job %s of node %q as skipped: %w", name, n, err)
 		}
 	}
 	return nil

@@ -29,7 +29,8 @@ import (
 // run's Jobs and pods. Watches keep API load flat however long the run takes, and
 // every change wakes the driver at once (no polling).
 type Cache struct {
-	cm    listerscorev1.ConfigMapLister
+	client kubernetes.Interface
+	cm     listerscorev1.ConfigMapLister
 	nodes listerscorev1.NodeLister
 	jobs  listersbatchv1.JobLister
 	pods  listerscorev1.PodLister
@@ -57,7 +58,7 @@ type CacheOptions struct {
 // NewCache starts the informers for a run and waits for their first list.
 func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, opts CacheOptions) (*Cache, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	c := &Cache{Changed: make(chan struct{}, 1), cancel: cancel}
+	c := &Cache{client: client, Changed: make(chan struct{}, 1), cancel: cancel}
 	nodeF := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = st.Spec.Selector }))
 	if opts.Lean && opts.Metadata == nil {
@@ -183,7 +184,8 @@ func jobChanged(old, cur any) bool {
 	}
 	a, b := ToJob(o, nil), ToJob(n, nil)
 	return a.Phase != b.Phase || a.Reason != b.Reason || !a.Finished.Equal(b.Finished) ||
-		a.Container != b.Container || a.Message != b.Message || !o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+		a.Container != b.Container || a.Message != b.Message || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+		a.Skipped != b.Skipped
 }
 
 // podChanged: the pod's phase, a container that terminated, or its deletion.
@@ -193,7 +195,14 @@ func podChanged(old, cur any) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	return o.Status.Phase != n.Status.Phase || terminated(o) != terminated(n) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+	return o.Status.Phase != n.Status.Phase || terminated(o) != terminated(n) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+		podStarted(o) != podStarted(n)
+}
+
+// podStarted: the pod has a container running or finished (upgrade.Job.Started).
+func podStarted(p *corev1.Pod) bool {
+	started, _ := progress([]*corev1.Pod{p})
+	return started
 }
 
 func terminated(p *corev1.Pod) int {
@@ -258,7 +267,12 @@ func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) {
 		uj := ToJob(j, byJob[j.Name])
 		obs.Jobs[uj.Node] = uj
 	}
-	return obs, nil
+	if gate := upgrade.GateNodes(st, obs); len(gate) > 0 {
+		// Not watched: the drivers re-check the gate on every reconcile and at least
+		// every resync (and when a soak or grace ends, upgrade.NextWake).
+		obs.Pods, err = DaemonPods(context.Background(), c.client, gate)
+	}
+	return obs, err
 }
 
 // observeSucceeded adds the Jobs a lean cache knows only as metadata: they have

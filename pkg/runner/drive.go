@@ -64,8 +64,19 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		case <-r.cache.Changed:
 			time.Sleep(coalesce(cost))
 		case <-tick.C:
+		case <-wake(st, obs, r.Now()):
 		}
 	}
+}
+
+// wake fires when the run changes by the clock alone (a soak ends, an offline grace
+// runs out: upgrade.NextWake), so that it does not wait for the next resync.
+func wake(st upgrade.State, obs upgrade.Observation, now time.Time) <-chan time.Time {
+	next := upgrade.NextWake(st, obs, now)
+	if next.IsZero() || next.Sub(now) >= resync {
+		return nil // the resync comes first
+	}
+	return time.After(next.Sub(now))
 }
 
 // coalesce is how long to gather watch events before the next decision: at least

@@ -3,6 +3,7 @@
 package runner
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ func ToJob(j *batchv1.Job, pods []*corev1.Pod) upgrade.Job {
 			}
 		}
 	}
+	out.Started, out.Progress = progress(pods)
 	for _, p := range pods {
 		if p.Status.Phase != corev1.PodFailed {
 			continue
@@ -70,7 +72,34 @@ func jobOf(m *metav1.ObjectMeta, phase upgrade.JobPhase) upgrade.Job {
 		Role:    upgrade.Role(m.Labels[job.LabelRole]),
 		Phase:   phase,
 		Created: m.CreationTimestamp.Time,
+		Skipped: m.Annotations[job.AnnotationSkipped] == "true",
 	}
+}
+
+// progress says whether the Job's pod started on its node (a container ran, or the
+// pod left Pending) and how far it got, as the API server last heard from the node:
+// the agent's containers are its steps (preprocess: host checks and backup; upgrade).
+func progress(pods []*corev1.Pod) (bool, string) {
+	started, last := false, ""
+	var lastAt time.Time
+	for _, p := range pods {
+		if p.Status.Phase != corev1.PodPending {
+			started = true
+		}
+		for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+			for _, cs := range list {
+				switch st := cs.State; {
+				case st.Running != nil && !st.Running.StartedAt.Time.Before(lastAt):
+					started, lastAt = true, st.Running.StartedAt.Time
+					last = fmt.Sprintf("container %s running since %s", cs.Name, lastAt.UTC().Format(time.RFC3339))
+				case st.Terminated != nil && !st.Terminated.FinishedAt.Time.Before(lastAt):
+					started, lastAt = true, st.Terminated.FinishedAt.Time
+					last = fmt.Sprintf("container %s exited %d at %s", cs.Name, st.Terminated.ExitCode, lastAt.UTC().Format(time.RFC3339))
+				}
+			}
+		}
+	}
+	return started, last
 }
 
 // podFinished is when a finished pod's last container terminated (its start time if

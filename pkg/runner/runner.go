@@ -40,13 +40,7 @@ const maxConflicts = 10
 // the observation it was decided on. Safe to call from several processes at once:
 // every write is conditional, and a conflict re-reads and re-decides.
 func (r *Runner) Reconcile(ctx context.Context) (upgrade.State, upgrade.Observation, error) {
-	st, obs, err := r.Mutate(ctx, upgrade.Tick{})
-	if err == nil && st.Current != nil && !st.Current.JobsCreated {
-		// The batch's Jobs were just created: record at once that they exist, so that
-		// from then on a missing Job is tampering, not a crash to repair.
-		return r.Mutate(ctx, upgrade.Tick{})
-	}
-	return st, obs, err
+	return r.Mutate(ctx, upgrade.Tick{})
 }
 
 // Mutate steps the freshest state with in (upgrade.Step) and saves the result
@@ -59,17 +53,35 @@ func (r *Runner) Reconcile(ctx context.Context) (upgrade.State, upgrade.Observat
 // or has nothing to do; the error returned is then in's (ErrNoop or the refusal). A
 // drain that fails becomes the next input, DrainFailed, decided in the same loop on
 // a state read again.
+//
+// Whatever the input, when it created a batch's Jobs, Mutate reconciles once more at
+// once to record that every Job exists (Batch.JobsCreated): from then on a missing Job
+// is tampering, not a crash to repair (docs/design.md §4). Every command that writes
+// goes through here, so a one-shot status or pause is no window for a deleted Job to
+// be silently recreated.
 func (r *Runner) Mutate(ctx context.Context, in upgrade.Input) (upgrade.State, upgrade.Observation, error) {
+	st, obs, created, err := r.mutate(ctx, in)
+	if !created {
+		return st, obs, err
+	}
+	st2, obs2, _, err2 := r.mutate(ctx, upgrade.Tick{})
+	if err2 != nil {
+		return st2, obs2, err2
+	}
+	return st2, obs2, err
+}
+
+func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, upgrade.Observation, bool, error) {
 	forceGet, reported := false, false
 	var verdict error // in's outcome, kept when a DrainFailed report follows it
 	for range maxConflicts {
 		st, fresh, err := r.load(ctx, forceGet)
 		if err != nil {
-			return st, upgrade.Observation{}, err
+			return st, upgrade.Observation{}, false, err
 		}
 		obs, err := r.cache.Observe(st)
 		if err != nil {
-			return st, obs, err
+			return st, obs, false, err
 		}
 		next, acts, err := upgrade.Step(st, obs, in, r.now())
 		if !reported {
@@ -82,7 +94,7 @@ func (r *Runner) Mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 			continue
 		}
 		if err != nil {
-			return st, obs, err
+			return st, obs, false, err
 		}
 		err = r.act(ctx, next, fresh, after)
 		var de *DrainError
@@ -92,11 +104,11 @@ func (r *Runner) Mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 			continue
 		}
 		if err != nil {
-			return next, obs, err
+			return next, obs, false, err
 		}
-		return next, obs, verdict
+		return next, obs, createsJobs(after) && next.Current != nil && !next.Current.JobsCreated, verdict
 	}
-	return upgrade.State{}, upgrade.Observation{}, fmt.Errorf("the state ConfigMap kept changing under %d attempts; another process is writing it, retry", maxConflicts)
+	return upgrade.State{}, upgrade.Observation{}, false, fmt.Errorf("the state ConfigMap kept changing under %d attempts; another process is writing it, retry", maxConflicts)
 }
 
 // save performs the actions that must come before the state, then writes next if it
@@ -140,6 +152,15 @@ func (r *Runner) load(ctx context.Context, forceGet bool) (upgrade.State, *corev
 		return st, cm, ErrRunReplaced
 	}
 	return st, cm, nil
+}
+
+func createsJobs(acts []upgrade.Action) bool {
+	for _, a := range acts {
+		if a.Kind == upgrade.CreateJobs {
+			return true
+		}
+	}
+	return false
 }
 
 func split(acts []upgrade.Action) (before, after []upgrade.Action) {

@@ -1,0 +1,87 @@
+package runner
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// Every input that starts a batch records at once that its Jobs exist, not only the
+// drivers' Tick: a Job deleted after a one-shot status or resume started its batch is
+// then tampering, never silently recreated (docs/design.md §2.9).
+func TestEveryInputRecordsJobsCreated(t *testing.T) {
+	for name, in := range map[string]upgrade.Input{"status": upgrade.Tick{}, "pause": upgrade.RequestPause{}} {
+		t.Run(name, func(t *testing.T) {
+			f := setup(t, 3)
+			st, _, err := f.runner.Mutate(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Current == nil || !st.Current.JobsCreated || len(f.jobs(t)) != 1 {
+				t.Fatalf("batch %+v, %d jobs", st.Current, len(f.jobs(t)))
+			}
+			if err := f.cs.BatchV1().Jobs(job.Namespace).Delete(context.Background(), job.Name("run1", "master-1"), metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() bool { return !f.runner.Cache.HasJobs([]string{job.Name("run1", "master-1")}) })
+			st, _, err = f.runner.Mutate(context.Background(), upgrade.Tick{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.jobs(t)) != 0 || st.Pause == nil || !st.Pause.ByError {
+				t.Fatalf("deleted Job recreated (%d jobs) or no tampering pause: %+v", len(f.jobs(t)), st.Pause)
+			}
+		})
+	}
+}
+
+// The health gate reads the DaemonSet pods of the finished batch's nodes, and only
+// those: a pod of another controller, or on another node, is not the gate's.
+func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
+	f := setup(t, 3)
+	ctx := context.Background()
+	st := f.reconcile(t)
+	restarted := metav1.NewTime(now.Add(time.Minute))
+	ds := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "tunnel", UID: "ds", Controller: new(true)}
+	rs := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs", Controller: new(true)}
+	for _, p := range []*corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-m", OwnerReferences: []metav1.OwnerReference{ds}},
+			Spec: corev1.PodSpec{NodeName: "master-1"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: "agent", RestartCount: 1,
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: restarted}}}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", OwnerReferences: []metav1.OwnerReference{rs}},
+			Spec: corev1.PodSpec{NodeName: "master-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-e", OwnerReferences: []metav1.OwnerReference{ds}},
+			Spec: corev1.PodSpec{NodeName: "edge-01"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+	} {
+		if _, err := f.cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs, err := f.runner.Cache.Observe(st)
+	if err != nil || obs.Pods != nil {
+		t.Fatalf("pods read while the batch runs: %v %v", obs.Pods, err)
+	}
+	j, err := f.cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name("run1", "master-1"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Status.Conditions = append(j.Status.Conditions, batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(now)})
+	if _, err := f.cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { o, _ := f.runner.Cache.Observe(st); return o.Jobs["master-1"].Phase == upgrade.JobSucceeded })
+	obs, err = f.runner.Cache.Observe(st)
+	want := []upgrade.Pod{{Name: "kube-system/tunnel-m", Ready: false, RestartedAt: restarted.Time}}
+	if err != nil || len(obs.Pods) != 1 || len(obs.Pods["master-1"]) != 1 || obs.Pods["master-1"][0] != want[0] {
+		t.Fatalf("gate pods %+v %v, want master-1: %+v", obs.Pods, err, want)
+	}
+}
