@@ -31,9 +31,9 @@ import (
 type Cache struct {
 	client kubernetes.Interface
 	cm     listerscorev1.ConfigMapLister
-	nodes listerscorev1.NodeLister
-	jobs  listersbatchv1.JobLister
-	pods  listerscorev1.PodLister
+	nodes  listerscorev1.NodeLister
+	jobs   listersbatchv1.JobLister
+	pods   listerscorev1.PodLister
 	// meta lists every Job of the run as metadata in lean mode (nil otherwise);
 	// jobs then holds only the Jobs that have not succeeded.
 	meta cache.GenericLister

@@ -78,7 +78,10 @@ func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 	if _, err := f.cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, func() bool { o, _ := f.runner.Cache.Observe(st); return o.Jobs["master-1"].Phase == upgrade.JobSucceeded })
+	eventually(t, func() bool {
+		o, _ := f.runner.Cache.Observe(st)
+		return o.Jobs["master-1"].Phase == upgrade.JobSucceeded
+	})
 	obs, err = f.runner.Cache.Observe(st)
 	want := []upgrade.Pod{{Name: "kube-system/tunnel-m", Ready: false, RestartedAt: restarted.Time}}
 	if err != nil || len(obs.Pods) != 1 || len(obs.Pods["master-1"]) != 1 || obs.Pods["master-1"][0] != want[0] {
