@@ -40,6 +40,16 @@ func PrintHuman(w io.Writer, s *Status) error {
 	p("Nodes", "upgraded %d/%d  (in progress %d, pending %d, failed %d, deferred %d)", n.Upgraded, n.Total, n.InProgress, n.Pending, n.Failed, n.Deferred)
 	if b := s.CurrentBatch; b != nil {
 		p("Current batch", "%s  pool %s, %d %s: %s", b.Index, pool(b.Pool), b.Size, words.Plural(b.Size, "node", "nodes"), words.List(b.Nodes, 10))
+		for _, o := range b.Offline {
+			p("  NotReady", "%s", offlineLine(o))
+		}
+		if g := b.Gate; g != nil {
+			line := "all nodes upgraded; health gate checked since " + g.Since.UTC().Format(time.RFC3339)
+			if g.SoakUntil != nil {
+				line += ", soaking until " + g.SoakUntil.UTC().Format(time.RFC3339)
+			}
+			p("  Gate", "%s", line)
+		}
 	}
 	if s.NextBatchSize > 0 {
 		p("Next batch", "%d %s  (cap %d)", s.NextBatchSize, words.Plural(s.NextBatchSize, "node", "nodes"), s.Cap)
@@ -52,7 +62,22 @@ func PrintHuman(w io.Writer, s *Status) error {
 		p("Paused", "%s since %s: %s", by, s.Pause.Since.UTC().Format(time.RFC3339), s.Pause.Reason)
 	}
 	if len(s.DeferredNodes) > 0 {
-		p("Deferred", "%s", words.List(s.DeferredNodes, 10))
+		p("Deferred", "%s  (offline; upgraded in a later batch if Ready again before the run ends; %d at most before the run pauses)",
+			words.List(s.DeferredNodes, 10), s.MaxDeferred)
+	}
+	if s.SkippedCount > 0 {
+		p("Skipped", "%d failed %s (resume --skip-failed): %s", s.SkippedCount, words.Plural(s.SkippedCount, "node", "nodes"), words.List(s.SkippedNodes, 10))
+	}
+	if s.LeftBehindCount > 0 {
+		items := make([]string, 0, len(s.LeftBehind))
+		for _, l := range s.LeftBehind {
+			items = append(items, l.Node+" ("+l.Reason+")")
+		}
+		p("Left behind", "%d %s not at the target: %s; start --to %s again to upgrade exactly those",
+			s.LeftBehindCount, words.Plural(s.LeftBehindCount, "node", "nodes"), words.List(items, 10), s.TargetVersion)
+	}
+	if s.Gate != "" && s.FinishedAt == nil {
+		p("Gate", "%s", s.Gate)
 	}
 	if err != nil {
 		return err
@@ -139,4 +164,15 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func offlineLine(o OfflineNode) string {
+	line := o.Node + " since " + o.NotReadySince.UTC().Format(time.RFC3339)
+	if o.UpgradeRunning != "" {
+		line += ", its upgrade running for " + o.UpgradeRunning
+	}
+	if o.Progress != "" {
+		line += "; last reported: " + o.Progress
+	}
+	return line
 }

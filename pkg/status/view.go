@@ -23,7 +23,7 @@ var GroupVersion = schema.GroupVersion{Group: api.Group, Version: api.Version}
 type Status struct {
 	metav1.TypeMeta `json:",inline"`
 	RunID           string     `json:"runID"`
-	Phase           string     `json:"phase"` // PreCheck|Masters|Nodes|Pausing|Paused|Completed|Cancelled
+	Phase           string     `json:"phase"` // PreCheck|Masters|Nodes|Pausing|Paused|Completed|Incomplete|Cancelled
 	Stage           string     `json:"stage"` // the phase the run is in, even while paused
 	TargetVersion   string     `json:"targetVersion"`
 	FromVersion     string     `json:"fromVersion"`
@@ -43,6 +43,42 @@ type Status struct {
 	FailureCount    int        `json:"failureCount"`
 	DeferredNodes   []string   `json:"deferredNodes,omitempty"`
 	Events          []Event    `json:"events,omitempty"`
+
+	// Edge robustness (docs/design.md §2.11–13, §6).
+
+	// Gate describes the health gate after each master and batch, with the soak.
+	Gate string `json:"gate,omitempty"`
+	// MaxDeferred is how many offline workers the run defers before it pauses.
+	MaxDeferred int `json:"maxDeferred,omitempty"`
+	// SkippedNodes are the latest failed nodes skipped by resume --skip-failed.
+	SkippedNodes []string `json:"skippedNodes,omitempty"`
+	SkippedCount int      `json:"skippedCount,omitempty"`
+	// LeftBehind lists the nodes an Incomplete run left below the target, and why.
+	LeftBehind      []LeftNode `json:"leftBehind,omitempty"`
+	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
+}
+
+// LeftNode is a node a run ended without upgrading, and why.
+type LeftNode struct {
+	Node   string `json:"node"`
+	Reason string `json:"reason"`
+}
+
+// OfflineNode is a node of the batch in flight that is NotReady.
+type OfflineNode struct {
+	Node          string    `json:"node"`
+	NotReadySince time.Time `json:"notReadySince"`
+	// UpgradeRunning is how long its upgrade Job has existed ("" when it has none).
+	UpgradeRunning string `json:"upgradeRunning,omitempty"`
+	// Progress is how far its upgrade got, as last reported.
+	Progress string `json:"progress,omitempty"`
+}
+
+// Gate is the state of the health gate of a batch whose nodes are all upgraded.
+type Gate struct {
+	Since time.Time `json:"since"`
+	// SoakUntil is when the soak ends (absent without --soak).
+	SoakUntil *time.Time `json:"soakUntil,omitempty"`
 }
 
 // Pause is set while pausing or paused.
@@ -84,7 +120,11 @@ type Batch struct {
 	Nodes      []string   `json:"nodes"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
-	Result     string     `json:"result"` // Running|Succeeded|Failed|Pending
+	Result     string     `json:"result"` // Running|Succeeded|Failed|Pending|Gating
+	// Offline lists the NotReady nodes of the batch in flight (currentBatch only).
+	Offline []OfflineNode `json:"offline,omitempty"`
+	// Gate is set while the finished batch's health gate (and soak) holds the next one.
+	Gate *Gate `json:"gate,omitempty"`
 }
 
 // Failure is one failed node.
@@ -137,13 +177,50 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 	s.Batches = history(obs)
 	if b := st.Current; b != nil {
 		cb := Batch{Index: b.Label(), Role: string(b.Role), Pool: b.Pool, Size: len(b.Nodes), Nodes: slices.Clone(b.Nodes), StartedAt: &b.StartedAt, Result: "Running"}
+		cb.Offline = offline(b, obs, now)
+		if b.GateSince != nil {
+			cb.Result, cb.Gate = "Gating", &Gate{Since: *b.GateSince}
+			if soak := st.Spec.Soak.Duration; soak > 0 {
+				until := b.GateSince.Add(soak)
+				cb.Gate.SoakUntil = &until
+			}
+		}
 		s.CurrentBatch = &cb
 		if b.Role == upgrade.RoleMaster {
 			s.Masters.Current = &Master{Serial: masterSerial(st, obs, b.Nodes[0]), Node: b.Nodes[0]}
 		}
 	}
 	s.NextBatchSize = upgrade.NextBatchSize(st, obs)
+	s.Gate = upgrade.GateText(st.Spec)
+	s.MaxDeferred = upgrade.MaxDeferredOf(st.Spec, st.Workers)
+	s.SkippedNodes, s.SkippedCount = slices.Clone(st.Skipped), st.SkippedCount
+	for _, l := range st.LeftBehind {
+		s.LeftBehind = append(s.LeftBehind, LeftNode{Node: l.Node, Reason: l.Reason})
+	}
+	s.LeftBehindCount = st.LeftBehindCount
 	return s
+}
+
+// offline lists the NotReady nodes of the batch in flight, with how long their
+// upgrade has been running and how far it got.
+func offline(b *upgrade.Batch, obs upgrade.Observation, now time.Time) []OfflineNode {
+	var out []OfflineNode
+	for _, n := range obs.Nodes {
+		if n.Ready || !slices.Contains(b.Nodes, n.Name) {
+			continue
+		}
+		o := OfflineNode{Node: n.Name, NotReadySince: n.NotReadySince}
+		if j, ok := obs.Jobs[n.Name]; ok {
+			end := now
+			if !j.Finished.IsZero() {
+				end = j.Finished
+			}
+			o.UpgradeRunning, o.Progress = end.Sub(j.Created).Round(time.Second).String(), j.Progress
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }
 
 func countNodes(s *Status, st upgrade.State, obs upgrade.Observation) {

@@ -67,3 +67,40 @@ func TestPrintHumanGolden(t *testing.T) {
 	}
 	golden.Compare(t, "testdata/status.golden", b.String())
 }
+
+// The batch in flight shows its NotReady nodes (since when, how long their upgrade has
+// run, how far it got) and, once every node is upgraded, its gate and soak; an
+// Incomplete run lists the nodes it left behind.
+func TestBuildOfflineGateAndLeftBehind(t *testing.T) {
+	st, obs := fixture()
+	obs.Nodes[1].Ready, obs.Nodes[1].NotReadySince = false, t0.Add(70*time.Second)
+	j := obs.Jobs["master-2"]
+	j.Progress = "container upgrade running since 2026-11-23T10:01:05Z"
+	obs.Jobs["master-2"] = j
+	s := Build(st, obs, nil, t0.Add(3*time.Minute))
+	want := []OfflineNode{{Node: "master-2", NotReadySince: t0.Add(70 * time.Second), UpgradeRunning: "2m0s", Progress: j.Progress}}
+	if !cmp.Equal(s.CurrentBatch.Offline, want) {
+		t.Fatalf("offline %s", cmp.Diff(want, s.CurrentBatch.Offline))
+	}
+	var out bytes.Buffer
+	if err := PrintHuman(&out, s); err != nil || !bytes.Contains(out.Bytes(), []byte("NotReady:     master-2 since 2026-11-23T10:01:10Z, its upgrade running for 2m0s; last reported: container upgrade")) {
+		t.Fatalf("human output lacks the NotReady node (%v):\n%s", err, out.String())
+	}
+
+	gate := t0.Add(2 * time.Minute)
+	st.Current.GateSince, st.Spec.Soak = &gate, upgrade.Duration{Duration: 10 * time.Second}
+	s = Build(st, obs, nil, t0.Add(3*time.Minute))
+	if g := s.CurrentBatch.Gate; s.CurrentBatch.Result != "Gating" || g == nil || !g.Since.Equal(gate) || g.SoakUntil == nil || !g.SoakUntil.Equal(gate.Add(10*time.Second)) {
+		t.Fatalf("gate %+v result %s", g, s.CurrentBatch.Result)
+	}
+
+	end := t0.Add(time.Hour)
+	st.Phase, st.FinishedAt, st.Current = upgrade.PhaseIncomplete, &end, nil
+	st.LeftBehind, st.LeftBehindCount = []upgrade.LeftNode{{Node: "edge-2", Reason: upgrade.LeftOffline}}, 1
+	s = Build(st, obs, nil, end)
+	out.Reset()
+	if err := PrintHuman(&out, s); err != nil || s.Phase != "Incomplete" || s.LeftBehindCount != 1 || s.LeftBehind[0] != (LeftNode{Node: "edge-2", Reason: upgrade.LeftOffline}) ||
+		!bytes.Contains(out.Bytes(), []byte("Left behind:  1 node not at the target: edge-2 (offline (NotReady))")) {
+		t.Fatalf("left behind %+v (%v):\n%s", s.LeftBehind, err, out.String())
+	}
+}
