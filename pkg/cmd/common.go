@@ -23,6 +23,9 @@ const (
 	ExitPreCheck  = 2
 	ExitPaused    = 3
 	ExitCancelled = 4
+	// ExitIncomplete: the run ended with in-scope nodes below the target (offline,
+	// failed and skipped), listed by status.
+	ExitIncomplete = 5
 )
 
 // ExitError carries a specific exit code to main.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -30,6 +31,8 @@ func endResult(st upgrade.State) error {
 	switch {
 	case st.Phase == upgrade.PhaseCompleted:
 		return nil
+	case st.Phase == upgrade.PhaseIncomplete:
+		return &ExitError{Code: ExitIncomplete, Err: errors.New(upgrade.IncompleteMessage(st))}
 	case st.Phase == upgrade.PhaseCancelled:
 		return &ExitError{Code: ExitCancelled, Err: fmt.Errorf("upgrade %s: %s", st.RunID, st.EndReason)}
 	case st.Pause != nil:

@@ -39,7 +39,7 @@ var (
 		to:              "Target Kubernetes version, e.g. v1.36.3 (one minor above the cluster at most)",
 		mode:            "What to upgrade: all, control-plane or nodes",
 		drain:           "Cordon and drain each batch before upgrading it (off: in-place upgrades keep pods running)",
-		skipUnready:     "Defer NotReady nodes to a later run instead of refusing to start",
+		skipUnready:     "Let the pre-check accept NotReady workers at start (the run defers offline workers either way)",
 		skipCheck:       "Pre-check IDs to skip (repeatable)",
 		preprocessImage: "Image of the preprocess init container (default: <registry>/node-preprocess:<plugin version>)",
 	}
@@ -76,6 +76,7 @@ type upgradeFlags struct {
 	JobTimeout   time.Duration
 	PauseExpiry  time.Duration
 	UpgradeImage string
+	edgeFlags
 }
 
 func (u *upgradeFlags) add(cmd *cobra.Command) {
@@ -87,6 +88,7 @@ func (u *upgradeFlags) add(cmd *cobra.Command) {
 	fs.DurationVar(&u.JobTimeout, "job-timeout", upgrade.DefaultJobTimeout, "How long one node's upgrade Job may run before it fails and the run pauses")
 	fs.DurationVar(&u.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "A run paused for longer is cancelled and its Jobs, pods and Events deleted")
 	fs.StringVar(&u.UpgradeImage, "upgrade-image", "", "Image of the upgrade container (default: <registry>/upgrade:<target version>)")
+	u.edgeFlags.add(cmd)
 	_ = cmd.MarkFlagRequired("to")
 }
 
@@ -117,7 +119,7 @@ func imageTag(v string) string {
 }
 
 func (u *upgradeFlags) spec() upgrade.Spec {
-	return upgrade.Spec{
+	sp := upgrade.Spec{
 		TargetVersion: u.To, Mode: upgrade.Mode(u.Mode), MaxBatchSize: u.MaxBatchSize,
 		PoolLabel: u.PoolLabel, Selector: u.Selector, Drain: u.Drain,
 		DrainTimeout: upgrade.Duration{Duration: u.DrainTimeout}, JobTimeout: upgrade.Duration{Duration: u.JobTimeout},
@@ -125,4 +127,6 @@ func (u *upgradeFlags) spec() upgrade.Spec {
 		PreprocessImage: u.preprocessImage(), UpgradeImage: u.upgradeImage(),
 		SkipUnready: u.SkipUnready, SkipChecks: u.SkipChecks,
 	}
+	u.edgeFlags.spec(&sp)
+	return sp
 }

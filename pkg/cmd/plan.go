@@ -148,9 +148,12 @@ func printPlanSummary(w io.Writer, st upgrade.State, p upgrade.Plan) error {
 		return err
 	}
 	if len(p.Deferred) > 0 {
-		if _, err := fmt.Fprintf(w, "deferred (NotReady, --skip-unready): %s\n", strings.Join(p.Deferred, ", ")); err != nil {
+		if _, err := fmt.Fprintf(w, "deferred (offline, NotReady; %d at most before the run pauses): %s\n", p.MaxDeferred, strings.Join(p.Deferred, ", ")); err != nil {
 			return err
 		}
+	}
+	if _, err := fmt.Fprintf(w, "gate: %s\n", p.Gate); err != nil {
+		return err
 	}
 	if p.Blocked != "" {
 		if _, err := fmt.Fprintf(w, "the run would pause: %s\n", p.Blocked); err != nil {

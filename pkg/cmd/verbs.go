@@ -21,6 +21,7 @@ import (
 type VerbOptions struct {
 	Reason      string
 	RetryFailed bool
+	SkipFailed  bool
 	Wait        bool
 	Yes         bool
 
@@ -43,7 +44,9 @@ type question struct {
 }
 
 func (o *VerbOptions) pause() upgrade.Input  { return upgrade.RequestPause{Reason: o.Reason} }
-func (o *VerbOptions) resume() upgrade.Input { return upgrade.Resume{RetryFailed: o.RetryFailed} }
+func (o *VerbOptions) resume() upgrade.Input {
+	return upgrade.Resume{RetryFailed: o.RetryFailed, SkipFailed: o.SkipFailed}
+}
 func (o *VerbOptions) cancel() upgrade.Input { return upgrade.Cancel{} }
 
 // NewCmdPause returns the pause command.
@@ -96,19 +99,32 @@ func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.
 		Aliases: []string{"continue"},
 		Short:   "Resume a paused upgrade; the next batch starts at 1 node again",
 		Long: templates.LongDesc(`Resume a paused upgrade. Batch sizes restart at 1 and double again.
-			Resume is refused while failed upgrade pods remain in kube-upgrade: fix the cause,
-			delete the failed pods (those nodes are then left for a later run) or pass
-			--retry-failed (their Jobs are deleted and the nodes upgraded again).`),
+			Failed nodes are retried in this run: fix the cause, delete the failed pods in
+			kube-upgrade, and resume (their Jobs are replaced and the nodes upgraded again);
+			--retry-failed does both in one step. Resume is refused while failed pods remain
+			unless --retry-failed or --skip-failed says what to do with them. --skip-failed
+			leaves every failed node behind, recorded in status; the run then ends Incomplete.
+			A node that went offline during its upgrade is waited for again (up to
+			--offline-grace) unless it is skipped.`),
 		Example: templates.Examples(`
 			# Resume and follow the upgrade to its end
 			kubectl edgeupgrade resume --wait
 
-			# Retry the nodes that failed after fixing the cause
-			kubectl edgeupgrade resume --retry-failed`),
+			# After fixing the cause: delete the failed pods, then resume to retry those nodes
+			kubectl -n kube-upgrade delete pods --field-selector=status.phase=Failed
+			kubectl edgeupgrade resume --wait
+
+			# The same in one step
+			kubectl edgeupgrade resume --retry-failed
+
+			# Leave the failed nodes behind (a later start --to the same version picks them up)
+			kubectl edgeupgrade resume --skip-failed`),
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
 	cmd.Flags().BoolVar(&o.RetryFailed, "retry-failed", false, "Delete the failed Jobs and pods and upgrade those nodes again")
+	cmd.Flags().BoolVar(&o.SkipFailed, "skip-failed", false, "Leave the failed nodes behind (recorded in status); the run goes on without them")
+	cmd.MarkFlagsMutuallyExclusive("retry-failed", "skip-failed")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
 	return cmd
 }

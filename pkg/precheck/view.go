@@ -239,8 +239,10 @@ func (v *View) scope() *runScope {
 			obs.Nodes = append(obs.Nodes, un)
 		}
 	}
-	for _, name := range upgrade.Deferred(st, obs) {
-		sc.deferred[name] = true
+	if v.Options.SkipUnready { // without it, a NotReady node is the pre-check's error
+		for _, name := range upgrade.Deferred(st, obs) {
+			sc.deferred[name] = true
+		}
 	}
 	v.nodeScope = sc
 	return sc
