@@ -43,7 +43,7 @@ type question struct {
 	declined string // the error when the answer is not yes: "not cancelled"
 }
 
-func (o *VerbOptions) pause() upgrade.Input  { return upgrade.RequestPause{Reason: o.Reason} }
+func (o *VerbOptions) pause() upgrade.Input { return upgrade.RequestPause{Reason: o.Reason} }
 func (o *VerbOptions) resume() upgrade.Input {
 	return upgrade.Resume{RetryFailed: o.RetryFailed, SkipFailed: o.SkipFailed}
 }
