@@ -66,9 +66,11 @@ func watchOffline(s *State, t *batchTally, node Node, job Job, now time.Time) []
 	}
 	t.inFlight = append(t.inFlight, node.Name)
 	var acts []Action
-	since := notReadySince(node, job)
-	if !slices.Contains(b.NotReadyReported, node.Name) {
-		b.NotReadyReported = append(b.NotReadyReported, node.Name)
+	since := offlineSince(b, node, job)
+	if i := markOf(b, node.Name); i >= 0 {
+		b.Offline[i].Since = since
+	} else {
+		b.Offline = append(b.Offline, OfflineMark{Node: node.Name, Since: since})
 		acts = append(acts, emit(Warning, ReasonNodeNotReady, node.Name, fmt.Sprintf(
 			"node %s NotReady since %s while its upgrade runs (for %s); the run pauses if it is not back within --offline-grace %s",
 			node.Name, stamp(since), round(now.Sub(job.Created)), OfflineGraceOf(s.Spec))))
@@ -77,12 +79,39 @@ func watchOffline(s *State, t *batchTally, node Node, job Job, now time.Time) []
 		return acts
 	}
 	job.Reason = "NodeNotReady"
-	return append(acts, recordFailure(s, job, "", OfflineMessage(node, job, s.Spec, now), now)...)
+	return append(acts, recordFailure(s, job, "", OfflineMessage(node, job, since, s.Spec, now), now)...)
+}
+
+// offlineSince is since when a node of the batch is NotReady: the earlier of what the
+// node says and what this run saw before.
+func offlineSince(b *Batch, node Node, job Job) time.Time {
+	since := node.NotReadySince
+	if since.IsZero() {
+		since = job.Created // unknown: at the latest since the Job, as far as this run knows
+	}
+	if i := markOf(b, node.Name); i >= 0 && b.Offline[i].Since.Before(since) {
+		since = b.Offline[i].Since
+	}
+	return since
+}
+
+func markOf(b *Batch, node string) int {
+	return slices.IndexFunc(b.Offline, func(m OfflineMark) bool { return m.Node == node })
+}
+
+// backOnline forgets the offline marks of the nodes of the batch that are Ready again.
+func backOnline(b *Batch, nodes map[string]Node) {
+	if len(b.Offline) == 0 {
+		return
+	}
+	b.Offline = slices.DeleteFunc(b.Offline, func(m OfflineMark) bool {
+		n, ok := nodes[m.Node]
+		return ok && n.Ready
+	})
 }
 
 // OfflineMessage says that a node went offline during its upgrade and how far it got.
-func OfflineMessage(node Node, job Job, sp Spec, now time.Time) string {
-	since := notReadySince(node, job)
+func OfflineMessage(node Node, job Job, since time.Time, sp Spec, now time.Time) string {
 	progress := job.Progress
 	if progress == "" {
 		progress = "no step reported"
@@ -90,13 +119,6 @@ func OfflineMessage(node Node, job Job, sp Spec, now time.Time) string {
 	return fmt.Sprintf("NotReady since %s (%s, longer than --offline-grace %s) while its upgrade ran (started %s, %s ago); last reported: %s; "+
 		"bring the node back (its upgrade then finishes or rolls back) and resume, or resume --skip-failed to leave it behind",
 		stamp(since), round(now.Sub(since)), OfflineGraceOf(sp), stamp(job.Created), round(now.Sub(job.Created)), progress)
-}
-
-func notReadySince(node Node, job Job) time.Time {
-	if node.NotReadySince.IsZero() {
-		return job.Created // unknown: at the latest since the Job, as far as this run knows
-	}
-	return node.NotReadySince
 }
 
 // deferOffline drops from the batch the nodes that went offline before their upgrade
@@ -108,7 +130,7 @@ func deferOffline(s *State, nodes []string) []Action {
 	}
 	b := s.Current
 	b.Nodes = slices.DeleteFunc(b.Nodes, func(n string) bool { return slices.Contains(nodes, n) })
-	b.NotReadyReported = slices.DeleteFunc(b.NotReadyReported, func(n string) bool { return slices.Contains(nodes, n) })
+	b.Offline = slices.DeleteFunc(b.Offline, func(m OfflineMark) bool { return slices.Contains(nodes, m.Node) })
 	acts := []Action{{Kind: DeferJobs, Nodes: slices.Clone(nodes)}}
 	if s.Spec.Drain {
 		acts = append(acts, Action{Kind: Uncordon, Nodes: slices.Clone(nodes)})
@@ -266,7 +288,7 @@ func NextWake(s State, obs Observation, now time.Time) time.Time {
 	nodes := indexNodes(obs.Nodes, b.Nodes)
 	for _, name := range b.Nodes {
 		if j, ok := obs.Jobs[name]; ok && j.Phase == JobActive && !nodes[name].Ready && j.Started {
-			times = append(times, notReadySince(nodes[name], j).Add(grace+time.Millisecond))
+			times = append(times, offlineSince(b, nodes[name], j).Add(grace+time.Millisecond))
 		}
 	}
 	var next time.Time

@@ -74,6 +74,7 @@ func observeBatch(s *State, obs Observation, now time.Time) []Action {
 		return nil
 	}
 	nodes := indexNodes(obs.Nodes, b.Nodes)
+	backOnline(b, nodes)
 	upgraded := upgradedMemo(s.Spec.TargetVersion)
 	var t batchTally
 	for _, name := range b.Nodes {

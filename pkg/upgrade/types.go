@@ -178,8 +178,17 @@ type Batch struct {
 	// RestartsSince is when a DaemonSet container restart starts to fail the gate: the
 	// batch's start, or the resume that accepted earlier restarts.
 	RestartsSince *time.Time `json:"restartsSince,omitempty"`
-	// NotReadyReported lists nodes of this batch whose NotReady Event was recorded.
-	NotReadyReported []string `json:"notReadyReported,omitempty"`
+	// Offline lists the nodes of this batch seen NotReady while their upgrade ran (their
+	// NodeNotReady Event is recorded), each since the earliest NotReady this run saw
+	// with no Ready in between: a kubelet that reports NotReady and then stops
+	// reporting at all (Unknown) moves the condition's transition time.
+	Offline []OfflineMark `json:"offline,omitempty"`
+}
+
+// OfflineMark is a node of the batch in flight seen NotReady since Since.
+type OfflineMark struct {
+	Node  string    `json:"node"`
+	Since time.Time `json:"since"`
 }
 
 // Gating reports whether the batch is done and only its health gate (or soak) holds

@@ -258,7 +258,7 @@ func (s State) Clone() State {
 		b := *s.Current
 		b.Nodes = slices.Clone(b.Nodes)
 		b.Failed = slices.Clone(b.Failed)
-		b.NotReadyReported = slices.Clone(b.NotReadyReported)
+		b.Offline = slices.Clone(b.Offline)
 		if b.GateSince != nil {
 			t := *b.GateSince
 			b.GateSince = &t
