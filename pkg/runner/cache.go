@@ -236,8 +236,11 @@ func (c *Cache) StateConfigMap() *corev1.ConfigMap {
 	return cm
 }
 
-// Observe builds the core's observation from the caches.
-func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) {
+// Observe builds the core's observation from the caches, with the DaemonSet pods the
+// health gate needs.
+func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) { return c.observe(st, true) }
+
+func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, error) {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return upgrade.Observation{}, err
@@ -267,7 +270,7 @@ func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) {
 		uj := ToJob(j, byJob[j.Name])
 		obs.Jobs[uj.Node] = uj
 	}
-	if gate := upgrade.GateNodes(st, obs); len(gate) > 0 {
+	if gate := upgrade.GateNodes(st, obs); gatePods && len(gate) > 0 {
 		// Not watched: the drivers re-check the gate on every reconcile and at least
 		// every resync (and when a soak or grace ends, upgrade.NextWake).
 		obs.Pods, err = DaemonPods(context.Background(), c.client, gate)

@@ -94,8 +94,10 @@ func (s *Session) State() upgrade.State { return s.state }
 // Client is the session's clientset.
 func (s *Session) Client() kubernetes.Interface { return s.client }
 
-// Observe returns the cached observation of the run, without writing anything.
-func (s *Session) Observe() (upgrade.Observation, error) { return s.cache.Observe(s.state) }
+// Observe returns the cached observation of the run, without writing anything. It
+// leaves out the health gate's DaemonSet pods, which only a decision needs (and a
+// read-only viewer may not list: manifests/rbac-viewer.yaml).
+func (s *Session) Observe() (upgrade.Observation, error) { return s.cache.observe(s.state, false) }
 
 // Reconcile brings the run one step forward (Runner.Reconcile).
 func (s *Session) Reconcile(ctx context.Context) (upgrade.State, upgrade.Observation, error) {
