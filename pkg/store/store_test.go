@@ -153,9 +153,30 @@ func objectBytes(t *testing.T, cm *corev1.ConfigMap) int {
 	return len(b)
 }
 
-// TestSizeAtTenThousandNodes: docs/design.md §4, < 64 KiB at 10,000 nodes, in the worst case.
-func TestSizeAtTenThousandNodes(t *testing.T) {
+// worstOffline is the other worst case: the whole 1,000-node batch offline during its
+// upgrade, within the grace (a node's offline mark gives way to its failure), with
+// the lists of skipped and left-behind nodes full.
+func worstOffline() upgrade.State {
 	st := worstCase()
+	st.Current.Failed = nil
+	for i, n := range st.Current.Nodes {
+		st.Current.Offline = append(st.Current.Offline, upgrade.OfflineMark{Node: n, Since: st.StartedAt.Add(time.Duration(i) * time.Second)})
+	}
+	for i := range upgrade.MaxFailures {
+		st.Skipped = append(st.Skipped, st.Current.Nodes[i])
+		st.LeftBehind = append(st.LeftBehind, upgrade.LeftNode{Node: st.Current.Nodes[i], Reason: upgrade.LeftSkipped})
+	}
+	st.SkippedCount, st.LeftBehindCount = 1000, 1000
+	return st
+}
+
+// TestSizeAtTenThousandNodes: docs/design.md §4, < 64 KiB at 10,000 nodes, in the worst cases.
+func TestSizeAtTenThousandNodes(t *testing.T) {
+	t.Run("failed", func(t *testing.T) { checkSize(t, worstCase()) })
+	t.Run("offline", func(t *testing.T) { checkSize(t, worstOffline()) })
+}
+
+func checkSize(t *testing.T, st upgrade.State) {
 	cm := cmWith(nil)
 	if err := Encode(st, cm); err != nil {
 		t.Fatal(err)

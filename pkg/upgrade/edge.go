@@ -79,6 +79,9 @@ func watchOffline(s *State, t *batchTally, node Node, job Job, now time.Time) []
 		return acts
 	}
 	job.Reason = "NodeNotReady"
+	// The failure now holds the node (Batch.Failed): its mark goes, so that a batch
+	// keeps one list of names or the other, never both (the state's size bound).
+	b.Offline = slices.DeleteFunc(b.Offline, func(m OfflineMark) bool { return m.Node == node.Name })
 	return append(acts, recordFailure(s, job, "", OfflineMessage(node, job, since, s.Spec, now), now)...)
 }
 

@@ -87,7 +87,7 @@ func observeBatch(s *State, obs Observation, now time.Time) []Action {
 			t.missing = append(t.missing, name)
 		case !hasJob:
 			t.tampered = append(t.tampered, name)
-		case job.Phase == JobActive && inScope && !node.Ready:
+		case job.Phase == JobActive && inScope && !node.Ready && !slices.Contains(b.Failed, name):
 			t.acts = append(t.acts, watchOffline(s, &t, node, job, now)...)
 		case job.Phase == JobActive:
 			t.inFlight = append(t.inFlight, name)

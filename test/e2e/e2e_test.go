@@ -227,7 +227,8 @@ func TestPauseExpiry(t *testing.T) {
 	}
 }
 
-// 9. Unready nodes: the pre-check fails listing them; --skip-unready defers them.
+// 9. Unready nodes: the pre-check fails listing them; --skip-unready defers them, and
+// the run, which leaves them behind, ends Incomplete (exit 5) listing them.
 func TestUnreadyNodes(t *testing.T) {
 	e := startLab(t, lab.Config{Workers: 10, Pools: 1, Unready: []string{"edge-a-004"}})
 	r := e.run(startArgs("--mode", "nodes")...)
@@ -237,12 +238,13 @@ func TestUnreadyNodes(t *testing.T) {
 	if _, err := e.lab.Client.CoreV1().ConfigMaps(job.Namespace).Get(context.Background(), "edgeupgrade", metav1.GetOptions{}); err == nil {
 		t.Fatal("a refused start wrote the state")
 	}
-	if r := e.run(startArgs("--mode", "nodes", "--skip-unready", "--wait")...); r.code != 0 || !contains(r.out, "edge-a-004") {
+	if r := e.run(startArgs("--mode", "nodes", "--skip-unready", "--wait")...); r.code != 5 || !contains(r.out, "edge-a-004") || !contains(r.err, "edge-a-004 (offline") {
 		t.Fatalf("start --skip-unready: %s", r)
 	}
 	s := e.status()
-	if s.Phase != "Completed" || s.Nodes.Deferred != 1 || s.DeferredNodes[0] != "edge-a-004" || e.versions()["edge-a-004"] != from {
-		t.Fatalf("deferred: %s %+v %v", s.Phase, s.Nodes, s.DeferredNodes)
+	if s.Phase != "Incomplete" || s.Nodes.Deferred != 1 || s.DeferredNodes[0] != "edge-a-004" || e.versions()["edge-a-004"] != from ||
+		s.LeftBehindCount != 1 || s.LeftBehind[0].Node != "edge-a-004" {
+		t.Fatalf("deferred: %s %+v %v left behind %+v", s.Phase, s.Nodes, s.DeferredNodes, s.LeftBehind)
 	}
 }
 

@@ -186,6 +186,26 @@ func TestLab(t *testing.T) {
 			j := createJob(ctx, t, c, "edge-b-003", 3)
 			waitJob(ctx, t, c, j, batchv1.JobFailed, "DeadlineExceeded")
 		})
+		t.Run("daemonset pod not ready", func(t *testing.T) {
+			t.Parallel()
+			if err := l.DaemonSet(ctx, "tunnel", "edge-a-001"); err != nil {
+				t.Fatal(err)
+			}
+			pod, err := l.DaemonPod(ctx, "tunnel", "edge-a-001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.SetPodReady(ctx, lab.DaemonSetNamespace, pod, false); err != nil {
+				t.Fatalf("pod %s not reported not Ready: %v", pod, err)
+			}
+			time.Sleep(time.Second) // kwok must not make it Ready again on its own
+			if p, err := c.CoreV1().Pods(lab.DaemonSetNamespace).Get(ctx, pod, metav1.GetOptions{}); err != nil || podReady(p) || p.Status.Phase != corev1.PodRunning {
+				t.Fatalf("pod %s: ready %v, phase %s, %v", pod, p != nil && podReady(p), p.Status.Phase, err)
+			}
+			if err := l.SetPodReady(ctx, lab.DaemonSetNamespace, pod, true); err != nil {
+				t.Fatalf("pod %s not Ready again: %v", pod, err)
+			}
+		})
 		t.Run("knobs at runtime", func(t *testing.T) {
 			t.Parallel()
 			node := "edge-a-004"
@@ -622,4 +642,13 @@ func kubeletVersion(ctx context.Context, t *testing.T, c kubernetes.Interface, n
 		t.Fatal(err)
 	}
 	return n.Status.NodeInfo.KubeletVersion
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

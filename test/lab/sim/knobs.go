@@ -15,7 +15,8 @@
 //   - node annotations (Annotation*) set per-node faults and durations;
 //   - the ConfigMap kube-system/edgeupgrade-lab (key jobDuration) sets the default
 //     job duration;
-//   - the node label LabelNotReady makes kwok report the node NotReady.
+//   - the node label LabelNotReady makes kwok report the node NotReady, and the same
+//     label on a running pod makes kwok report the pod not Ready.
 package sim
 
 import (
@@ -49,7 +50,9 @@ const (
 	AnnotationDeepResult = "lab.edgeupgrade.io/deep-result"
 
 	// LabelNotReady ("true") makes kwok report the node NotReady (Ready=False,
-	// KubeletNotReady); the simulator does not start pods on such a node.
+	// KubeletNotReady); the simulator does not start pods on such a node. On a running
+	// pod (a DaemonSet's, say) it makes kwok report the pod not Ready, and Ready again
+	// once the label is removed.
 	LabelNotReady = "lab.edgeupgrade.io/not-ready"
 
 	// PreprocessPrefix in AnnotationFail selects the init container.
