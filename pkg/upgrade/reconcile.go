@@ -319,9 +319,8 @@ func startBatch(s *State, b *Batch) []Action {
 }
 
 func pauseNotReady(s *State, names []string, what string, now time.Time) []Action {
-	msg := fmt.Sprintf("%s NotReady: %s; bring %s back and resume, or cancel and start again with --skip-unready to defer %s",
-		words.Plural(len(names), what, what+"s"), words.List(names, 5),
-		words.Plural(len(names), "it", "them"), words.Plural(len(names), "it", "them"))
+	msg := fmt.Sprintf("%s NotReady: %s; bring %s back and resume (control-plane nodes are never deferred)",
+		words.Plural(len(names), what, what+"s"), words.List(names, 5), words.Plural(len(names), "it", "them"))
 	s.Pause = &Pause{Reason: msg, Since: now, ByError: true}
 	return []Action{emit(Warning, ReasonPaused, "", "upgrade paused automatically: "+msg)}
 }
