@@ -153,7 +153,7 @@ func (r *Runner) deferJobs(ctx context.Context, runID string, nodes []string) er
 	bg := metav1.DeletePropagationBackground
 	for _, n := range nodes {
 		name := job.Name(runID, n)
-		err := r.Client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+		err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete the Job %s of offline node %q: %w", name, n, err)
 		}
@@ -167,7 +167,7 @@ func (r *Runner) markSkipped(ctx context.Context, runID string, nodes []string) 
 	patch := []byte(`{"metadata":{"annotations":{"` + job.AnnotationSkipped + `":"true"}}}`)
 	for _, n := range nodes {
 		name := job.Name(runID, n)
-		_, err := r.Client.BatchV1().Jobs(job.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err := r.client.BatchV1().Jobs(job.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("mark the Job %s of node %q as skipped: %w", name, n, err)
 		}

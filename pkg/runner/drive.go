@@ -64,7 +64,7 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		case <-r.cache.Changed:
 			time.Sleep(coalesce(cost))
 		case <-tick.C:
-		case <-wake(st, obs, r.Now()):
+		case <-wake(st, obs, r.now()):
 		}
 	}
 }

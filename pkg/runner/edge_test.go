@@ -30,7 +30,7 @@ func TestEveryInputRecordsJobsCreated(t *testing.T) {
 			if err := f.cs.BatchV1().Jobs(job.Namespace).Delete(context.Background(), job.Name("run1", "master-1"), metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() bool { return !f.runner.Cache.HasJobs([]string{job.Name("run1", "master-1")}) })
+			eventually(t, func() bool { return !f.runner.cache.HasJobs([]string{job.Name("run1", "master-1")}) })
 			st, _, err = f.runner.Mutate(context.Background(), upgrade.Tick{})
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +66,7 @@ func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	obs, err := f.runner.Cache.Observe(st)
+	obs, err := f.runner.cache.Observe(st)
 	if err != nil || obs.Pods != nil {
 		t.Fatalf("pods read while the batch runs: %v %v", obs.Pods, err)
 	}
@@ -79,10 +79,10 @@ func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, func() bool {
-		o, _ := f.runner.Cache.Observe(st)
+		o, _ := f.runner.cache.Observe(st)
 		return o.Jobs["master-1"].Phase == upgrade.JobSucceeded
 	})
-	obs, err = f.runner.Cache.Observe(st)
+	obs, err = f.runner.cache.Observe(st)
 	want := []upgrade.Pod{{Name: "kube-system/tunnel-m", Ready: false, RestartedAt: restarted.Time}}
 	if err != nil || len(obs.Pods) != 1 || len(obs.Pods["master-1"]) != 1 || obs.Pods["master-1"][0] != want[0] {
 		t.Fatalf("gate pods %+v %v, want master-1: %+v", obs.Pods, err, want)
