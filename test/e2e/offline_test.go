@@ -273,6 +273,9 @@ func TestSoakBetweenBatches(t *testing.T) {
 	if err := e.lab.DaemonSet(context.Background(), "tunnel"); err != nil {
 		t.Fatal(err)
 	}
+	if r := e.run(append([]string{"plan", "--to", target, "--mode", "nodes", "--soak", "10s"}, images...)...); r.code != 0 || !contains(r.out, "--soak 10s") {
+		t.Fatalf("plan shows no soak: %s", r)
+	}
 	if r := e.run(startArgs("--mode", "nodes", "--soak", "10s", "--wait")...); r.code != 0 {
 		t.Fatalf("start --soak 10s --wait: %s", r)
 	}
@@ -286,9 +289,6 @@ func TestSoakBetweenBatches(t *testing.T) {
 	// pod, which is when the soak starts: a 10 s soak shows as 8 s at least.
 	if gap < 8*time.Second || gap > 20*time.Second {
 		t.Fatalf("batch 2 started %s after batch 1 finished, want about 10s: %+v", gap, s.Batches)
-	}
-	if r := e.run("plan", "--to", target, "--mode", "nodes", "--soak", "10s"); r.code != 0 || !contains(r.out, "--soak 10s") {
-		t.Fatalf("plan shows no soak: %s", r)
 	}
 }
 
