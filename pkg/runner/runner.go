@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -106,7 +108,7 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		if err != nil {
 			return next, obs, false, err
 		}
-		return next, obs, createsJobs(after) && next.Current != nil && !next.Current.JobsCreated, verdict
+		return next, obs, r.jobsSeen(next, after), verdict
 	}
 	return upgrade.State{}, upgrade.Observation{}, false, fmt.Errorf("the state ConfigMap kept changing under %d attempts; another process is writing it, retry", maxConflicts)
 }
@@ -154,13 +156,20 @@ func (r *Runner) load(ctx context.Context, forceGet bool) (upgrade.State, *corev
 	return st, cm, nil
 }
 
-func createsJobs(acts []upgrade.Action) bool {
-	for _, a := range acts {
-		if a.Kind == upgrade.CreateJobs {
-			return true
-		}
+// jobsSeen reports whether acts created the Jobs of next's batch and this process's
+// cache now holds every one of them, so that the next decision records them
+// (Batch.JobsCreated). A cache that has not caught up would take them for missing:
+// the next reconcile, on a fresh read, records them instead.
+func (r *Runner) jobsSeen(next upgrade.State, acts []upgrade.Action) bool {
+	b := next.Current
+	if b == nil || b.JobsCreated || !slices.ContainsFunc(acts, func(a upgrade.Action) bool { return a.Kind == upgrade.CreateJobs }) {
+		return false
 	}
-	return false
+	names := make([]string, len(b.Nodes))
+	for i, n := range b.Nodes {
+		names[i] = job.Name(next.RunID, n)
+	}
+	return r.cache.HasJobs(names)
 }
 
 func split(acts []upgrade.Action) (before, after []upgrade.Action) {

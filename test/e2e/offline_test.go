@@ -183,6 +183,9 @@ func TestDeferredNodeNeverBack(t *testing.T) {
 	if err := e.lab.SetReady(ctx, "edge-a-004", true); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.lab.WaitReady(ctx, "edge-a-004", true); err != nil {
+		t.Fatal(err)
+	}
 	if r := e.run(startArgs("--mode", "nodes", "--wait")...); r.code != 0 {
 		t.Fatalf("start again: %s", r)
 	}
