@@ -186,6 +186,9 @@ func TestDeferredNodeNeverBack(t *testing.T) {
 	if err := e.lab.WaitReady(ctx, "edge-a-004", true); err != nil {
 		t.Fatal(err)
 	}
+	// The run ends when the last pod succeeds; the job controller marks its Job
+	// Complete a second later, and the pre-check refuses a start before that.
+	e.waitJobsFinished(30 * time.Second)
 	if r := e.run(startArgs("--mode", "nodes", "--wait")...); r.code != 0 {
 		t.Fatalf("start again: %s", r)
 	}
