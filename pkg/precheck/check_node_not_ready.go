@@ -47,11 +47,11 @@ func runNodeNotReady(v *View) []Finding {
 		case v.Deferred(n):
 			f.Severity = SeverityWarning
 			f.Message = "deferred (--skip-unready): " + msg
-			f.Remediation = "a later run upgrades it once it is Ready"
+			f.Remediation = "the run upgrades it in a catch-up batch if it is Ready again before the run ends, else a later run does"
 		case nodes.Role(n) == upgrade.RoleMaster:
 			f.Remediation = "a control-plane node must be Ready: fix it before upgrading (it cannot be deferred)"
 		default:
-			f.Remediation = "bring the node back, or pass --skip-unready to upgrade it in a later run"
+			f.Remediation = "bring the node back, or pass --skip-unready to start without it (the run catches it up if it is back in time)"
 		}
 		out = append(out, f)
 	}
