@@ -43,6 +43,8 @@ type Status struct {
 	FailureCount    int        `json:"failureCount"`
 	DeferredNodes   []string   `json:"deferredNodes,omitempty"`
 	Events          []Event    `json:"events,omitempty"`
+	// ETA is the estimated end of a run not ended yet, and its basis (eta.go).
+	ETA *Estimate `json:"eta,omitempty"`
 }
 
 // Pause is set while pausing or paused.
@@ -143,6 +145,7 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 		}
 	}
 	s.NextBatchSize = upgrade.NextBatchSize(st, obs)
+	s.ETA = estimate(s, st, obs, now)
 	return s
 }
 
