@@ -52,6 +52,9 @@ type StartOptions struct {
 	Wait   bool
 	DryRun bool
 	drive  driveFlags
+	// checked is the pre-check's summary, recorded in the run's PreCheckPassed Event
+	// (the report shows it).
+	checked string
 
 	selector labels.Selector
 	connect  connector
@@ -203,7 +206,7 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 func (o *StartOptions) begin(ctx context.Context, s *runner.Session, first upgrade.State, cm *corev1.ConfigMap, p *view.Progress) error {
 	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
 		Message: fmt.Sprintf("upgrade %s started: %s to %s, mode %s, cap %d", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Mode, first.Cap)})
-	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed"})
+	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed: " + o.checked})
 	if !o.Wait {
 		_, _, err := s.Reconcile(ctx)
 		if err == nil {
@@ -234,6 +237,7 @@ func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.Stat
 	}
 	rep := precheck.Finish(ctx, o.clients, v)
 	blocking := rep.Err()
+	o.checked = rep.Summary()
 	if blocking == nil {
 		_, err := fmt.Fprintf(o.human(), "pre-check: %s\n", rep.Summary())
 		return first, cluster.Nodes, err

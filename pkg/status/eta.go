@@ -149,3 +149,7 @@ func batchesLeft(st upgrade.State, obs upgrade.Observation) leftCount {
 	}
 	return left
 }
+
+// BatchLess orders batch labels as the run does: masters (m1, m2, ...) first, then
+// worker batches by number.
+func BatchLess(a, b string) bool { return batchLess(a, b) }
