@@ -98,8 +98,8 @@ th{background:#f3f3f3}
 {{range .Batches}}<tr><td>{{.Name}}</td><td>{{.Pool}}</td><td>{{.Nodes}}</td><td>{{.Start}}</td><td>{{.Duration}}</td><td class="{{.Result}}">{{.Result}}</td></tr>
 {{end}}</table>
 <h2>Failures</h2>
-{{if .Failures}}<table><tr><th>node</th><th>batch</th><th>step</th><th>at</th><th>message</th></tr>
-{{range .Failures}}<tr><td>{{.Node}}</td><td>{{.Batch}}</td><td>{{.Step}}</td><td>{{.At}}</td><td>{{.Message}}</td></tr>
+{{if .Failures}}<table><tr><th>node</th><th>batch</th><th>step</th><th>at</th><th>message</th><th>then</th></tr>
+{{range .Failures}}<tr><td>{{.Node}}</td><td>{{.Batch}}</td><td>{{.Step}}</td><td>{{.At}}</td><td>{{.Message}}</td><td>{{.Then}}</td></tr>
 {{end}}</table>{{else}}<p>None.</p>{{end}}
 <h2>Nodes left behind</h2>
 {{if .LeftBehind}}<table><tr><th>node</th><th>why</th></tr>
@@ -153,9 +153,9 @@ Report made {{.Generated}} by ` + "`kubectl edgeupgrade report`" + `, from the r
 {{end}}
 ## Failures
 {{if .Failures}}
-| node | batch | step | at | message |
-|---|---|---|---|---|
-{{range .Failures}}| {{.Node}} | {{.Batch}} | {{.Step}} | {{.At}} | {{cell .Message}} |
+| node | batch | step | at | message | then |
+|---|---|---|---|---|---|
+{{range .Failures}}| {{.Node}} | {{.Batch}} | {{.Step}} | {{.At}} | {{cell .Message}} | {{.Then}} |
 {{end}}{{else}}
 None.
 {{end}}

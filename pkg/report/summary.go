@@ -37,8 +37,9 @@ type Span struct {
 	Start, Duration    string
 }
 
-// FailureRow is a failed node: where, at which step, and the agent's message.
-type FailureRow struct{ Node, Batch, Step, At, Message string }
+// FailureRow is a failed node: where, at which step, the agent's message, and what
+// became of the node (retried, or left behind).
+type FailureRow struct{ Node, Batch, Step, At, Message, Then string }
 
 // LeftRow is a node in scope that the run did not upgrade, and why.
 type LeftRow struct{ Node, Why string }
@@ -204,9 +205,24 @@ func between(a, b *time.Time) string {
 func failures(r *Run) []FailureRow {
 	var out []FailureRow
 	seen := map[string]bool{}
+	latest := map[string]NodeHistory{}
+	for _, n := range r.Nodes {
+		latest[n.Node] = n
+	}
+	then := func(node, batch string) string {
+		n, ok := latest[node]
+		switch {
+		case !ok:
+			return "its Job is gone: not retried"
+		case n.Batch != batch:
+			return fmt.Sprintf("retried in batch %s: %s", n.Batch, n.Result)
+		}
+		return "not retried"
+	}
 	for _, f := range r.Status.Failures {
 		seen[f.Node] = true
-		out = append(out, FailureRow{Node: f.Node, Batch: f.Batch, Step: stepOf(f.Container, f.Message), At: f.At.UTC().Format(time.RFC3339), Message: f.Message})
+		out = append(out, FailureRow{Node: f.Node, Batch: f.Batch, Step: stepOf(f.Container, f.Message), At: f.At.UTC().Format(time.RFC3339),
+			Message: f.Message, Then: then(f.Node, f.Batch)})
 	}
 	for _, n := range r.Nodes {
 		if n.Result != "Failed" || seen[n.Node] {
@@ -222,7 +238,7 @@ func failures(r *Run) []FailureRow {
 		if n.End != nil {
 			at = n.End.UTC().Format(time.RFC3339)
 		}
-		out = append(out, FailureRow{Node: n.Node, Batch: n.Batch, Step: stepOf(container, n.Message), At: at, Message: n.Message})
+		out = append(out, FailureRow{Node: n.Node, Batch: n.Batch, Step: stepOf(container, n.Message), At: at, Message: n.Message, Then: "not retried"})
 	}
 	return out
 }
