@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,9 +33,9 @@ func (d *driveFlags) validate() error {
 	return nil
 }
 
-// progress shows the run on out; with -o json, lines meant for people go to errOut.
-func (d *driveFlags) progress(out io.Writer) *view.Progress {
-	return view.NewProgress(out, view.FormatFor(out, d.NoTTY, d.Output))
+// progress shows the run on out, on the command's clock (nil: time.Now).
+func (d *driveFlags) progress(out io.Writer, now func() time.Time) *view.Progress {
+	return view.NewProgress(out, view.FormatFor(out, d.NoTTY, d.Output), now)
 }
 
 // driveToEnd keeps reconciling until the run completes (exit 0), pauses (exit 3) or is

@@ -166,7 +166,7 @@ func (o *StartOptions) Run(ctx context.Context) error {
 	opts := runner.SessionOptions{Now: o.now, OnEvent: progressPrinter(out)}
 	var p *view.Progress
 	if o.Wait {
-		p = o.drive.progress(o.streams.Out)
+		p = o.drive.progress(o.streams.Out, o.now)
 		opts.OnEvent = p.OnEvent
 	}
 	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)

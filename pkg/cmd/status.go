@@ -134,7 +134,7 @@ func (o *StatusOptions) print(ctx context.Context, s *runner.Session, st upgrade
 
 // watch drives the run, showing it live on a terminal, as lines or as JSON.
 func (o *StatusOptions) watch(ctx context.Context) error {
-	p := o.drive.progress(o.streams.Out)
+	p := o.drive.progress(o.streams.Out, nil)
 	s, err := openSessionWith(ctx, o.connect, p.OnEvent, true)
 	if err != nil {
 		return err

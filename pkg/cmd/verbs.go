@@ -170,7 +170,7 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 		if o.drive.Output != "" {
 			out = o.streams.ErrOut // stdout carries the JSON objects alone
 		}
-		p = o.drive.progress(o.streams.Out)
+		p = o.drive.progress(o.streams.Out, nil)
 		onEvent = p.OnEvent
 	}
 	s, err := openSessionWith(ctx, o.connect, onEvent, o.Wait)

@@ -2,10 +2,8 @@ package report
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"image/png"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,12 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
@@ -139,28 +136,12 @@ func (f *fixture) run() *Run {
 	return Assemble(f.st, f.jobs, f.pods, f.nodes, f.events, t0.Add(11*time.Minute))
 }
 
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (rewrite with go test ./pkg/report -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Fatalf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestHTMLGolden(t *testing.T) {
 	var b bytes.Buffer
 	if err := HTML(&b, Summarize(newFixture().run())); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/report.html", b.Bytes())
+	golden.Compare(t, "testdata/report.html", b.String())
 }
 
 func TestMarkdownGolden(t *testing.T) {
@@ -168,7 +149,7 @@ func TestMarkdownGolden(t *testing.T) {
 	if err := Markdown(&b, Summarize(newFixture().run()), "report.png"); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/report.md", b.Bytes())
+	golden.Compare(t, "testdata/report.md", b.String())
 }
 
 // The SVG has one bar per batch, in the order of the run, coloured by result.

@@ -85,8 +85,8 @@ func meanDurations(batches []Batch) (map[upgrade.Role]time.Duration, int) {
 	sum, n := map[upgrade.Role]time.Duration{}, map[upgrade.Role]int{}
 	total := 0
 	for _, b := range batches {
-		if b.StartedAt == nil || b.FinishedAt == nil {
-			continue
+		if b.StartedAt == nil || b.FinishedAt == nil || b.StartedAt.IsZero() || b.FinishedAt.Before(*b.StartedAt) {
+			continue // a Job without its times says nothing of how long a batch takes
 		}
 		r := upgrade.Role(b.Role)
 		sum[r] += b.FinishedAt.Sub(*b.StartedAt)

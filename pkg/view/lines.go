@@ -61,7 +61,7 @@ func (l *Lines) changes(s Snapshot) []string {
 		}
 		l.reported[b.Index] = true
 		took := ""
-		if b.StartedAt != nil && b.FinishedAt != nil {
+		if b.StartedAt != nil && b.FinishedAt != nil && !b.StartedAt.IsZero() && !b.FinishedAt.Before(*b.StartedAt) {
 			took = " in " + short(b.FinishedAt.Sub(*b.StartedAt))
 		}
 		out = append(out, fmt.Sprintf("%s %s%s, %s%s", describe(b), strings.ToLower(b.Result), took, progress, eta(v)))

@@ -50,10 +50,15 @@ type Progress struct {
 	json   *JSON
 }
 
-// NewProgress shows on out in the given format. The live view takes the screen at the
-// first Show, so lines printed before (the pre-check, "upgrade started") stay above it.
-func NewProgress(out io.Writer, f Format) *Progress {
-	p := &Progress{format: f, out: out, now: time.Now}
+// NewProgress shows on out in the given format, on the clock now (time.Now when nil:
+// the run's times and the view's must come from one clock). The live view takes the
+// screen at the first Show, so lines printed before (the pre-check, "upgrade started")
+// stay above it.
+func NewProgress(out io.Writer, f Format, now func() time.Time) *Progress {
+	if now == nil {
+		now = time.Now
+	}
+	p := &Progress{format: f, out: out, now: now}
 	switch f {
 	case FormatJSON:
 		p.json = NewJSON(out)

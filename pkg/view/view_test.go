@@ -3,9 +3,7 @@ package view
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,11 +12,10 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/golden"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
@@ -162,7 +159,7 @@ func TestRenderGolden(t *testing.T) {
 					t.Errorf("line %d is %d wide on a screen of %d: %q", i+1, w, c.screen.Width, l)
 				}
 			}
-			golden(t, filepath.Join("testdata", "live-"+c.name+".golden"), screenText(got, c.screen))
+			golden.Compare(t, filepath.Join("testdata", "live-"+c.name+".golden"), screenText(got, c.screen))
 		})
 	}
 }
@@ -205,22 +202,6 @@ func TestRenderColorOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (rewrite with go test ./pkg/view -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Fatalf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 // The lines for logs: one per batch and phase change, failures and pauses in full,
 // whatever the number of nodes; the first says where the run is.
 func TestLinesGolden(t *testing.T) {
@@ -236,7 +217,7 @@ func TestLinesGolden(t *testing.T) {
 	r.fail(healthzFailure)
 	l.Show(NewSnapshot(r.st, r.obs, nil, r.now))
 	l.Show(NewSnapshot(r.st, r.obs, nil, r.now.Add(time.Second)))
-	golden(t, "testdata/lines-1000.golden", b.String())
+	golden.Compare(t, "testdata/lines-1000.golden", b.String())
 	if n := strings.Count(b.String(), "\n"); n > 30 {
 		t.Fatalf("%d lines for 12 batches of a 1,000-node run", n)
 	}
@@ -255,7 +236,7 @@ func TestLinesCompleted(t *testing.T) {
 	}
 	r.st.Current, r.st.Phase, r.st.FinishedAt = nil, upgrade.PhaseCompleted, &r.now
 	l.Show(NewSnapshot(r.st, r.obs, nil, r.now))
-	golden(t, "testdata/lines-completed.golden", b.String())
+	golden.Compare(t, "testdata/lines-completed.golden", b.String())
 }
 
 // -o json streams one object per change, not per redraw.
