@@ -31,8 +31,13 @@ func NewCmdHistory(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 	return newCmdHistory(completeNodeNames(f), connectWith(f), streams, time.Now)
 }
 
+// NewHistoryOptions returns the options of history; now is the clock (time.Now outside tests).
+func NewHistoryOptions(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *HistoryOptions {
+	return &HistoryOptions{connect: connect, streams: streams, now: now, PrintFlags: documentPrintFlags()}
+}
+
 func newCmdHistory(complete completeFunc, connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
-	o := &HistoryOptions{connect: connect, streams: streams, now: now, PrintFlags: documentPrintFlags()}
+	o := NewHistoryOptions(connect, streams, now)
 	cmd := &cobra.Command{
 		Use:   "history [NODE]",
 		Short: "Show what the current or last run did to each node, or to one node in full",
@@ -49,28 +54,26 @@ func newCmdHistory(complete completeFunc, connect connector, streams genericioop
 			kubectl edgeupgrade history edge-a-007`),
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: complete,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.Node = args[0]
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(o),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
-// Complete prepares the printer.
-func (o *HistoryOptions) Complete() error {
+// Complete takes the node from the arguments and prepares the printer.
+func (o *HistoryOptions) Complete(args []string) error {
+	if len(args) > 0 {
+		o.Node = args[0]
+	}
 	var err error
 	if o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != "" {
 		o.printer, err = o.PrintFlags.ToPrinter()
 	}
 	return err
 }
+
+// Validate has no flag to check beyond the printer's.
+func (o *HistoryOptions) Validate() error { return nil }
 
 // Run reads the run and prints the history.
 func (o *HistoryOptions) Run(ctx context.Context) error {

@@ -31,8 +31,13 @@ func NewCmdReport(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return newCmdReport(connectWith(f), streams, time.Now)
 }
 
+// NewReportOptions returns the options of report; now is the clock (time.Now outside tests).
+func NewReportOptions(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *ReportOptions {
+	return &ReportOptions{connect: connect, streams: streams, now: now, Output: "html", OutputDir: "."}
+}
+
 func newCmdReport(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
-	o := &ReportOptions{connect: connect, streams: streams, now: now}
+	o := NewReportOptions(connect, streams, now)
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Write a report of the current or last run, for change records",
@@ -51,19 +56,17 @@ func newCmdReport(connect connector, streams genericiooptions.IOStreams, now fun
 			# Markdown and a PNG, for a change record
 			kubectl edgeupgrade report -o md --output-dir ./change-4711`),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "html", "Format: html (with an SVG timeline) or md (Markdown with a PNG timeline)")
-	cmd.Flags().StringVar(&o.OutputDir, "output-dir", ".", "Directory to write the report into (created if missing)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Format: html (with an SVG timeline) or md (Markdown with a PNG timeline)")
+	cmd.Flags().StringVar(&o.OutputDir, "output-dir", o.OutputDir, "Directory to write the report into (created if missing)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"html", "md"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
 	return cmd
 }
+
+// Complete has nothing to take from the arguments.
+func (o *ReportOptions) Complete(_ []string) error { return nil }
 
 // Validate checks the flags.
 func (o *ReportOptions) Validate() error {

@@ -151,8 +151,13 @@ func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.
 // Complete has nothing to derive: the flags are the input.
 func (o *VerbOptions) Complete(_ []string) error { return nil }
 
-// Validate has nothing to refuse: every combination of a verb's flags is valid.
-func (o *VerbOptions) Validate() error { return nil }
+// Validate refuses -o without --wait and an output other than json.
+func (o *VerbOptions) Validate() error {
+	if o.drive.Output != "" && !o.Wait {
+		return fmt.Errorf("-o json streams the status while driving: add --wait")
+	}
+	return o.drive.validate()
+}
 
 // Run reconciles and applies the verb's input in one step (upgrade.Step), and saves.
 func (o *VerbOptions) Run(ctx context.Context) error {
@@ -160,9 +165,6 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 		if err := confirm(o.streams, *o.ask); err != nil {
 			return err
 		}
-	}
-	if err := o.drive.validate(); err != nil {
-		return err
 	}
 	out, onEvent := o.streams.Out, progressPrinter(o.streams.Out)
 	var p *view.Progress
