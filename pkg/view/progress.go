@@ -25,13 +25,13 @@ const (
 	FormatJSON
 )
 
-// FormatFor picks the format: JSON when asked, the live view on a terminal unless
-// noTTY, lines otherwise.
+// FormatFor picks the format: JSON when asked, the live view on a terminal that can
+// move its cursor unless noTTY, lines otherwise.
 func FormatFor(out io.Writer, noTTY bool, output string) Format {
 	switch {
 	case output == "json":
 		return FormatJSON
-	case !noTTY && term.IsTerminal(out):
+	case !noTTY && term.IsTerminal(out) && os.Getenv("TERM") != "dumb":
 		return FormatLive
 	}
 	return FormatLines
