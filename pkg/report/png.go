@@ -20,6 +20,12 @@ type bars struct {
 func (b bars) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, trY := p.Transforms(&c)
 	n := len(b.t.Bars)
+	for _, pause := range b.t.Pauses {
+		x0, x1 := trX(b.t.seconds(pause.From)), trX(b.t.seconds(pause.To))
+		y0, y1 := trY(0.5), trY(float64(n)+0.5)
+		pts := []vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}}
+		c.FillPolygon(colPause, c.ClipPolygonXY(pts))
+	}
 	for i, bar := range b.t.Bars {
 		y := float64(n - i)
 		x0, x1 := trX(b.t.seconds(bar.Start)), trX(b.t.seconds(bar.End))
@@ -67,6 +73,7 @@ func (t Timeline) PNG() ([]byte, error) {
 	top.Legend.Add("workers succeeded", swatch{colSucceeded})
 	top.Legend.Add("failed", swatch{colFailed})
 	top.Legend.Add("running", swatch{colRunning})
+	top.Legend.Add("paused", swatch{colPause})
 
 	bottom := plot.New()
 	bottom.Title.Text = fmt.Sprintf("Nodes at the target over time (%d in scope)", t.Total)

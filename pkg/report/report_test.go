@@ -172,6 +172,10 @@ func TestSVGBars(t *testing.T) {
 	if !cmp.Equal(got, want) {
 		t.Fatalf("bars %s", cmp.Diff(want, got))
 	}
+	// The pause from the failure to the resume is shaded behind the bars.
+	if n := strings.Count(svg, `<rect class="pause"`); n != 1 || !strings.Contains(svg, "<title>paused 4m1s</title>") {
+		t.Errorf("%d pauses drawn, want one of 4m1s:\n%s", n, svg)
+	}
 	// Before the retry, the failed Job is there: batch 3 is a failed bar, and the
 	// run is paused with edge-b-2 and edge-b-3 left behind.
 	f = newFixture()

@@ -36,6 +36,11 @@ func (t Timeline) SVG() string {
 		svgWidth, height, svgWidth, height)
 	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="13" font-weight="bold">Batches over time</text>`+"\n", svgLeft)
 	axis(&b, t, x, barsTop, barsTop+barsH)
+	for _, p := range t.Pauses {
+		x0, x1 := x(t.seconds(p.From)), x(t.seconds(p.To))
+		fmt.Fprintf(&b, `<rect class="pause" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>paused %s</title></rect>`+"\n",
+			x0, barsTop, max(1, x1-x0), barsH, hex(colPause), clock(p.To.Sub(p.From).Seconds()))
+	}
 	for i, bar := range t.Bars {
 		y := barsTop + rowH*float64(i)
 		x0, x1 := x(t.seconds(bar.Start)), x(t.seconds(bar.End))
@@ -80,7 +85,7 @@ func legend(x int, y float64) string {
 	for _, l := range []struct {
 		c    color.RGBA
 		name string
-	}{{colMaster, "master"}, {colSucceeded, "workers succeeded"}, {colFailed, "failed"}, {colRunning, "running"}} {
+	}{{colMaster, "master"}, {colSucceeded, "workers succeeded"}, {colFailed, "failed"}, {colRunning, "running"}, {colPause, "paused"}} {
 		fmt.Fprintf(&b, `<rect x="%d" y="%.0f" width="10" height="10" fill="%s"/><text x="%d" y="%.0f">%s</text>`, x, y-9, hex(l.c), x+14, y, l.name)
 		x += 30 + 7*len(l.name)
 	}

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"image/color"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
 // Timeline is the picture of a run: each batch as a bar over time, and the nodes at
@@ -17,7 +21,13 @@ type Timeline struct {
 	// with the nodes in scope that were at the target already.
 	Upgraded []Point
 	Total    int
+	// Pauses are the times the run stood paused, from its UpgradePaused and
+	// UpgradeResumed Events (a pause not resumed lasts to the timeline's end).
+	Pauses []Period
 }
+
+// Period is a stretch of time.
+type Period struct{ From, To time.Time }
 
 // Bar is one batch.
 type Bar struct {
@@ -50,6 +60,7 @@ var (
 	colMaster    = color.RGBA{R: 0x4c, G: 0x78, B: 0xa8, A: 0xff}
 	colFailed    = color.RGBA{R: 0xe1, G: 0x57, B: 0x59, A: 0xff}
 	colRunning   = color.RGBA{R: 0xf2, G: 0x9e, B: 0x4c, A: 0xff}
+	colPause     = color.RGBA{R: 0xfb, G: 0xee, B: 0xc2, A: 0xff}
 )
 
 func (b Bar) color() color.RGBA {
@@ -89,6 +100,7 @@ func NewTimeline(r *Run) Timeline {
 		}
 	}
 	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	t.Pauses = pauses(r.Events, t.End)
 	before := max(0, s.Nodes.Upgraded-len(ends))
 	t.Upgraded = append(t.Upgraded, Point{At: t.Start, Upgraded: before})
 	for i, e := range ends {
@@ -127,9 +139,36 @@ func (t Timeline) ticks() []float64 {
 	return out
 }
 
-// clock is an offset as "1m30s".
+// clock is an offset as "1m30s", "2m" or "1h".
 func clock(sec float64) string {
-	return (time.Duration(sec) * time.Second).String()
+	s := (time.Duration(sec) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// pauses pairs each UpgradePaused Event with the next UpgradeResumed.
+func pauses(events []status.Event, end time.Time) []Period {
+	var out []Period
+	var from *time.Time
+	for _, e := range events {
+		switch {
+		case e.Reason == upgrade.ReasonPaused && from == nil:
+			t := e.Time
+			from = &t
+		case (e.Reason == upgrade.ReasonResumed || e.Reason == upgrade.ReasonCancelled) && from != nil:
+			out = append(out, Period{From: *from, To: e.Time})
+			from = nil
+		}
+	}
+	if from != nil {
+		out = append(out, Period{From: *from, To: end})
+	}
+	return out
 }
 
 func poolName(p string) string {
