@@ -86,8 +86,9 @@ func (m *model) View() string {
 	if w == 0 || h == 0 {
 		w, h = 80, 24
 	}
-	// One line less than the screen: the inline renderer keeps the cursor below.
-	return Render(*m.snap, Screen{Width: w, Height: h - 1, Color: m.color})
+	// The inline renderer erases the line the cursor is on when it stops: the view
+	// ends with an empty line for it, and stays a line shorter than the screen.
+	return Render(*m.snap, Screen{Width: w, Height: h - 2, Color: m.color}) + "\n"
 }
 
 // isFinal: the clocks of an ended run stand still.
