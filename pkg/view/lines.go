@@ -123,8 +123,8 @@ func phaseLine(v *status.Status, progress string) string {
 		if len(v.DeferredNodes) > 0 {
 			line += "; deferred (NotReady, left for a later run): " + words.List(v.DeferredNodes, 10)
 		}
-		if v.FailureCount > 0 {
-			line += fmt.Sprintf("; %d failed and not upgraded", v.FailureCount)
+		if v.Nodes.Failed > 0 {
+			line += fmt.Sprintf("; %d failed and not upgraded", v.Nodes.Failed)
 		}
 		return line
 	}

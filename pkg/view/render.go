@@ -267,7 +267,7 @@ func recentEvents(s Snapshot, st styles) []string {
 		if e.Type == "Warning" {
 			typ = st.warn.Render(typ)
 		}
-		lines = append(lines, fmt.Sprintf("  %s  %s %-16s %s", e.Time.UTC().Format("15:04:05"), typ, e.Reason, e.Message))
+		lines = append(lines, fmt.Sprintf("  %s  %s %-17s %s", e.Time.UTC().Format("15:04:05"), typ, e.Reason, e.Message))
 	}
 	return lines
 }

@@ -235,8 +235,14 @@ func TestLinesCompleted(t *testing.T) {
 		r.setVersion(n, "v1.36.3")
 	}
 	r.st.Current, r.st.Phase, r.st.FinishedAt = nil, upgrade.PhaseCompleted, &r.now
+	// A node that failed and was retried with success is not left behind.
+	r.st.Failures = []upgrade.Failure{{Node: "edge-a-0004", Batch: "3", Container: "upgrade", Message: "boom", At: t0}}
+	r.st.FailureCount = 1
 	l.Show(NewSnapshot(r.st, r.obs, nil, r.now))
 	golden.Compare(t, "testdata/lines-completed.golden", b.String())
+	if strings.Contains(b.String(), "not upgraded") {
+		t.Errorf("a retried node is reported left behind:\n%s", b.String())
+	}
 }
 
 // -o json streams one object per change, not per redraw.
