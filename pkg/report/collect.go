@@ -151,12 +151,63 @@ func Assemble(st upgrade.State, jobs []batchv1.Job, pods []corev1.Pod, nodes []c
 	// Keep every Event in the view: the report is the record.
 	r.obs = obs
 	r.Status = status.Build(st, obs, events, now)
+	keepRetriedFailures(r.Status, st.Failures, events)
 	for _, e := range events {
 		if e.Reason == upgrade.ReasonPreCheck {
 			r.PreCheck = e.Message
 		}
 	}
 	return r
+}
+
+// keepRetriedFailures puts back into the batch history the nodes that failed in a
+// batch and were retried later: the retry deleted their failed Job, from which status
+// rebuilds its history, but a report is a record and that batch had a failure. A
+// batch left with no Job at all is rebuilt from its BatchStarted Event.
+func keepRetriedFailures(s *status.Status, failures []upgrade.Failure, events []status.Event) {
+	for _, f := range failures {
+		i := slices.IndexFunc(s.Batches, func(b status.Batch) bool { return b.Index == f.Batch })
+		if i < 0 {
+			s.Batches = append(s.Batches, lostBatch(f, events))
+			continue
+		}
+		b := &s.Batches[i]
+		if slices.Contains(b.Nodes, f.Node) {
+			continue
+		}
+		b.Nodes = append(b.Nodes, f.Node)
+		sort.Strings(b.Nodes)
+		b.Size++
+		if b.Result != "Running" {
+			b.Result = "Failed"
+		}
+	}
+	sort.SliceStable(s.Batches, func(i, j int) bool { return status.BatchLess(s.Batches[i].Index, s.Batches[j].Index) })
+}
+
+// batchStarted is the core's BatchStarted message: "batch 3 (pool pool-a, 4 nodes)
+// started: ..." or "master 2 started: ...".
+var batchStarted = regexp.MustCompile(`^(?:batch (\d+) \(pool ([^,]*),|master (\d+) )`)
+
+// lostBatch is a batch whose Jobs are all gone, from its failure and its Event.
+func lostBatch(f upgrade.Failure, events []status.Event) status.Batch {
+	at := f.At
+	b := status.Batch{Index: f.Batch, Role: string(upgrade.RoleWorker), Size: 1, Nodes: []string{f.Node}, StartedAt: &at, FinishedAt: &at, Result: "Failed"}
+	if strings.HasPrefix(f.Batch, "m") {
+		b.Role = string(upgrade.RoleMaster)
+	}
+	for _, e := range events {
+		m := batchStarted.FindStringSubmatch(e.Message)
+		if e.Reason != upgrade.ReasonBatchStarted || m == nil || (m[1] != f.Batch && "m"+m[3] != f.Batch) {
+			continue
+		}
+		t := e.Time
+		b.StartedAt = &t
+		if m[2] != "(no pool)" {
+			b.Pool = m[2]
+		}
+	}
+	return b
 }
 
 func nodeHistory(st upgrade.State, j upgrade.Job, pods []*corev1.Pod, now string) NodeHistory {

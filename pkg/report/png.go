@@ -67,7 +67,8 @@ func (t Timeline) PNG() ([]byte, error) {
 	top.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	top.Y.Tick.Label.Font.Size = vg.Points(7)
 	top.X.Min, top.X.Max = 0, t.span()
-	top.Legend.Top, top.Legend.Left = true, false
+	// Bars run from the top left to the bottom right: the bottom left is free.
+	top.Legend.Top, top.Legend.Left = false, true
 	top.Legend.TextStyle.Font.Size = vg.Points(8)
 	top.Legend.Add("master", swatch{colMaster})
 	top.Legend.Add("workers succeeded", swatch{colSucceeded})

@@ -168,7 +168,8 @@ func TestSVGBars(t *testing.T) {
 		}
 		lastX = x
 	}
-	want := []string{"m1:succeeded", "m2:succeeded", "1:succeeded", "2:succeeded", "3:succeeded", "4:succeeded", "5:succeeded"}
+	// Batch 3 had a failure, retried in batch 4: its bar says so though the Job is gone.
+	want := []string{"m1:succeeded", "m2:succeeded", "1:succeeded", "2:succeeded", "3:failed", "4:succeeded", "5:succeeded"}
 	if !cmp.Equal(got, want) {
 		t.Fatalf("bars %s", cmp.Diff(want, got))
 	}
@@ -248,5 +249,29 @@ func TestParseSteps(t *testing.T) {
 	}
 	if !cmp.Equal(got, want) {
 		t.Fatalf("steps %s", cmp.Diff(want, got))
+	}
+}
+
+// A batch whose only node failed and was retried has no Job left: the report rebuilds
+// it from the failure and its BatchStarted Event.
+func TestLostBatchFromEvents(t *testing.T) {
+	f := newFixture()
+	// Batch 3 had only edge-b-2; drop the Job of edge-b-1 from it (moved to batch 6).
+	f.jobs, f.pods = f.jobs[:5], f.pods[:5]
+	f.job("edge-b-1", "6", "pool-b", "worker", t0.Add(9*time.Minute), t0.Add(10*time.Minute), 0, "")
+	f.job("edge-b-2", "4", "pool-b", "worker", t0.Add(8*time.Minute), t0.Add(8*time.Minute+30*time.Second), 0, "")
+	f.job("edge-b-3", "5", "pool-b", "worker", t0.Add(8*time.Minute+31*time.Second), t0.Add(9*time.Minute+59*time.Second), 0, "")
+	f.events = append(f.events, status.Event{Time: t0.Add(3*time.Minute + 5*time.Second), Type: "Normal", Reason: upgrade.ReasonBatchStarted,
+		Object: "ConfigMap/edgeupgrade", Message: "batch 3 (pool pool-b, 1 node) started: edge-b-2"})
+	var got []string
+	for _, b := range f.run().Status.Batches {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%d", b.Index, b.Pool, b.Result, b.Size))
+		if b.Index == "3" && !b.StartedAt.Equal(t0.Add(3*time.Minute+5*time.Second)) {
+			t.Errorf("batch 3 started at %v, want its Event's time", b.StartedAt)
+		}
+	}
+	want := []string{"m1::Succeeded:1", "m2::Succeeded:1", "1:pool-a:Succeeded:1", "2:pool-a:Succeeded:2", "3:pool-b:Failed:1", "4:pool-b:Succeeded:1", "5:pool-b:Succeeded:1", "6:pool-b:Succeeded:1"}
+	if !cmp.Equal(got, want) {
+		t.Fatalf("batches %s", cmp.Diff(want, got))
 	}
 }
