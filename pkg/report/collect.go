@@ -232,6 +232,11 @@ func nodeHistory(st upgrade.State, j upgrade.Job, pods []*corev1.Pod, now string
 			if c.Name == job.ContainerUpgrade && c.Message != "" && h.Message == "" {
 				h.Message = c.Message
 			}
+			// The node's upgrade ended when its last container did; the Job's
+			// condition follows a second or so later, at the job controller's pace.
+			if c.End != nil && h.End != nil && c.End.Before(*h.End) && !c.End.Before(h.Start) && c.Name == job.ContainerUpgrade {
+				h.End = c.End
+			}
 		}
 	}
 	if from := fromVersion(h.Message); from != "" {
