@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck/prechecktest"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
 )
 
 func reportCmd(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
@@ -83,5 +85,26 @@ func TestDriveOutputFlags(t *testing.T) {
 		if _, _, err := execute(t, healthy(), tc.cmd, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+// status --watch -o json streams one status object per change, one per line, to the end.
+func TestStatusWatchStreamsJSON(t *testing.T) {
+	c := healthy()
+	seedRun(t, c, nil)
+	defer fakeKubelets(t, c)()
+	out, _, err := execute(t, c, newCmdStatus, "--watch", "-o", "json")
+	if err != nil {
+		t.Fatalf("status --watch -o json: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last status.Status
+	for _, l := range lines {
+		if err := json.Unmarshal([]byte(l), &last); err != nil || last.Kind != "UpgradeStatus" {
+			t.Fatalf("not one status object per line (%v): %q", err, l)
+		}
+	}
+	if len(lines) < 3 || last.Phase != "Completed" || last.Nodes.Upgraded != last.Nodes.Total {
+		t.Errorf("%d objects, the last %s with %d/%d upgraded; want several, the last Completed", len(lines), last.Phase, last.Nodes.Upgraded, last.Nodes.Total)
 	}
 }
