@@ -274,3 +274,24 @@ func TestPools(t *testing.T) {
 		t.Fatalf("pools %s", cmp.Diff(want, p))
 	}
 }
+
+// Progress keeps the latest Events for the view, but not one per node upgraded, and in
+// the line format prints the warnings no batch line tells (a retry on a weak network).
+func TestProgressEvents(t *testing.T) {
+	var b bytes.Buffer
+	p := NewProgress(&b, FormatLines, func() time.Time { return t0 })
+	p.OnEvent(upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonBatchStarted, Message: "batch 1 started"})
+	p.OnEvent(upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonNodeUpgraded, Node: "edge-1", Message: "node edge-1 upgraded"})
+	p.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: "Retrying", Message: "connection refused"})
+	p.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: upgrade.ReasonNodeFailed, Node: "edge-2", Message: "node edge-2 failed"})
+	if got, want := b.String(), "10:00:00  Retrying: connection refused\n"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+	var reasons []string
+	for _, e := range p.events {
+		reasons = append(reasons, e.Reason)
+	}
+	if want := []string{upgrade.ReasonBatchStarted, "Retrying", upgrade.ReasonNodeFailed}; !cmp.Equal(reasons, want) {
+		t.Errorf("events kept %v, want %v", reasons, want)
+	}
+}
