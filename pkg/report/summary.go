@@ -123,9 +123,9 @@ func outcome(s *status.Status) []KV {
 // spans are the durations per phase, per pool and per batch, from the batches.
 func spans(s *status.Status) (phases, pools, batches []Span) {
 	type acc struct {
-		start, end  time.Time
-		nodes, n    int
-		failed, run bool
+		start, end      time.Time
+		nodes, n, fails int
+		run             bool
 	}
 	add := func(m map[string]*acc, key string, b status.Batch) {
 		a := m[key]
@@ -141,7 +141,9 @@ func spans(s *status.Status) (phases, pools, batches []Span) {
 		}
 		a.nodes += b.Size
 		a.n++
-		a.failed = a.failed || b.Result == "Failed"
+		if b.Result == "Failed" {
+			a.fails++
+		}
 		a.run = a.run || b.Result == "Running"
 	}
 	byPhase, byPool := map[string]*acc{}, map[string]*acc{}
@@ -161,12 +163,14 @@ func spans(s *status.Status) (phases, pools, batches []Span) {
 			Start: offset(s.StartedAt, b.StartedAt), Duration: between(b.StartedAt, b.FinishedAt)})
 	}
 	span := func(name, pool string, a *acc) Span {
+		// A phase or pool is not "Failed" for a failure that was retried: it says
+		// how many of its batches had one (the failures table says what followed).
 		result := "Succeeded"
 		switch {
 		case a.run:
 			result = "Running"
-		case a.failed:
-			result = "Failed"
+		case a.fails > 0:
+			result = fmt.Sprintf("%s with failures", words.Plural(a.fails, "1 batch", fmt.Sprintf("%d batches", a.fails)))
 		}
 		start := a.start
 		var end *time.Time
