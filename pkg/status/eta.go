@@ -119,8 +119,9 @@ func batchesLeft(st upgrade.State, obs upgrade.Observation) leftCount {
 	}
 	perPool := map[string]int{}
 	var workers []upgrade.Node
+	upgraded := UpgradedMemo(st.Spec.TargetVersion)
 	for _, n := range obs.Nodes {
-		if !upgrade.InMode(st.Spec.Mode, n.Role) || inBatch[n.Name] || deferred[n.Name] || upgrade.Upgraded(n.Version, st.Spec.TargetVersion) {
+		if !upgrade.InMode(st.Spec.Mode, n.Role) || inBatch[n.Name] || deferred[n.Name] || upgraded(n.Version) {
 			continue
 		}
 		if _, has := obs.Jobs[n.Name]; has {
@@ -148,6 +149,21 @@ func batchesLeft(st upgrade.State, obs upgrade.Observation) leftCount {
 		}
 	}
 	return left
+}
+
+// UpgradedMemo is upgrade.Upgraded for one target, memoized per version: thousands
+// of nodes share a handful of versions, and parsing one costs far more than a lookup
+// (the view is rebuilt after every reconcile of a driver).
+func UpgradedMemo(target string) func(string) bool {
+	memo := map[string]bool{}
+	return func(v string) bool {
+		up, ok := memo[v]
+		if !ok {
+			up = upgrade.Upgraded(v, target)
+			memo[v] = up
+		}
+		return up
+	}
 }
 
 // BatchLess orders batch labels as the run does: masters (m1, m2, ...) first, then

@@ -5,7 +5,6 @@
 package view
 
 import (
-	"slices"
 	"sort"
 	"time"
 
@@ -66,14 +65,18 @@ func pools(st upgrade.State, obs upgrade.Observation) Pools {
 	}
 	open := map[string]bool{}
 	var workers []upgrade.Node
-	deferred := upgrade.Deferred(st, obs)
+	deferred := map[string]bool{}
+	for _, n := range upgrade.Deferred(st, obs) {
+		deferred[n] = true
+	}
+	upgraded := status.UpgradedMemo(st.Spec.TargetVersion)
 	for _, n := range obs.Nodes {
 		if n.Role != upgrade.RoleWorker {
 			continue
 		}
 		workers = append(workers, n)
 		j, hasJob := obs.Jobs[n.Name]
-		done := upgrade.Upgraded(n.Version, st.Spec.TargetVersion) || (hasJob && j.Phase == upgrade.JobFailed) || slices.Contains(deferred, n.Name)
+		done := upgraded(n.Version) || (hasJob && j.Phase == upgrade.JobFailed) || deferred[n.Name]
 		if !done {
 			open[n.Pool] = true
 		}
