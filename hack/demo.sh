@@ -48,9 +48,19 @@ sed -n 1,12p <<<"$plan"
 echo "... ($(wc -l <<<"$plan") lines)"
 
 step "kubectl edgeupgrade start --to v1.36.3 --wait"
-# The lab simulates the node step, so the images are never pulled.
+# The lab simulates the node step, so the images are never pulled. On a terminal this
+# is the live view, redrawn in place; in CI logs (no terminal) one line per batch.
 kubectl edgeupgrade start --to v1.36.3 --wait \
   --preprocess-image lab.local/node-preprocess:demo --upgrade-image lab.local/upgrade:v1.36.3
+
+step "kubectl edgeupgrade history"
+history=$(kubectl edgeupgrade history)
+sed -n 1,6p <<<"$history"
+echo "... ($(wc -l <<<"$history") lines)"
+
+step "kubectl edgeupgrade report -o md"
+kubectl edgeupgrade report -o md --output-dir "$WORK/report"
+sed -n '/^## Outcome/,/^## Parameters/p' "$WORK"/report/edgeupgrade-*.md | sed '$d'
 
 step "kubectl edgeupgrade status"
 kubectl edgeupgrade status

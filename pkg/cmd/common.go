@@ -67,6 +67,15 @@ func clientFor(f cmdutil.Factory) (kubernetes.Interface, error) {
 // openSession loads the current run and starts watching it. A session that will
 // drive the run watches everything; a one-shot one lists lean (cacheOptions).
 func openSession(ctx context.Context, connect connector, out io.Writer, drive bool) (*runner.Session, error) {
+	var onEvent func(upgrade.Event)
+	if out != nil {
+		onEvent = progressPrinter(out)
+	}
+	return openSessionWith(ctx, connect, onEvent, drive)
+}
+
+// openSessionWith is openSession with what sees the run's Events (nil: nothing).
+func openSessionWith(ctx context.Context, connect connector, onEvent func(upgrade.Event), drive bool) (*runner.Session, error) {
 	c, err := connect()
 	if err != nil {
 		return nil, err
@@ -75,9 +84,7 @@ func openSession(ctx context.Context, connect connector, out io.Writer, drive bo
 	if opts.Cache, err = cacheOptions(c, drive); err != nil {
 		return nil, err
 	}
-	if out != nil {
-		opts.OnEvent = progressPrinter(out)
-	}
+	opts.OnEvent = onEvent
 	return runner.Open(ctx, c.Kube, opts)
 }
 

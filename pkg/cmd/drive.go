@@ -5,21 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/view"
 )
 
+// driveFlags choose how a driven run is shown (start --wait, resume --wait, status --watch).
+type driveFlags struct {
+	NoTTY  bool
+	Output string
+}
+
+func (d *driveFlags) add(cmd *cobra.Command, withOutput bool) {
+	cmd.Flags().BoolVar(&d.NoTTY, "no-tty", false, "While driving, print one line per batch and phase change instead of the live view, even on a terminal")
+	if withOutput {
+		cmd.Flags().StringVarP(&d.Output, "output", "o", "", "While driving, json streams one status object per change, one per line")
+	}
+}
+
+func (d *driveFlags) validate() error {
+	if d.Output != "" && d.Output != "json" {
+		return fmt.Errorf("--output %q is not supported while driving; use -o json (one status object per change) or no -o", d.Output)
+	}
+	return nil
+}
+
+// progress shows the run on out, on the command's clock (nil: time.Now).
+func (d *driveFlags) progress(out io.Writer, now func() time.Time) *view.Progress {
+	return view.NewProgress(out, view.FormatFor(out, d.NoTTY, d.Output), now)
+}
+
 // driveToEnd keeps reconciling until the run completes (exit 0), pauses (exit 3) or is
-// cancelled (exit 4), printing progress lines (best effort: the exit code is the result).
-func driveToEnd(ctx context.Context, r *runner.Session, out io.Writer) error {
-	last := ""
-	st, err := r.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
-		if line := progressLine(st, obs); line != last {
-			_, _ = fmt.Fprintln(out, line)
-			last = line
-		}
-	})
+// cancelled (exit 4), showing progress (best effort: the exit code is the result).
+func driveToEnd(ctx context.Context, r *runner.Session, p *view.Progress) error {
+	st, err := r.Drive(ctx, p.Show)
+	p.Stop()
 	if err != nil {
 		return err
 	}
@@ -39,29 +63,6 @@ func endResult(st upgrade.State) error {
 		return &ExitError{Code: ExitPaused, Err: fmt.Errorf("upgrade paused: %s; see kubectl edgeupgrade status, then resume", st.Pause.Reason)}
 	}
 	return nil
-}
-
-// progressLine is the one-line summary printed while driving.
-func progressLine(st upgrade.State, obs upgrade.Observation) string {
-	up, total := 0, 0
-	for _, n := range obs.Nodes {
-		if upgrade.InMode(st.Spec.Mode, n.Role) {
-			total++
-			if upgrade.Upgraded(n.Version, st.Spec.TargetVersion) {
-				up++
-			}
-		}
-	}
-	state := upgrade.StateName(st, obs)
-	batch := ""
-	if b := st.Current; b != nil {
-		if b.Role == upgrade.RoleMaster {
-			batch = fmt.Sprintf(", master %d/%d: %s", b.Index, max(st.Masters, b.Index), b.Nodes[0])
-		} else {
-			batch = fmt.Sprintf(", batch %d (pool %s) of %d", b.Index, poolName(b.Pool), len(b.Nodes))
-		}
-	}
-	return fmt.Sprintf("%s  upgraded %d/%d nodes%s", state, up, total, batch)
 }
 
 func poolName(p string) string {

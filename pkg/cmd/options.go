@@ -30,6 +30,8 @@ var (
 	_ commandOptions = (*StatusOptions)(nil)
 	_ commandOptions = (*VerbOptions)(nil)
 	_ commandOptions = (*LogsOptions)(nil)
+	_ commandOptions = (*HistoryOptions)(nil)
+	_ commandOptions = (*ReportOptions)(nil)
 	_ commandOptions = (*VersionOptions)(nil)
 )
 

@@ -54,6 +54,8 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdResume(f, streams),
 		NewCmdCancel(f, streams),
 		NewCmdLogs(f, streams),
+		NewCmdHistory(f, streams),
+		NewCmdReport(f, streams),
 		NewCmdCheck(f, streams),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/view"
 )
 
 var (
@@ -49,6 +51,10 @@ type StartOptions struct {
 	upgradeFlags
 	Wait   bool
 	DryRun bool
+	drive  driveFlags
+	// checked is the pre-check's summary, recorded in the run's PreCheckPassed Event
+	// (the report shows it).
+	checked string
 
 	selector labels.Selector
 	connect  connector
@@ -79,8 +85,9 @@ func newCmdStart(connect connector, streams genericiooptions.IOStreams, now func
 		RunE:    runOptions(o),
 	}
 	o.add(cmd)
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
+	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, with a live view on a terminal")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Run the pre-check and print the plan without starting")
+	o.drive.add(cmd, true)
 	return cmd
 }
 
@@ -94,6 +101,12 @@ func (o *StartOptions) Complete(_ []string) error {
 
 // Validate checks the flags alone.
 func (o *StartOptions) Validate() error {
+	if err := o.drive.validate(); err != nil {
+		return err
+	}
+	if o.drive.Output != "" && !o.Wait {
+		return fmt.Errorf("-o json streams the status while driving: add --wait")
+	}
 	if err := upgrade.ValidateSpec(o.spec()); err != nil {
 		return err
 	}
@@ -102,9 +115,17 @@ func (o *StartOptions) Validate() error {
 	return err
 }
 
+// human is where lines meant for people go: stderr when stdout carries JSON.
+func (o *StartOptions) human() io.Writer {
+	if o.drive.Output != "" {
+		return o.streams.ErrOut
+	}
+	return o.streams.Out
+}
+
 // Run pre-checks, records the run (write-ahead) and starts its first batch.
 func (o *StartOptions) Run(ctx context.Context) error {
-	out := o.streams.Out
+	out := o.human()
 	prev, prevCM, err := runner.Load(ctx, o.client)
 	switch {
 	case errors.Is(err, store.ErrNoRun):
@@ -143,6 +164,11 @@ func (o *StartOptions) Run(ctx context.Context) error {
 		prevRunID = prev.RunID
 	}
 	opts := runner.SessionOptions{Now: o.now, OnEvent: progressPrinter(out)}
+	var p *view.Progress
+	if o.Wait {
+		p = o.drive.progress(o.streams.Out, o.now)
+		opts.OnEvent = p.OnEvent
+	}
 	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)
 	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
 		return fmt.Errorf("another upgrade was started at the same time; see kubectl edgeupgrade status")
@@ -155,7 +181,7 @@ func (o *StartOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
-	return o.drive(ctx, s, first, cm)
+	return o.begin(ctx, s, first, cm, p)
 }
 
 // settle reconciles an existing run, so an expired pause is cancelled before start
@@ -177,10 +203,10 @@ func (o *StartOptions) settle(ctx context.Context, prev upgrade.State) (upgrade.
 	return st, err
 }
 
-func (o *StartOptions) drive(ctx context.Context, s *runner.Session, first upgrade.State, cm *corev1.ConfigMap) error {
+func (o *StartOptions) begin(ctx context.Context, s *runner.Session, first upgrade.State, cm *corev1.ConfigMap, p *view.Progress) error {
 	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
 		Message: fmt.Sprintf("upgrade %s started: %s to %s, mode %s, cap %d", first.RunID, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Mode, first.Cap)})
-	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed"})
+	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed: " + o.checked})
 	if !o.Wait {
 		_, _, err := s.Reconcile(ctx)
 		if err == nil {
@@ -189,7 +215,7 @@ func (o *StartOptions) drive(ctx context.Context, s *runner.Session, first upgra
 		}
 		return err
 	}
-	return driveToEnd(ctx, s, o.streams.Out)
+	return driveToEnd(ctx, s, p)
 }
 
 // preCheck reads the cluster once (the pre-check's view), builds the run's first state
@@ -211,8 +237,9 @@ func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.Stat
 	}
 	rep := precheck.Finish(ctx, o.clients, v)
 	blocking := rep.Err()
+	o.checked = rep.Summary()
 	if blocking == nil {
-		_, err := fmt.Fprintf(o.streams.Out, "pre-check: %s\n", rep.Summary())
+		_, err := fmt.Fprintf(o.human(), "pre-check: %s\n", rep.Summary())
 		return first, cluster.Nodes, err
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)

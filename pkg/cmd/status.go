@@ -11,7 +11,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"k8s.io/kubectl/pkg/util/term"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
@@ -22,8 +21,11 @@ var statusExample = templates.Examples(`
 	# Show the upgrade's progress (also advances it: records finished nodes, starts the next batch)
 	kubectl edgeupgrade status
 
-	# Keep driving the upgrade and redraw until it completes or pauses
+	# Keep driving the upgrade with a live view until it completes or pauses
 	kubectl edgeupgrade status --watch
+
+	# The same for scripts: one status object per change, one per line
+	kubectl edgeupgrade status --watch -o json
 
 	# Machine-readable, without writing anything (works with read-only RBAC)
 	kubectl edgeupgrade status --read-only -o json`)
@@ -34,6 +36,7 @@ type StatusOptions struct {
 	ReadOnly   bool
 	Events     int
 	PrintFlags *genericclioptions.PrintFlags
+	drive      driveFlags
 
 	connect connector
 	printer printers.ResourcePrinter
@@ -63,6 +66,7 @@ func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Keep reconciling and redraw until the upgrade completes or pauses")
 	cmd.Flags().BoolVar(&o.ReadOnly, "read-only", false, "Only read: never record results or start batches")
 	cmd.Flags().IntVar(&o.Events, "events", 10, "How many recent Events to show")
+	o.drive.add(cmd, false)
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
@@ -81,6 +85,12 @@ func (o *StatusOptions) Validate() error {
 	if o.Watch && o.ReadOnly {
 		return fmt.Errorf("--watch drives the upgrade and cannot be --read-only; use kubectl edgeupgrade status --read-only in a loop instead")
 	}
+	if o.Watch {
+		o.drive.Output = *o.PrintFlags.OutputFormat
+		if err := o.drive.validate(); err != nil {
+			return err
+		}
+	}
 	if o.Events < 0 {
 		return fmt.Errorf("--events must be 0 or more, got %d", o.Events)
 	}
@@ -89,14 +99,14 @@ func (o *StatusOptions) Validate() error {
 
 // Run shows the status, reconciling first unless read-only.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	s, err := openSession(ctx, o.connect, nil, o.Watch)
+	if o.Watch {
+		return o.watch(ctx)
+	}
+	s, err := openSession(ctx, o.connect, nil, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if o.Watch {
-		return o.watch(ctx, s)
-	}
 	st := s.State()
 	var obs upgrade.Observation
 	if o.ReadOnly {
@@ -122,20 +132,13 @@ func (o *StatusOptions) print(ctx context.Context, s *runner.Session, st upgrade
 	return status.PrintHuman(o.streams.Out, view)
 }
 
-// watch drives the run, redrawing the view after every change.
-func (o *StatusOptions) watch(ctx context.Context, s *runner.Session) error {
-	tty := term.IsTerminal(o.streams.Out)
-	// Redraws are best effort (the callback cannot fail the run); the exit code is the result.
-	st, err := s.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
-		if tty {
-			_, _ = fmt.Fprint(o.streams.Out, "\033[H\033[2J")
-		} else {
-			_, _ = fmt.Fprintf(o.streams.Out, "--- %s\n", time.Now().Format(time.RFC3339))
-		}
-		_ = o.print(ctx, s, st, obs)
-	})
+// watch drives the run, showing it live on a terminal, as lines or as JSON.
+func (o *StatusOptions) watch(ctx context.Context) error {
+	p := o.drive.progress(o.streams.Out, nil)
+	s, err := openSessionWith(ctx, o.connect, p.OnEvent, true)
 	if err != nil {
 		return err
 	}
-	return endResult(st)
+	defer s.Close()
+	return driveToEnd(ctx, s, p)
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubectl/pkg/util/term"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/view"
 )
 
 // VerbOptions are the inputs of pause, resume and cancel. The three share one flow
@@ -24,6 +25,7 @@ type VerbOptions struct {
 	SkipFailed  bool
 	Wait        bool
 	Yes         bool
+	drive       driveFlags
 
 	// input builds the verb's input to the core once the flags are parsed.
 	input func() upgrade.Input
@@ -125,7 +127,8 @@ func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().BoolVar(&o.RetryFailed, "retry-failed", false, "Delete the failed Jobs and pods and upgrade those nodes again")
 	cmd.Flags().BoolVar(&o.SkipFailed, "skip-failed", false, "Leave the failed nodes behind (recorded in status); the run goes on without them")
 	cmd.MarkFlagsMutuallyExclusive("retry-failed", "skip-failed")
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, printing progress")
+	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, with a live view on a terminal")
+	o.drive.add(cmd, true)
 	return cmd
 }
 
@@ -164,8 +167,13 @@ func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.
 // Complete has nothing to derive: the flags are the input.
 func (o *VerbOptions) Complete(_ []string) error { return nil }
 
-// Validate has nothing to refuse: every combination of a verb's flags is valid.
-func (o *VerbOptions) Validate() error { return nil }
+// Validate refuses -o without --wait and an output other than json.
+func (o *VerbOptions) Validate() error {
+	if o.drive.Output != "" && !o.Wait {
+		return fmt.Errorf("-o json streams the status while driving: add --wait")
+	}
+	return o.drive.validate()
+}
 
 // Run reconciles and applies the verb's input in one step (upgrade.Step), and saves.
 func (o *VerbOptions) Run(ctx context.Context) error {
@@ -174,23 +182,32 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s, err := openSession(ctx, o.connect, o.streams.Out, o.Wait)
+	out, onEvent := o.streams.Out, progressPrinter(o.streams.Out)
+	var p *view.Progress
+	if o.Wait {
+		if o.drive.Output != "" {
+			out = o.streams.ErrOut // stdout carries the JSON objects alone
+		}
+		p = o.drive.progress(o.streams.Out, nil)
+		onEvent = p.OnEvent
+	}
+	s, err := openSessionWith(ctx, o.connect, onEvent, o.Wait)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	st, _, err := s.Apply(ctx, o.input())
 	if errors.Is(err, upgrade.ErrNoop) {
-		_, err = fmt.Fprintln(o.streams.Out, err.Error())
+		_, err = fmt.Fprintln(out, err.Error())
 		return err
 	}
 	if err != nil {
 		return err
 	}
 	// The change is saved: a lost confirmation line must not report it as failed (nor stop --wait).
-	_, _ = fmt.Fprintln(o.streams.Out, "upgrade "+st.RunID+" "+o.done)
+	_, _ = fmt.Fprintln(out, "upgrade "+st.RunID+" "+o.done)
 	if o.Wait {
-		return driveToEnd(ctx, s, o.streams.Out)
+		return driveToEnd(ctx, s, p)
 	}
 	return nil
 }

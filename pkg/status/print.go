@@ -28,6 +28,11 @@ func PrintHuman(w io.Writer, s *Status) error {
 	if s.EndReason != "" {
 		p("Ended", "%s", s.EndReason)
 	}
+	if e := s.ETA; e != nil && e.CompletesAt != nil {
+		p("ETA", "%s (in %s): %s", e.CompletesAt.UTC().Format(time.RFC3339), e.Remaining, e.Basis)
+	} else if e != nil {
+		p("ETA", "unknown: %s", e.Basis)
+	}
 	masters := fmt.Sprintf("%d/%d upgraded", s.Masters.Upgraded, s.Masters.Total)
 	if c := s.Masters.Current; c != nil {
 		masters += fmt.Sprintf("; upgrading master %d/%d: %s", c.Serial, s.Masters.Total, c.Node)

@@ -56,6 +56,8 @@ type Status struct {
 	// LeftBehind lists the nodes an Incomplete run left below the target, and why.
 	LeftBehind      []LeftNode `json:"leftBehind,omitempty"`
 	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
+	// ETA is the estimated end of a run not ended yet, and its basis (eta.go).
+	ETA *Estimate `json:"eta,omitempty"`
 }
 
 // LeftNode is a node a run ended without upgrading, and why.
@@ -198,6 +200,7 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 		s.LeftBehind = append(s.LeftBehind, LeftNode{Node: l.Node, Reason: l.Reason})
 	}
 	s.LeftBehindCount = st.LeftBehindCount
+	s.ETA = estimate(s, st, obs, now)
 	return s
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/nodeagent"
 )
 
 // Options tune the simulator. The zero value is usable.
@@ -348,8 +349,8 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 			return s.jobDuration(knobs), nil
 		}
 		s.agentLog(ctx, pod, job.ContainerPreprocess, "preprocess: backup of the kubelet and kubeadm binaries and configs saved")
-		s.agentLog(ctx, pod, job.ContainerUpgrade, fmt.Sprintf("upgrade: node %s: kubelet %s -> %s (simulated by the lab)",
-			node.Name, node.Status.NodeInfo.KubeletVersion, targetVersion(pod)))
+		s.agentLog(ctx, pod, job.ContainerUpgrade, append([]string{fmt.Sprintf("upgrade: node %s: kubelet %s -> %s (simulated by the lab)",
+			node.Name, node.Status.NodeInfo.KubeletVersion, targetVersion(pod))}, agentSteps(1, 5)...)...)
 		if err := s.writeStatus(ctx, pod, runningStatus(pod, node)); err != nil {
 			return 0, err
 		}
@@ -398,7 +399,8 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 		}
 		s.logf("%s/%s on %s: Failed in %s: %s", pod.Namespace, pod.Name, node.Name, job.ContainerPreprocess, knobs.Fail)
 	case knobs.Fail != "":
-		s.agentLog(ctx, pod, job.ContainerUpgrade, "upgrade: FAILED: "+knobs.Fail, "upgrade: restored the backup; the node is at "+node.Status.NodeInfo.KubeletVersion)
+		s.agentLog(ctx, pod, job.ContainerUpgrade, append(agentSteps(6, 8), agentStepFailed(nodeagent.StepVerify, knobs.Fail),
+			"upgrade: FAILED: "+knobs.Fail, "upgrade: restored the backup; the node is at "+node.Status.NodeInfo.KubeletVersion)...)
 		if err := s.writeStatus(ctx, pod, failedStatus(pod, node, knobs.Fail)); err != nil {
 			return 0, err
 		}
@@ -409,13 +411,17 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 			msg := fmt.Sprintf("lab: pod has no %s annotation", job.AnnotationTargetVersion)
 			return 0, s.writeStatus(ctx, pod, failedStatus(pod, node, msg))
 		}
-		if node.Status.NodeInfo.KubeletVersion != target {
+		before := node.Status.NodeInfo.KubeletVersion
+		if before != target {
 			if err := s.setVersion(ctx, node.Name, target); err != nil {
 				return 0, err
 			}
 		}
-		s.agentLog(ctx, pod, job.ContainerUpgrade, fmt.Sprintf("upgrade: node %s: kubelet %s restarted, healthy and reporting %s", node.Name, target, target))
-		if err := s.writeStatus(ctx, pod, succeededStatus(pod, node, "")); err != nil {
+		s.agentLog(ctx, pod, job.ContainerUpgrade, append(agentSteps(6, 8),
+			fmt.Sprintf("upgrade: node %s: kubelet %s restarted, healthy and reporting %s", node.Name, target, target))...)
+		// The agent's result line (docs/node-agent.md), which history reads the old version from.
+		done := fmt.Sprintf("upgrade: node %s upgraded from %s to %s (simulated by the lab)", node.Name, before, target)
+		if err := s.writeStatus(ctx, pod, succeededStatus(pod, node, done)); err != nil {
 			return 0, err
 		}
 		s.logf("%s/%s on %s: Succeeded, kubelet %s", pod.Namespace, pod.Name, node.Name, target)
@@ -759,4 +765,25 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// upgradeSteps are the node agent's upgrade steps, in its order.
+var upgradeSteps = []string{nodeagent.StepReadVersion, nodeagent.StepCheckBackup, nodeagent.StepStage, nodeagent.StepInstallKubeadm,
+	nodeagent.StepKubeadm, nodeagent.StepInstallKubelet, nodeagent.StepRestart, nodeagent.StepVerify}
+
+// agentSteps are the agent's log lines for steps first..last (1-based), timestamped
+// now, as the agent prints them ("<time> step 5/8 kubeadm"): the plugin's history
+// reads the steps' timings from them.
+func agentSteps(first, last int) []string {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var out []string
+	for i := first; i <= last; i++ {
+		out = append(out, fmt.Sprintf("%s step %d/%d %s", now, i, len(upgradeSteps), upgradeSteps[i-1]))
+	}
+	return out
+}
+
+// agentStepFailed is the agent's log line of a failed step.
+func agentStepFailed(step, msg string) string {
+	return fmt.Sprintf("%s step %s failed: %s", time.Now().UTC().Format(time.RFC3339Nano), step, msg)
 }
