@@ -115,8 +115,11 @@ func phaseLine(v *status.Status, progress string) string {
 	switch v.Phase {
 	case "Paused":
 		return fmt.Sprintf("Paused, %s: see kubectl edgeupgrade status, then resume", progress)
-	case "Completed", "Cancelled":
+	case "Completed", "Cancelled", "Incomplete":
 		line := fmt.Sprintf("%s in %s: %s", v.Phase, v.Elapsed, progress)
+		if v.LeftBehindCount > 0 {
+			line += fmt.Sprintf("; %d left behind: %s", v.LeftBehindCount, leftBehind(v, 10))
+		}
 		if v.EndReason != "" {
 			line += " (" + v.EndReason + ")"
 		}

@@ -140,7 +140,7 @@ func stylePhase(st styles, phase string) lipgloss.Style {
 	switch phase {
 	case "Completed":
 		return st.good
-	case "Paused", "Pausing", "Cancelled":
+	case "Paused", "Pausing", "Cancelled", "Incomplete":
 		return st.warn
 	}
 	return st.label
@@ -206,7 +206,19 @@ func summary(s Snapshot, st styles) []string {
 	if len(v.DeferredNodes) > 0 {
 		lines = append(lines, st.label.Render("Deferred")+" "+words.List(v.DeferredNodes, 5))
 	}
+	if v.LeftBehindCount > 0 {
+		lines = append(lines, st.warn.Render("Left    ")+fmt.Sprintf("%d not at the target: %s", v.LeftBehindCount, leftBehind(v, 5)))
+	}
 	return lines
+}
+
+// leftBehind lists the nodes an Incomplete run left, each with why.
+func leftBehind(v *status.Status, n int) string {
+	items := make([]string, 0, len(v.LeftBehind))
+	for _, l := range v.LeftBehind {
+		items = append(items, l.Node+" ("+l.Reason+")")
+	}
+	return words.List(items, n)
 }
 
 // countList is "3 (a, b, c)" with the names capped, or "none".

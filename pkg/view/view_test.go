@@ -305,3 +305,25 @@ func BenchmarkSnapshotAndRender10000(b *testing.B) {
 		_ = Render(s, Screen{Width: 120, Height: 40, Color: true})
 	}
 }
+
+// An Incomplete run names the nodes it left behind and why, in the lines and on screen.
+func TestIncompleteNamesLeftBehind(t *testing.T) {
+	r := newRun(25, -1)
+	var b bytes.Buffer
+	lines := NewLines(&b)
+	lines.Show(NewSnapshot(r.st, r.obs, nil, r.now)) // the run as it was, then its end
+	r.st.Current, r.st.Phase, r.st.FinishedAt = nil, upgrade.PhaseIncomplete, &r.now
+	r.st.LeftBehind = []upgrade.LeftNode{{Node: "edge-a-0004", Reason: upgrade.LeftOffline}, {Node: "edge-b-0002", Reason: upgrade.LeftSkipped}}
+	r.st.LeftBehindCount = 2
+	snap := NewSnapshot(r.st, r.obs, nil, r.now)
+	lines.Show(snap)
+	screen := Render(snap, Screen{Width: 100, Height: 30})
+	for _, want := range []string{"Incomplete", "2 left behind", "edge-a-0004 (offline (NotReady))", "edge-b-0002 (failed, skipped"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("lines lack %q:\n%s", want, b.String())
+		}
+	}
+	if !strings.Contains(screen, "2 not at the target: edge-a-0004 (offline (NotReady))") {
+		t.Errorf("screen lacks the left-behind nodes:\n%s", screen)
+	}
+}
