@@ -78,3 +78,32 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestDriverGolden pins the driver Job and the watchdog CronJob of a detached run
+// (make golden rewrites testdata/).
+func TestDriverGolden(t *testing.T) {
+	p := DriverParams{RunID: "2611231000-abcd", Image: "registry.local/edgeupgrade/edgeupgrade:v0.1.0",
+		OwnerName: "edgeupgrade", OwnerUID: "0b5e7a52-5c2a-4b53-9d3e-0c1f5f6d1e2a"}
+	for file, obj := range map[string]any{"driver-job.yaml": BuildDriver(p), "watchdog-cronjob.yaml": BuildWatchdog(p)} {
+		t.Run(file, func(t *testing.T) {
+			got, err := yaml.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Compare(t, filepath.Join("testdata", file), string(got))
+		})
+	}
+}
+
+func TestDriverNamesAreValid(t *testing.T) {
+	for _, n := range []string{DriverName("2611231000-abcd"), WatchdogName("2611231000-abcd")} {
+		// A CronJob's Jobs get an 11-character suffix and must stay a 63-character label.
+		if errs := validation.IsDNS1123Label(n + "-29012345"); len(errs) > 0 {
+			t.Errorf("%s: %v", n, errs)
+		}
+	}
+	wd := BuildWatchdog(DriverParams{RunID: "r", Image: "i"})
+	if _, ok := wd.Spec.JobTemplate.Spec.Template.Labels[LabelRun]; ok {
+		t.Error("the watchdog pod carries the run label: the expiry it enforces would delete it mid-pass")
+	}
+}

@@ -63,3 +63,28 @@ const (
 	// AgentBinary is the agent's path inside both images.
 	AgentBinary = "/edgeupgrade-node"
 )
+
+// The in-cluster driver of a detached run (docs/design.md §1): a Job running the
+// plugin's own binary under its own ServiceAccount, a watchdog CronJob that replaces
+// a lost driver and enforces pause expiry, and the Lease of the driver that acts.
+const (
+	ComponentDriver   = "driver"
+	ComponentWatchdog = "watchdog"
+
+	// ServiceAccountDriver runs the driver and the watchdog (manifests/rbac-driver.yaml).
+	ServiceAccountDriver = "edgeupgrade-driver"
+	// LeaseName is the coordination Lease held by the driver that acts on the run.
+	LeaseName = "edgeupgrade-driver"
+	// ContainerDriver is the only container of the driver and watchdog pods.
+	ContainerDriver = "driver"
+	// DriverBinary is the plugin's path inside the edgeupgrade image.
+	DriverBinary = "/kubectl-edgeupgrade"
+
+	// AnnotationRun names the run of a watchdog pod, which carries no LabelRun: the
+	// expiry it enforces deletes every pod of the run by that label.
+	AnnotationRun = "edgeupgrade.io/run"
+
+	// Environment of the driver container (downward API).
+	EnvPodName = "EDGEUPGRADE_POD_NAME"
+	// The driver's node is in EnvNodeName, as the agent's is.
+)
