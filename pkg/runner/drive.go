@@ -31,7 +31,7 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 	backoff := time.Second
 	for {
 		began := time.Now()
-		st, obs, err := r.Reconcile(ctx)
+		st, obs, err := r.step(ctx)
 		cost := time.Since(began)
 		switch {
 		case err != nil && !Transient(err):
@@ -105,4 +105,31 @@ func Transient(err error) bool {
 		return false
 	}
 	return true
+}
+
+// step reconciles when this process may act (acting), and otherwise only reads the
+// run from the watch cache, as another driver advances it.
+func (r *Runner) step(ctx context.Context) (upgrade.State, upgrade.Observation, error) {
+	if r.acting != nil && !r.acting() {
+		st, _, err := r.load(ctx, false)
+		if err != nil {
+			return st, upgrade.Observation{}, err
+		}
+		obs, err := r.cache.Observe(st)
+		return st, obs, err
+	}
+	st, obs, err := r.Reconcile(ctx)
+	if err == nil {
+		r.lastReconcile.Store(r.now().UnixNano())
+	}
+	return st, obs, err
+}
+
+// LastReconcile is when Drive last reconciled (zero before the first time).
+func (r *Runner) LastReconcile() time.Time {
+	n := r.lastReconcile.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }

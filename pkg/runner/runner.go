@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,11 @@ type Runner struct {
 	onEvent func(upgrade.Event)
 	// runID of the run this runner drives; a different run in the ConfigMap stops it.
 	runID string
+	// acting, when set, says whether Drive may write: this process holds the driver
+	// Lease (lease.go). Otherwise Drive only observes.
+	acting func() bool
+	// lastReconcile is when Drive last reconciled (unix nanoseconds), for the Lease.
+	lastReconcile atomic.Int64
 
 	// events, while Drive runs, hands Events to background writers (events.go).
 	events *eventWriter
@@ -99,6 +105,9 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 			return st, obs, false, err
 		}
 		err = r.act(ctx, next, fresh, after)
+		if !st.Phase.Terminal() && next.Phase.Terminal() {
+			r.tidyDriver(ctx, next.RunID) // the run just ended: its driver objects go
+		}
 		var de *DrainError
 		if errors.As(err, &de) {
 			// The drain took up to its timeout: decide on a read from the API server.

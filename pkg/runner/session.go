@@ -27,6 +27,7 @@ type Session struct {
 	state  upgrade.State
 	cache  *Cache
 	runner *Runner
+	holder Holder // this process, for the driver Lease
 }
 
 // SessionOptions say how a session watches its run.
@@ -60,6 +61,7 @@ func (s *Session) watch(ctx context.Context, st upgrade.State, opts SessionOptio
 	}
 	s.state, s.cache = st, c
 	s.runner = &Runner{client: s.client, store: s.store, cache: c, now: now, runID: st.RunID, onEvent: opts.OnEvent}
+	s.holder = ThisProcess()
 	return s, nil
 }
 
@@ -109,9 +111,11 @@ func (s *Session) Apply(ctx context.Context, in upgrade.Input) (upgrade.State, u
 	return s.runner.Mutate(ctx, in)
 }
 
-// Drive reconciles until the run ends or pauses (Runner.Drive).
+// Drive reconciles until the run ends or pauses (Runner.Drive), while this process
+// holds the driver Lease; meanwhile it only observes another driver's progress
+// (lease.go). When the run has ended, the driver objects it no longer needs go.
 func (s *Session) Drive(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
-	return s.runner.Drive(ctx, show)
+	return s.drive(ctx, show)
 }
 
 // Emit records an Event of the run about cm (Runner.Emit).
