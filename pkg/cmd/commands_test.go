@@ -208,7 +208,6 @@ func TestStatusHumanReconciles(t *testing.T) {
 
 func TestStatusBadFlags(t *testing.T) {
 	for name, args := range map[string][]string{
-		"watch read-only": {"--watch", "--read-only"},
 		"events":          {"--events", "-1"},
 		"output":          {"-o", "xml"},
 	} {

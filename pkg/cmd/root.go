@@ -53,6 +53,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdPause(f, streams),
 		NewCmdResume(f, streams),
 		NewCmdCancel(f, streams),
+		NewCmdDrive(f, streams),
 		NewCmdLogs(f, streams),
 		NewCmdHistory(f, streams),
 		NewCmdReport(f, streams),

@@ -49,6 +49,7 @@ var (
 // StartOptions are the inputs of `start`.
 type StartOptions struct {
 	upgradeFlags
+	detachFlags
 	Wait   bool
 	DryRun bool
 	drive  driveFlags
@@ -84,10 +85,11 @@ func newCmdStart(connect connector, streams genericiooptions.IOStreams, now func
 		Args:    cobra.NoArgs,
 		RunE:    runOptions(o),
 	}
-	o.add(cmd)
+	o.upgradeFlags.add(cmd)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, with a live view on a terminal")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Run the pre-check and print the plan without starting")
 	o.drive.add(cmd, true)
+	o.detachFlags.add(cmd, &o.ImageRegistry)
 	return cmd
 }
 
@@ -101,6 +103,9 @@ func (o *StartOptions) Complete(_ []string) error {
 
 // Validate checks the flags alone.
 func (o *StartOptions) Validate() error {
+	if err := o.detachFlags.check(o.Wait); err != nil {
+		return err
+	}
 	if err := o.drive.validate(); err != nil {
 		return err
 	}
@@ -209,6 +214,9 @@ func (o *StartOptions) begin(ctx context.Context, s *runner.Session, first upgra
 	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonPreCheck, Message: "pre-check passed: " + o.checked})
 	if !o.Wait {
 		_, _, err := s.Reconcile(ctx)
+		if err == nil && o.Detach {
+			return o.detach(ctx, s, o.streams.Out)
+		}
 		if err == nil {
 			// A hint after the run started: a lost line must not report the start as failed.
 			_, _ = fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")

@@ -63,7 +63,7 @@ func newCmdStatus(connect connector, streams genericiooptions.IOStreams) *cobra.
 		Args:    cobra.NoArgs,
 		RunE:    runOptions(o),
 	}
-	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Keep reconciling and redraw until the upgrade completes or pauses")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Keep reconciling and redraw until the upgrade completes or pauses (with --read-only: only redraw)")
 	cmd.Flags().BoolVar(&o.ReadOnly, "read-only", false, "Only read: never record results or start batches")
 	cmd.Flags().IntVar(&o.Events, "events", 10, "How many recent Events to show")
 	o.drive.add(cmd, false)
@@ -82,9 +82,6 @@ func (o *StatusOptions) Complete(_ []string) error {
 
 // Validate rejects contradictory flags.
 func (o *StatusOptions) Validate() error {
-	if o.Watch && o.ReadOnly {
-		return fmt.Errorf("--watch drives the upgrade and cannot be --read-only; use kubectl edgeupgrade status --read-only in a loop instead")
-	}
 	if o.Watch {
 		o.drive.Output = *o.PrintFlags.OutputFormat
 		if err := o.drive.validate(); err != nil {
@@ -126,13 +123,15 @@ func (o *StatusOptions) print(ctx context.Context, s *runner.Session, st upgrade
 		events = recentEvents(ctx, s.Client(), st.RunID, o.Events)
 	}
 	view := status.Build(st, obs, events, time.Now())
+	view.Driver = driverView(ctx, s, st, obs)
 	if o.printer != nil {
 		return o.printer.PrintObj(view, o.streams.Out)
 	}
 	return status.PrintHuman(o.streams.Out, view)
 }
 
-// watch drives the run, showing it live on a terminal, as lines or as JSON.
+// watch drives the run, showing it live on a terminal, as lines or as JSON; with
+// --read-only it only shows another driver's progress.
 func (o *StatusOptions) watch(ctx context.Context) error {
 	p := o.drive.progress(o.streams.Out, nil)
 	s, err := openSessionWith(ctx, o.connect, p.OnEvent, true)
@@ -140,5 +139,13 @@ func (o *StatusOptions) watch(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
+	if o.ReadOnly {
+		st, err := s.Follow(ctx, p.Show) // never writes
+		p.Stop()
+		if err != nil {
+			return err
+		}
+		return endResult(st)
+	}
 	return driveToEnd(ctx, s, p)
 }

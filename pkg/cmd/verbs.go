@@ -20,6 +20,7 @@ import (
 // each command stores what differs: how its input is built from the flags, the line
 // printed once it is saved and, for cancel, the question asked first.
 type VerbOptions struct {
+	detachFlags
 	Reason      string
 	RetryFailed bool
 	SkipFailed  bool
@@ -129,6 +130,7 @@ func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.
 	cmd.MarkFlagsMutuallyExclusive("retry-failed", "skip-failed")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, with a live view on a terminal")
 	o.drive.add(cmd, true)
+	o.detachFlags.add(cmd, nil)
 	return cmd
 }
 
@@ -167,8 +169,12 @@ func newCmdCancel(connect connector, streams genericiooptions.IOStreams) *cobra.
 // Complete has nothing to derive: the flags are the input.
 func (o *VerbOptions) Complete(_ []string) error { return nil }
 
-// Validate refuses -o without --wait and an output other than json.
+// Validate refuses -o without --wait and an output other than json, and --detach with
+// --wait.
 func (o *VerbOptions) Validate() error {
+	if err := o.check(o.Wait); err != nil {
+		return err
+	}
 	if o.drive.Output != "" && !o.Wait {
 		return fmt.Errorf("-o json streams the status while driving: add --wait")
 	}
@@ -208,6 +214,9 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 	_, _ = fmt.Fprintln(out, "upgrade "+st.RunID+" "+o.done)
 	if o.Wait {
 		return driveToEnd(ctx, s, p)
+	}
+	if o.Detach {
+		return o.detach(ctx, s, o.streams.Out)
 	}
 	return nil
 }

@@ -29,12 +29,11 @@ import (
 // and, unless one is already running, the driver Job. Both are owned by the state
 // ConfigMap. It reports whether a new driver was created.
 func (s *Session) Detach(ctx context.Context, image string) (bool, error) {
-	cm := s.cache.StateConfigMap()
-	if cm == nil {
-		return false, fmt.Errorf("the state ConfigMap %s/%s is gone; see kubectl edgeupgrade status", job.Namespace, "edgeupgrade")
+	p, err := s.driverParams(image)
+	if err != nil {
+		return false, err
 	}
-	p := job.DriverParams{RunID: s.state.RunID, Image: image, OwnerName: cm.Name, OwnerUID: cm.UID}
-	_, err := s.client.BatchV1().CronJobs(job.Namespace).Create(ctx, job.BuildWatchdog(p), metav1.CreateOptions{})
+	_, err = s.client.BatchV1().CronJobs(job.Namespace).Create(ctx, job.BuildWatchdog(p), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return false, fmt.Errorf("create the watchdog CronJob %s: %w", job.WatchdogName(p.RunID), err)
 	}
@@ -111,12 +110,10 @@ func jobFinished(j *batchv1.Job) bool {
 // run's other Jobs, for diagnosis until the next run starts). Missing objects are
 // fine; other failures are returned for a warning (the run is over either way).
 func TidyDriver(ctx context.Context, cs kubernetes.Interface, runID string) error {
-	orphan := metav1.DeletePropagationOrphan
-	err := cs.BatchV1().CronJobs(job.Namespace).Delete(ctx, job.WatchdogName(runID), metav1.DeleteOptions{PropagationPolicy: &orphan})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the watchdog CronJob %s: %w", job.WatchdogName(runID), err)
+	if err := DeleteWatchdog(ctx, cs, runID); err != nil {
+		return err
 	}
-	err = cs.CoordinationV1().Leases(job.Namespace).Delete(ctx, job.LeaseName, metav1.DeleteOptions{})
+	err := cs.CoordinationV1().Leases(job.Namespace).Delete(ctx, job.LeaseName, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete the driver Lease %s: %w", job.LeaseName, err)
 	}
@@ -201,4 +198,39 @@ func leaseInfo(d *DriverInfo, l *coordinationv1.Lease, now time.Time) {
 	}
 	duration := time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, 0)) * time.Second
 	d.Held = d.Renewed.Add(duration).After(now)
+}
+
+// EnsureDriver is EnsureDriver for the session's run, owned by its state ConfigMap.
+func (s *Session) EnsureDriver(ctx context.Context, image string) (bool, error) {
+	p, err := s.driverParams(image)
+	if err != nil {
+		return false, err
+	}
+	return EnsureDriver(ctx, s.client, p)
+}
+
+func (s *Session) driverParams(image string) (job.DriverParams, error) {
+	cm := s.cache.StateConfigMap()
+	if cm == nil {
+		return job.DriverParams{}, fmt.Errorf("the state ConfigMap %s/%s is gone; see kubectl edgeupgrade status", job.Namespace, "edgeupgrade")
+	}
+	return job.DriverParams{RunID: s.state.RunID, Image: image, OwnerName: cm.Name, OwnerUID: cm.UID}, nil
+}
+
+// DeleteWatchdog removes the watchdog CronJob of a run (a pass in progress finishes).
+func DeleteWatchdog(ctx context.Context, cs kubernetes.Interface, runID string) error {
+	orphan := metav1.DeletePropagationOrphan
+	err := cs.BatchV1().CronJobs(job.Namespace).Delete(ctx, job.WatchdogName(runID), metav1.DeleteOptions{PropagationPolicy: &orphan})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the watchdog CronJob %s: %w", job.WatchdogName(runID), err)
+	}
+	return nil
+}
+
+// Follow shows the run as other drivers advance it, never writing, until it
+// completes, pauses or is cancelled (status --watch --read-only).
+func (s *Session) Follow(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
+	s.runner.acting = func() bool { return false }
+	defer func() { s.runner.acting = nil }()
+	return s.runner.Drive(ctx, show)
 }

@@ -84,6 +84,9 @@ func PrintHuman(w io.Writer, s *Status) error {
 	if s.Gate != "" && s.FinishedAt == nil {
 		p("Gate", "%s", s.Gate)
 	}
+	if err == nil {
+		err = printDriver(tw, s.Driver)
+	}
 	if err != nil {
 		return err
 	}

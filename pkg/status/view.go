@@ -58,6 +58,9 @@ type Status struct {
 	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
 	// ETA is the estimated end of a run not ended yet, and its basis (eta.go).
 	ETA *Estimate `json:"eta,omitempty"`
+
+	// Driver says who drives an unfinished run (driver.go).
+	Driver *Driver `json:"driver,omitempty"`
 }
 
 // LeftNode is a node a run ended without upgrading, and why.

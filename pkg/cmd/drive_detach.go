@@ -1,0 +1,280 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/view"
+)
+
+// driverRepo is the edgeupgrade image: the plugin itself, run by the in-cluster driver.
+const driverRepo = "edgeupgrade"
+
+// followHint is printed when a run is handed to the cluster.
+const followHint = "follow it with: kubectl edgeupgrade status --watch --read-only"
+
+// detachFlags are --detach and the driver's image, on every command that can drive.
+type detachFlags struct {
+	Detach      bool
+	DriverImage string
+	registry    *string // --image-registry: start's own, or one added with these flags
+}
+
+func (d *detachFlags) add(cmd *cobra.Command, registry *string) {
+	fs := cmd.Flags()
+	fs.BoolVar(&d.Detach, "detach", false, "Hand the run to an in-cluster driver (a Job in kube-upgrade) and exit; "+followHint)
+	fs.StringVar(&d.DriverImage, "driver-image", "", "Image of the in-cluster driver (default: <registry>/edgeupgrade:<plugin version>)")
+	if registry == nil {
+		registry = new(string)
+		fs.StringVar(registry, "image-registry", defaultRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
+	}
+	d.registry = registry
+}
+
+func (d *detachFlags) image() string {
+	if d.DriverImage != "" {
+		return d.DriverImage
+	}
+	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(*d.registry, "/"), driverRepo, imageTag(version.Get().Version))
+}
+
+func (d *detachFlags) check(wait bool) error {
+	if d.Detach && wait {
+		return errors.New("--detach hands the run to the cluster and --wait drives it from here: choose one")
+	}
+	return nil
+}
+
+// detach hands the session's run to the cluster and says how to follow it.
+func (d *detachFlags) detach(ctx context.Context, s *runner.Session, out io.Writer) error {
+	created, err := s.Detach(ctx, d.image())
+	if err != nil {
+		return fmt.Errorf("%w; the run itself is recorded: retry kubectl edgeupgrade drive --detach, or drive it from here with kubectl edgeupgrade status --watch", err)
+	}
+	what := "driver Job " + job.Namespace + "/" + job.DriverName(s.State().RunID)
+	if created {
+		what += " created"
+	} else {
+		what += " already running"
+	}
+	// The driver exists: lost lines must not report the detach as failed.
+	_, _ = fmt.Fprintf(out, "upgrade %s detached: %s, watchdog CronJob %s\n", s.State().RunID, what, job.WatchdogName(s.State().RunID))
+	_, _ = fmt.Fprintln(out, followHint)
+	return nil
+}
+
+// DriveOptions are the inputs of `drive`.
+type DriveOptions struct {
+	detachFlags
+	Once  bool
+	RunID string
+
+	connect connector
+	streams genericiooptions.IOStreams
+}
+
+// NewCmdDrive returns the drive command.
+func NewCmdDrive(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	return newCmdDrive(connectWith(f), streams)
+}
+
+func newCmdDrive(connect connector, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DriveOptions{connect: connect, streams: streams}
+	cmd := &cobra.Command{
+		Use:   "drive",
+		Short: "Drive the upgrade until it completes, pauses or is cancelled (what the in-cluster driver runs)",
+		Long: templates.LongDesc(`Drive the current upgrade run: reconcile, woken by watch events, until it
+			completes, pauses or is cancelled, then exit 0 with a last line saying how it ended.
+			One driver acts at a time (the holder of the Lease kube-upgrade/edgeupgrade-driver);
+			another observes and takes over when the holder stops. This is what the in-cluster
+			driver Job of a detached run runs.
+
+			--detach hands the run to an in-cluster driver instead and exits. --once is the
+			watchdog's pass: one reconcile (a pause that expired is cancelled), then the driver
+			Job is recreated if the run is active and its driver gone.`),
+		Example: templates.Examples(`
+			# Hand a running upgrade to the cluster (restarts progress when nobody drives it)
+			kubectl edgeupgrade drive --detach`),
+		Args: cobra.NoArgs,
+		RunE: runOptions(o),
+	}
+	o.add(cmd, nil)
+	cmd.Flags().BoolVar(&o.Once, "once", false, "One reconcile pass, replacing a lost driver Job (the watchdog CronJob runs this)")
+	cmd.Flags().StringVar(&o.RunID, "run", "", "Drive only this run id; exit 0 when another run replaced it")
+	return cmd
+}
+
+var _ commandOptions = (*DriveOptions)(nil)
+
+// Complete has nothing to derive.
+func (o *DriveOptions) Complete(_ []string) error { return nil }
+
+// Validate refuses contradictory flags.
+func (o *DriveOptions) Validate() error {
+	if o.Once && o.Detach {
+		return errors.New("--once is the watchdog's pass and --detach creates the driver: choose one")
+	}
+	return nil
+}
+
+// Run drives, detaches or makes one watchdog pass.
+func (o *DriveOptions) Run(ctx context.Context) error {
+	out := o.streams.Out
+	// The driver's log: one line per batch and phase change, and the run's Events.
+	p := (&driveFlags{NoTTY: true}).progress(out, nil)
+	defer p.Stop()
+	s, err := openSessionWith(ctx, o.connect, p.OnEvent, !o.Once && !o.Detach)
+	if errors.Is(err, store.ErrNoRun) && o.RunID != "" {
+		return o.gone(ctx, "no upgrade run is recorded any more")
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if o.RunID != "" && s.State().RunID != o.RunID {
+		return o.gone(ctx, "run "+s.State().RunID+" replaced it")
+	}
+	switch {
+	case o.Once:
+		return o.once(ctx, s)
+	case o.Detach:
+		return o.detachCurrent(ctx, s)
+	}
+	return o.drive(ctx, s, p)
+}
+
+// gone ends a driver or watchdog whose run is no longer the current one.
+func (o *DriveOptions) gone(ctx context.Context, why string) error {
+	if o.Once {
+		c, err := o.connect()
+		if err != nil {
+			return err
+		}
+		if err := runner.DeleteWatchdog(ctx, c.Kube, o.RunID); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(o.streams.Out, "upgrade %s: %s; nothing to drive, exiting\n", o.RunID, why)
+	return err
+}
+
+func (o *DriveOptions) drive(ctx context.Context, s *runner.Session, p *view.Progress) error {
+	out := o.streams.Out
+	_, _ = fmt.Fprintf(out, "%s  driving upgrade %s (%s)\n", time.Now().Format("15:04:05"), s.State().RunID, runner.ThisProcess().Identity())
+	st, err := s.Drive(ctx, p.Show) // lines, never the live view: p.Stop is Run's
+	if errors.Is(err, runner.ErrRunReplaced) {
+		_, err = fmt.Fprintf(out, "upgrade %s was replaced by another run; driver exits\n", s.State().RunID)
+		return err
+	}
+	if err != nil {
+		return err // a signal or an error: exit non-zero, so the job controller replaces the driver
+	}
+	_, err = fmt.Fprintf(out, "upgrade %s %s; driver exits\n", st.RunID, endLine(st))
+	return err
+}
+
+// endLine says how a driven run ended, and what restarts it.
+func endLine(st upgrade.State) string {
+	switch {
+	case st.Phase == upgrade.PhaseCompleted:
+		return "completed"
+	case st.Phase == upgrade.PhaseCancelled:
+		return "cancelled: " + st.EndReason
+	case st.Pause != nil:
+		return "paused: " + st.Pause.Reason + " (resume with kubectl edgeupgrade resume --detach)"
+	}
+	return "stopped"
+}
+
+// once is the watchdog's pass.
+func (o *DriveOptions) once(ctx context.Context, s *runner.Session) error {
+	out := o.streams.Out
+	st, obs, err := s.Apply(ctx, upgrade.Tick{})
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Phase.Terminal():
+		if err := runner.TidyDriver(ctx, s.Client(), st.RunID); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "upgrade %s is %s: watchdog removed\n", st.RunID, strings.ToLower(string(st.Phase)))
+		return err
+	case st.Pause != nil:
+		_, err = fmt.Fprintf(out, "upgrade %s is %s since %s; it expires after %s\n", st.RunID,
+			strings.ToLower(upgrade.StateName(st, obs)), st.Pause.Since.UTC().Format(time.RFC3339), st.Spec.PauseExpiry.Duration)
+		return err
+	}
+	created, err := s.EnsureDriver(ctx, o.image())
+	if err != nil {
+		return err
+	}
+	what := "its driver is running"
+	if created {
+		what = "its driver was gone: driver Job " + job.DriverName(st.RunID) + " created"
+	}
+	_, err = fmt.Fprintf(out, "upgrade %s is active; %s\n", st.RunID, what)
+	return err
+}
+
+// detachCurrent hands an active run to the cluster (drive --detach).
+func (o *DriveOptions) detachCurrent(ctx context.Context, s *runner.Session) error {
+	st, _, err := s.Apply(ctx, upgrade.Tick{})
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Phase.Terminal():
+		_, err = fmt.Fprintf(o.streams.Out, "upgrade %s is %s: nothing to drive\n", st.RunID, strings.ToLower(string(st.Phase)))
+		return err
+	case st.Pause != nil:
+		return fmt.Errorf("upgrade %s is paused: resume it with kubectl edgeupgrade resume --detach", st.RunID)
+	}
+	return o.detach(ctx, s, o.streams.Out)
+}
+
+// driverView says who drives an unfinished run, for status (nil once it ended, or
+// when the cluster cannot tell).
+func driverView(ctx context.Context, s *runner.Session, st upgrade.State, obs upgrade.Observation) *status.Driver {
+	if st.Phase.Terminal() {
+		return nil
+	}
+	info, err := runner.ReadDriver(ctx, s.Client(), st.RunID, time.Now())
+	if err != nil {
+		return nil
+	}
+	d := &status.Driver{Kind: "none", Detached: info.Detached, DriverJob: info.DriverJob}
+	if !info.Held {
+		d.Restart = "kubectl edgeupgrade drive --detach"
+		if upgrade.StateName(st, obs) == "Paused" {
+			d.Restart = "kubectl edgeupgrade resume --detach"
+		}
+		return d
+	}
+	d.Kind, d.Holder = info.Holder.Kind, info.Identity
+	if info.Holder.Kind == runner.DriverInCluster {
+		d.Pod, d.Node = info.Holder.Pod, info.Holder.Node
+	}
+	if !info.Since.IsZero() {
+		d.Since = &info.Since
+	}
+	if !info.Last.IsZero() {
+		d.LastReconcile = &info.Last
+	}
+	return d
+}
