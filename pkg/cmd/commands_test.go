@@ -208,8 +208,8 @@ func TestStatusHumanReconciles(t *testing.T) {
 
 func TestStatusBadFlags(t *testing.T) {
 	for name, args := range map[string][]string{
-		"events":          {"--events", "-1"},
-		"output":          {"-o", "xml"},
+		"events": {"--events", "-1"},
+		"output": {"-o", "xml"},
 	} {
 		if _, _, err := execute(t, healthy(), newCmdStatus, args...); err == nil {
 			t.Errorf("%s: no error", name)

@@ -166,7 +166,9 @@ func TestLeaseTakenAtOnceFromADeadHolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	laptop := func(pid int, boot string) Holder { return Holder{Kind: DriverTerminal, Host: "ops@laptop", PID: pid, BootID: boot} }
+	laptop := func(pid int, boot string) Holder {
+		return Holder{Kind: DriverTerminal, Host: "ops@laptop", PID: pid, BootID: boot}
+	}
 	for _, tc := range []struct {
 		name      string
 		holder    Holder
@@ -174,7 +176,9 @@ func TestLeaseTakenAtOnceFromADeadHolder(t *testing.T) {
 		takesOver bool
 	}{
 		{"pod deleted", Holder{Kind: DriverInCluster, Pod: "driver-a"},
-			func(c *leaseCluster, _ string) { _ = c.CoreV1().Pods(job.Namespace).Delete(ctx, "driver-a", metav1.DeleteOptions{}) }, true},
+			func(c *leaseCluster, _ string) {
+				_ = c.CoreV1().Pods(job.Namespace).Delete(ctx, "driver-a", metav1.DeleteOptions{})
+			}, true},
 		{"pod failed", Holder{Kind: DriverInCluster, Pod: "driver-a"},
 			func(c *leaseCluster, _ string) {
 				_, _ = c.CoreV1().Pods(job.Namespace).UpdateStatus(ctx, driverPodObj("driver-a", corev1.PodFailed), metav1.UpdateOptions{})
