@@ -92,6 +92,11 @@ type Config struct {
 	// `edgeupgrade-lab sim ...`); empty runs it as a goroutine of this process.
 	// The lab appends --kubeconfig PATH --ready-file PATH.
 	SimCommand []string
+	// DriverBinary is the plugin binary that stands for the edgeupgrade image: the
+	// lab runs the plugin's driver and watchdog pods as local processes of it, with a
+	// token of the pod's ServiceAccount (driver.go). Empty: those pods stay Pending.
+	// From Go only (not with SimCommand).
+	DriverBinary string
 	// Progress receives timing lines; nil discards them.
 	Progress io.Writer
 	// WatchEgress samples the sockets of the lab's processes from the start on and
@@ -125,6 +130,9 @@ type Lab struct {
 	pidsMu sync.Mutex
 	pids   map[int]string // every process of the lab, by PID: the daemons and this one
 	egress *egressWatch
+
+	drivers    *driverKubelet // runs the driver pods (Config.DriverBinary)
+	driverStop func()
 }
 
 func (c *Config) defaults() error {
@@ -496,6 +504,9 @@ func (l *Lab) up(ctx context.Context, bins Binaries) error {
 	if err := l.startSim(ctx); err != nil {
 		return err
 	}
+	if err := l.startDriverKubelet(ctx); err != nil {
+		return err
+	}
 
 	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	if err := waitHealthy(ctx, kcm, insecure, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), "ok"); err != nil {
@@ -792,6 +803,9 @@ func (l *Lab) Stop() {
 	l.stopOnce.Do(func() {
 		if l.egress != nil {
 			l.egress.stop()
+		}
+		if l.driverStop != nil {
+			l.driverStop()
 		}
 		if l.simCancel != nil {
 			l.simCancel()
