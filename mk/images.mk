@@ -1,5 +1,6 @@
 # Node agent images (docs/node-agent.md): `make images` builds the node-preprocess and
-# upgrade image archives offline into dist/images/ for linux/amd64 and linux/arm64,
+# upgrade image archives, and the in-cluster driver's edgeupgrade image (the plugin
+# itself), offline into dist/images/ for linux/amd64 and linux/arm64,
 # from the agent (static, CGO_ENABLED=0) and the cached Kubernetes builds of
 # hack/build-kube.sh. Warm runs rebuild only what changed.
 #
@@ -7,9 +8,10 @@
 #   dist/images/node-preprocess_<version>_linux-<arch>.tar one platform: ctr import and docker load
 #   dist/images/upgrade_<kube version>.tar                 multi-arch OCI archive
 #   dist/images/upgrade_<kube version>_linux-<arch>.tar    one platform
+#   dist/images/edgeupgrade_<version>.tar                  multi-arch OCI archive (and _linux-<arch>.tar)
 #
 # KUBE_VERSION=v1.36.3 (Makefile default) picks the upgrade image's Kubernetes version;
-# IMAGE_REGISTRY=mirror.local/edgeupgrade renames both images.
+# IMAGE_REGISTRY=mirror.local/edgeupgrade renames the images.
 
 IMAGE_REGISTRY ?= ghcr.io/edgeupgrade
 IMAGE_ARCHES ?= amd64 arm64
@@ -18,6 +20,7 @@ ifeq ($(origin AGENT_VERSION),undefined)
 AGENT_VERSION := $(VERSION)
 endif
 PREPROCESS_IMAGE ?= $(IMAGE_REGISTRY)/node-preprocess:$(AGENT_VERSION)
+DRIVER_IMAGE ?= $(IMAGE_REGISTRY)/edgeupgrade:$(AGENT_VERSION)
 UPGRADE_IMAGE ?= $(IMAGE_REGISTRY)/upgrade:$(KUBE_VERSION)
 IMAGES_DIR := dist/images
 IMAGE_STAGE := dist/stage
@@ -35,11 +38,14 @@ AGENT_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/agent/linux-$(a)/edgeup
 KUBE_STAMPS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/kube/$(KUBE_VERSION)/linux-$(a).ok)
 IMAGE_PLATFORM_FLAGS := $(foreach a,$(IMAGE_ARCHES),--platform linux/$(a))
 PREPROCESS_TAR := $(IMAGES_DIR)/node-preprocess_$(AGENT_VERSION).tar
+DRIVER_TAR := $(IMAGES_DIR)/edgeupgrade_$(AGENT_VERSION).tar
+PLUGIN_SOURCES := $(shell find cmd/kubectl-edgeupgrade pkg -name '*.go' -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
+PLUGIN_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/plugin/linux-$(a)/kubectl-edgeupgrade)
 UPGRADE_TAR := $(IMAGES_DIR)/upgrade_$(KUBE_VERSION).tar
 
 .PHONY: images image-tool agent-test
 
-images: $(PREPROCESS_TAR) $(UPGRADE_TAR) ## node agent images node-preprocess and upgrade into dist/images (offline; KUBE_VERSION=…)
+images: $(PREPROCESS_TAR) $(UPGRADE_TAR) $(DRIVER_TAR) ## node-preprocess, upgrade and the driver's edgeupgrade image into dist/images (offline; KUBE_VERSION=…)
 	@ls -l $(IMAGES_DIR) | sed 1d
 
 image-tool: $(IMAGE_TOOL) ## build bin/edgeupgrade-image (image archives from local files)
@@ -54,6 +60,10 @@ $(AGENT_VERSION_STAMP):
 
 $(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES) $(AGENT_VERSION_STAMP)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w -X main.version=$(AGENT_VERSION)' -o $@ ./cmd/edgeupgrade-node
+
+# The plugin itself, for the in-cluster driver of detached runs (docs/design.md §1).
+$(IMAGE_STAGE)/plugin/linux-%/kubectl-edgeupgrade: $(PLUGIN_SOURCES) $(AGENT_VERSION_STAMP)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '$(subst $(VERSION),$(AGENT_VERSION),$(LDFLAGS))' -o $@ ./cmd/kubectl-edgeupgrade
 
 # The Kubernetes binaries: hack/build-kube.sh caches them (bin/ for the host's arch,
 # bin-<arch> for others) and never run two builds of one version at once.
@@ -100,3 +110,12 @@ agent-test: ## node agent, host checks and image tool tests (fast; no Kubernetes
 	echo "agent-test: node-preprocess image for $(IMAGE_ARCHES) built and inspected"
 
 TEST_SUITES += agent-test
+
+# The driver's image: the plugin alone, run as a non-root user (the Job's pod sets it).
+$(DRIVER_TAR): $(PLUGIN_BINS) $(IMAGE_TOOL)
+	$(IMAGE_TOOL) build -o $@ --tag $(DRIVER_IMAGE) $(IMAGE_PLATFORM_FLAGS) \
+	  --split-output '$(IMAGES_DIR)/edgeupgrade_$(AGENT_VERSION)_{os}-{arch}.tar' \
+	  --file '$(IMAGE_STAGE)/plugin/linux-{arch}/kubectl-edgeupgrade:/kubectl-edgeupgrade:0755' \
+	  --entrypoint /kubectl-edgeupgrade \
+	  --label org.opencontainers.image.title=edgeupgrade \
+	  --label org.opencontainers.image.version=$(AGENT_VERSION)
