@@ -103,7 +103,7 @@ func (o *StartOptions) Complete(_ []string) error {
 
 // Validate checks the flags alone.
 func (o *StartOptions) Validate() error {
-	if err := o.detachFlags.check(o.Wait); err != nil {
+	if err := o.check(o.Wait); err != nil {
 		return err
 	}
 	if err := o.drive.validate(); err != nil {

@@ -130,7 +130,7 @@ func newCmdResume(connect connector, streams genericiooptions.IOStreams) *cobra.
 	cmd.MarkFlagsMutuallyExclusive("retry-failed", "skip-failed")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Keep driving the upgrade until it completes or pauses, with a live view on a terminal")
 	o.drive.add(cmd, true)
-	o.detachFlags.add(cmd, nil)
+	o.add(cmd, nil)
 	return cmd
 }
 

@@ -42,11 +42,11 @@ func newLeaseCluster(objs ...runtime.Object) *leaseCluster {
 			return true, nil, errors.New("connection refused")
 		}
 		var l *coordinationv1.Lease
-		switch a := a.(type) {
-		case k8stesting.CreateAction:
-			l = a.GetObject().(*coordinationv1.Lease)
-		case k8stesting.UpdateAction:
-			l = a.GetObject().(*coordinationv1.Lease)
+		switch a.GetVerb() {
+		case "create":
+			l = a.(k8stesting.CreateAction).GetObject().(*coordinationv1.Lease)
+		case "update":
+			l = a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
 			cur, err := c.Tracker().Get(a.GetResource(), a.GetNamespace(), l.Name)
 			if err != nil {
 				return true, nil, err
