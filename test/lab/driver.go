@@ -59,6 +59,8 @@ func (l *Lab) startDriverKubelet(ctx context.Context) error {
 		return nil
 	}
 	k := &driverKubelet{l: l, binary: l.cfg.DriverBinary, procs: map[types.UID]*driverProc{}}
+	// ctx bounds the start only; the kubelet runs until Stop.
+	run, cancel := context.WithCancel(context.Background())
 	f := informers.NewSharedInformerFactoryWithOptions(l.Client, 0, informers.WithNamespace(job.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = fmt.Sprintf("%s=%s,%s in (%s,%s)", job.LabelManagedBy, job.ManagedBy,
@@ -66,8 +68,8 @@ func (l *Lab) startDriverKubelet(ctx context.Context) error {
 		}))
 	inf := f.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { k.sync(ctx, o) },
-		UpdateFunc: func(_, o any) { k.sync(ctx, o) },
+		AddFunc:    func(o any) { k.sync(run, o) },
+		UpdateFunc: func(_, o any) { k.sync(run, o) },
 		DeleteFunc: func(o any) {
 			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 				o = t.Obj
@@ -77,10 +79,10 @@ func (l *Lab) startDriverKubelet(ctx context.Context) error {
 			}
 		},
 	}); err != nil {
+		cancel()
 		return err
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	f.Start(dctx.Done())
+	f.Start(run.Done())
 	l.driverStop = func() {
 		cancel()
 		f.Shutdown()
@@ -183,8 +185,10 @@ func (k *driverKubelet) wait(ctx context.Context, p *corev1.Pod, proc *driverPro
 	delete(k.l.pids, proc.cmd.Process.Pid)
 	k.l.pidsMu.Unlock()
 	k.l.logf("driver pod %s: exited %d", p.Name, code)
+	// A deleted pod too ends in a terminal phase, as a kubelet reports it: the job
+	// controller replaces it only then.
 	cur, err := k.l.Client.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-	if err == nil && cur.UID == p.UID && cur.DeletionTimestamp == nil {
+	if err == nil && cur.UID == p.UID {
 		if err := k.writeStatus(ctx, cur, finished(cur, code, lastLine(k.l.path("logs", "pod-"+p.Name+".log")))); err != nil {
 			k.l.logf("driver pod %s: %v", p.Name, err)
 		}
@@ -308,9 +312,15 @@ func finished(p *corev1.Pod, code int, msg string) corev1.PodStatus {
 	if p.Status.StartTime != nil {
 		started = *p.Status.StartTime
 	}
+	conds := podConditions(corev1.ConditionFalse, now)
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget { // set by an eviction: kept, as a kubelet keeps it
+			conds = append(conds, c)
+		}
+	}
 	return corev1.PodStatus{
 		Phase: phase, StartTime: &started, HostIP: NodeAddress, HostIPs: []corev1.HostIP{{IP: NodeAddress}},
-		Conditions: podConditions(corev1.ConditionFalse, now),
+		Conditions: conds,
 		ContainerStatuses: []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, ImageID: c.Image, Started: ptr.To(false),
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: int32(code), Reason: reason, Message: msg, StartedAt: started, FinishedAt: now}}}},
