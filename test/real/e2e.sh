@@ -9,7 +9,10 @@
 #     it: the worker's new kubelet cannot start (a lab knob on that node injects a bad
 #     kubelet flag for v1.36 kubelets only) -> the agent rolls the worker back -> the
 #     run pauses with that cause; the operator fixes the node and resumes with
-#     --retry-failed -> the run completes
+#     --retry-failed -> the run completes. The run is detached (start --detach, resume
+#     --detach): the in-cluster driver pod runs it in containerd, through the API
+#     server's restart in `kubeadm upgrade apply`, its pod deleted once mid-run, with
+#     no plugin process left on the machine between short status polls.
 #  4. assertions; teardown (checked: nothing left behind)
 #
 # Env: REALLAB_KEEP=1 keeps the cluster up at the end (tear down with make real-down);
@@ -25,11 +28,13 @@ export LAB_TIMINGS
 AGENT_VERSION=e2e-real
 PREPROCESS_IMAGE=registry.local/edgeupgrade/node-preprocess:$AGENT_VERSION
 UPGRADE_IMAGE=registry.local/edgeupgrade/upgrade:$TO_VERSION
+DRIVER_IMAGE=registry.local/edgeupgrade/edgeupgrade:$AGENT_VERSION
 # make images writes into its own directories for the lab, so that the lab's amd64-only,
 # lab-tagged archives never replace the ones `make images` builds in dist/images.
 IMAGES_DIR=dist/reallab/images IMAGE_STAGE=dist/reallab/stage
 PREPROCESS_TAR=$REPO_ROOT/$IMAGES_DIR/node-preprocess_${AGENT_VERSION}_linux-amd64.tar
 UPGRADE_TAR=$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}_linux-amd64.tar
+DRIVER_TAR=$REPO_ROOT/$IMAGES_DIR/edgeupgrade_${AGENT_VERSION}_linux-amd64.tar
 T0=$(date +%s)
 
 PASS=0 FAILED=0
@@ -101,9 +106,10 @@ if [ -x "$(kube_bin "$TO_VERSION")/kubelet" ] && [ ! -e "$kstage/linux-amd64.ok"
 fi
 make -C "$REPO_ROOT" --no-print-directory -s images IMAGES_DIR="$IMAGES_DIR" IMAGE_STAGE="$IMAGE_STAGE" \
   IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" \
-  AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" >/dev/null
-if [ ! -s "$PREPROCESS_TAR" ] || [ ! -s "$UPGRADE_TAR" ]; then
-  die "make images did not produce $PREPROCESS_TAR and $UPGRADE_TAR"
+  AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" \
+  DRIVER_IMAGE="$DRIVER_IMAGE" >/dev/null
+if [ ! -s "$PREPROCESS_TAR" ] || [ ! -s "$UPGRADE_TAR" ] || [ ! -s "$DRIVER_TAR" ]; then
+  die "make images did not produce $PREPROCESS_TAR, $UPGRADE_TAR and $DRIVER_TAR"
 fi
 stage_end
 
@@ -120,7 +126,7 @@ stage_begin "load target + agent images"
 for n in "${LAB_NODES[@]}"; do
   (
     [ "$n" != "$CP_NODE" ] || node_ctr "$n" images import "$LAB_CACHE/images/$TO_VERSION/cp.tar" >/dev/null
-    for t in "$LAB_CACHE/images/$TO_VERSION/node.tar" "$PREPROCESS_TAR" "$UPGRADE_TAR"; do
+    for t in "$LAB_CACHE/images/$TO_VERSION/node.tar" "$PREPROCESS_TAR" "$UPGRADE_TAR" "$DRIVER_TAR"; do
       node_ctr "$n" images import "$t" >/dev/null
     done
   ) & pids+=($!)
@@ -156,6 +162,29 @@ check "check --deep: the host checks ran on both nodes (cgroup v1 warning for ea
   sh -c "grep -q 'Node/$CP_NODE,Node/$WORKER_NODE' '$LAB_DIR/check.txt' && ! grep -q 'host-check-incomplete *warning *failed' '$LAB_DIR/check.txt'"
 
 UPGRADE_FLAGS=(--to "$TO_VERSION" --preprocess-image "$PREPROCESS_IMAGE" --upgrade-image "$UPGRADE_IMAGE" --job-timeout 20m --skip-check runtime-version)
+DETACH_FLAGS=(--detach --driver-image "$DRIVER_IMAGE")
+# A detached run is followed by short status polls: between them no plugin process runs
+# on this machine but the driver's, in its pod. Prints the phase it ended in.
+phase() { ku status --read-only -o json 2>/dev/null | jq -r .phase; }
+run_ended() { case "$(phase)" in Completed|Paused|Cancelled) return 0 ;; esac; return 1; }
+wait_detached() {
+  wait_for 1500 "the detached run to complete or pause" run_ended || true
+  log "detached run: $(phase); driven by $(ku status --read-only 2>/dev/null | grep '^Driven by' || echo -)"
+  # shellcheck disable=SC2009 # the plugin processes of this machine, the driver's included
+  ps -eo pid,args | grep '[k]ubectl-edgeupgrade' >&2 || true
+}
+driver_pods() { kc -n kube-upgrade get pods -l app.kubernetes.io/component=driver -o name; }
+DELETED_DRIVER=none
+replaced() { driver_pods | grep -q . && ! driver_pods | grep -qx "$DELETED_DRIVER"; }
+# The driver pod deleted once mid-run (the job controller replaces it, after its backoff).
+delete_driver_once() {
+  wait_for 300 "a running driver pod" sh -c "kubectl -n kube-upgrade get pods -l app.kubernetes.io/component=driver \
+    --field-selector status.phase=Running -o name | grep -q ." || return 1
+  wait_for 120 "the first batch's Job" sh -c "kubectl -n kube-upgrade get jobs -l app.kubernetes.io/component=node-upgrade -o name | grep -q ."
+  DELETED_DRIVER=$(driver_pods | head -1)
+  wait_for 120 "the driver pod deleted" kubectl -n kube-upgrade delete "$DELETED_DRIVER" --wait=false
+  log "driver $DELETED_DRIVER deleted mid-run"
+}
 kubelet_version() { kc get node "$1" -o jsonpath='{.status.nodeInfo.kubeletVersion}'; }
 node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 disk_kubelet() { node_exec "$1" /usr/bin/kubelet --version | awk '{print $2}'; }
@@ -166,12 +195,15 @@ if [ "$FAILURE_CASE" = 1 ]; then
   # kubelet it starts, like a node whose init script carries a flag the new release
   # rejects. The v1.35 kubelet (the rollback) starts normally.
   node_exec "$WORKER_NODE" sh -c "echo 'v1.36.' > /etc/eulab/break-kubelet"
-  stage_begin "upgrade run: master ok, worker fails"
-  rc=0; ku start "${UPGRADE_FLAGS[@]}" --wait > "$LAB_DIR/start.txt" 2>&1 || rc=$?
+  stage_begin "upgrade run (detached): master ok, worker fails"
+  rc=0; ku start "${UPGRADE_FLAGS[@]}" "${DETACH_FLAGS[@]}" > "$LAB_DIR/start.txt" 2>&1 || rc=$?
   cat "$LAB_DIR/start.txt" >&2
+  check "start --detach exits 0 at once, naming how to follow" sh -c "[ $rc = 0 ] && grep -q 'status --watch --read-only' '$LAB_DIR/start.txt'"
+  check "the driver pod is deleted once mid-run" delete_driver_once
+  wait_detached
   stage_end
+  check "the deleted driver pod was replaced by another" replaced
   ku status -o json > "$LAB_DIR/status-paused.json" 2>&1 || true
-  check "start --wait ends with exit 3 (paused)" eq "$rc" 3
   jq -r '"status: phase \(.phase), pause: \(.pause.reason // "-"); failures: " + ([.failures[] | "\(.node)/\(.container): \(.message)"] | join("; "))' \
     "$LAB_DIR/status-paused.json" >&2 || true
   check "status: phase Paused, paused by an error" \
@@ -199,18 +231,30 @@ if [ "$FAILURE_CASE" = 1 ]; then
   check "resume is refused while failed pods remain" [ "$rc" != 0 ]
   # The operator fixes the node and retries it.
   node_exec "$WORKER_NODE" rm -f /etc/eulab/break-kubelet
-  stage_begin "resume --retry-failed: worker ok"
-  rc=0; ku resume --retry-failed --wait > "$LAB_DIR/resume.txt" 2>&1 || rc=$?
+  stage_begin "resume --retry-failed --detach: worker ok"
+  rc=0; ku resume --retry-failed "${DETACH_FLAGS[@]}" > "$LAB_DIR/resume.txt" 2>&1 || rc=$?
   cat "$LAB_DIR/resume.txt" >&2
+  wait_detached
   stage_end
-  check "resume --retry-failed --wait completes the run" eq "$rc" 0
+  check "resume --retry-failed --detach exits 0" eq "$rc" 0
 else
-  stage_begin "upgrade run"
-  rc=0; ku start "${UPGRADE_FLAGS[@]}" --wait > "$LAB_DIR/start.txt" 2>&1 || rc=$?
+  stage_begin "upgrade run (detached)"
+  rc=0; ku start "${UPGRADE_FLAGS[@]}" "${DETACH_FLAGS[@]}" > "$LAB_DIR/start.txt" 2>&1 || rc=$?
   cat "$LAB_DIR/start.txt" >&2
+  check "the driver pod is deleted once mid-run" delete_driver_once
+  wait_detached
   stage_end
-  check "start --wait completes the run" eq "$rc" 0
+  check "start --detach exits 0" eq "$rc" 0
 fi
+RUN_ID=$(ku status --read-only -o json | jq -r .runID)
+kc -n kube-upgrade logs "job/eu-$RUN_ID-driver" > "$LAB_DIR/driver.log" 2>&1 || true
+tail -5 "$LAB_DIR/driver.log" >&2
+check "the in-cluster driver ended the run: its last line says completed" \
+  sh -c "tail -1 '$LAB_DIR/driver.log' | grep -q 'upgrade $RUN_ID completed; driver exits'"
+check "the driver ran as the edgeupgrade-driver ServiceAccount, unprivileged" sh -c \
+  "kubectl -n kube-upgrade get pods -l app.kubernetes.io/component=driver -o json | jq -e '[.items[] | .spec.serviceAccountName == \"edgeupgrade-driver\" and .spec.securityContext.runAsNonRoot] | all' >/dev/null"
+check "the watchdog CronJob and the Lease are gone" sh -c \
+  "[ -z \"\$(kubectl -n kube-upgrade get cronjobs,leases -o name)\" ]"
 
 # --- 4. assertions ---------------------------------------------------------------------
 ku status -o json > "$LAB_DIR/status.json" 2>&1 || true
