@@ -257,6 +257,9 @@ func (e *env) watchJobs() *jobWatch {
 	inf := f.Batch().V1().Jobs().Informer()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
 		j := o.(*batchv1.Job)
+		if j.Labels[job.LabelComponent] != job.ComponentNodeUpgrade {
+			return // a driver or watchdog Job of a detached run
+		}
 		n := j.Annotations[job.AnnotationNode]
 		w.mu.Lock()
 		defer w.mu.Unlock()
