@@ -260,9 +260,15 @@ func driverView(ctx context.Context, s *runner.Session, st upgrade.State, obs up
 	}
 	d := &status.Driver{Kind: "none", Detached: info.Detached, DriverJob: info.DriverJob}
 	if !info.Held {
-		d.Restart = "kubectl edgeupgrade drive --detach"
-		if upgrade.StateName(st, obs) == "Paused" {
+		switch {
+		case upgrade.StateName(st, obs) == "Paused":
 			d.Restart = "kubectl edgeupgrade resume --detach"
+		case info.DriverJob == "Active":
+			// The driver pod is starting, or the job controller is replacing it after
+			// its backoff: a terminal drives meanwhile and hands back when it exits.
+			d.Restart = "kubectl edgeupgrade status --watch"
+		default:
+			d.Restart = "kubectl edgeupgrade drive --detach"
 		}
 		return d
 	}

@@ -60,6 +60,12 @@ func TestDriveDetachCreatesTheDriverOnce(t *testing.T) {
 	if err != nil || !strings.Contains(out, "already running") {
 		t.Fatalf("second drive --detach: %v\n%s", err, out)
 	}
+	// Nobody holds the Lease yet: the driver pod is starting.
+	out, _, err = execute(t, c, newCmdStatus, "--read-only", "-o", "json")
+	if err != nil || !strings.Contains(out, `"restart": "kubectl edgeupgrade status --watch"`) || !strings.Contains(out, `"driverJob": "Active"`) ||
+		!strings.Contains(out, `"detached": true`) {
+		t.Fatalf("status of a detached run whose driver has not started: %v\n%s", err, out)
+	}
 }
 
 func TestDetachAndWaitExclude(t *testing.T) {
