@@ -6,7 +6,7 @@
 # suite that needs a tool wait for the build in progress instead of starting another.
 
 .PHONY: prefetch
-prefetch: ## build and cache every tool the suites need (Kubernetes for both labs, etcd, kwok, krew, CoreDNS, images)
+prefetch: ## build and cache every tool the suites need (Kubernetes for both labs, etcd, kwok, krew, CoreDNS, images, kind node images)
 	@$(REAL_DIR)/deps.sh
 	@hack/build-kube.sh $(LAB_KUBE_VERSION) $(LAB_KUBE_COMPONENTS) >/dev/null
 	@hack/build-etcd.sh $(LAB_ETCD_VERSION) >/dev/null
@@ -14,4 +14,5 @@ prefetch: ## build and cache every tool the suites need (Kubernetes for both lab
 	@hack/krew-tools.sh $(KREW_VERSION) >/dev/null
 	@$(REAL_DIR)/build.sh kube
 	@$(REAL_DIR)/build.sh images
+	@$(KIND_LAB_DIR)/e2e.sh build
 	@echo ">> prefetch: every tool is built" >&2

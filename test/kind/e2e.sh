@@ -10,10 +10,12 @@
 #  4. dockerd stopped; checked: nothing left behind
 #
 #   e2e.sh           all of it
-#   e2e.sh build     only 1, 2 and 4 (make prefetch: the images, cached, for a later run)
+#   e2e.sh build     only 1, 2 and 4 (make kind-images: the images, cached, for a later run)
+#   e2e.sh up        1, 2 and the cluster of 3, kept with dockerd for trying the plugin by
+#                    hand (make kind-up; make kind-down removes both)
 #
-# Env: KIND_OPTIONAL=1 (make test) turns "Docker cannot run here" into a loud skip
-# instead of a failure; KIND_KEEP=1 keeps the cluster and dockerd (stop them with
+# Env: KIND_OPTIONAL=1 turns "Docker cannot run here" into a loud skip (exit 0) instead of
+# a failure, for a machine without Docker; KIND_KEEP=1 keeps the cluster and dockerd (stop them with
 # `make kind-down`); KIND_ARTIFACTS=DIR (default /var/tmp/eukind-artifacts) receives logs
 # when something fails.
 set -euo pipefail
@@ -48,10 +50,11 @@ finish() {
   printf '\nkind lab timings (this run):\n' >&2
   printf '%s\n' "${TIMINGS[@]}" >&2
   printf '%-40s %6s s\n' total "$(( $(date +%s) - T0 ))" >&2
-  [ "$MODE" = build ] || echo "e2e-kind: $([ "$rc" = 0 ] && echo PASSED || echo FAILED)"
+  [ "$MODE" != test ] || echo "e2e-kind: $([ "$rc" = 0 ] && echo PASSED || echo FAILED)"
   exit "$rc"
 }
 trap finish EXIT
+trap 'exit 143' TERM INT   # so that finish stops dockerd (its own session) then too
 
 stage "dockerd start" "$KIND_LAB_DIR/dockerd.sh" start
 build_images() {
@@ -91,4 +94,10 @@ export EDGEUPGRADE_KIND=1 KIND_NODE_IMAGE="$NODE_IMAGE" KIND_FROM="$FROM_VERSION
 PATH="$REPO_ROOT/bin:$(kube_bin "$TO_VERSION"):$PATH"
 export PATH
 cd "$REPO_ROOT/test"
+if [ "$MODE" = up ]; then
+  KIND_KEEP=1
+  export KIND_KUBECONFIG=$KIND_DIR/kubeconfig
+  stage "kind up (kind Go API): cluster, images, manifests" go run ./kind/cmd/kind-up
+  exit 0
+fi
 stage "test (kind Go API): cluster, upgrade, assertions" go test -count=1 -timeout 45m -run TestKindUpgrade -v ./kind

@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 )
@@ -83,8 +82,10 @@ func TestKindUpgrade(t *testing.T) {
 	_ = p.Delete(clusterName, "") // a cluster a killed run left behind
 	timings := &stages{t: t}
 
-	timings.begin("kind create cluster (1 control plane, 2 workers, " + e.from + ")")
-	lab, err := Create(p, clusterName, e.nodeImage, kubeconfig, Config(2))
+	timings.begin("kind create cluster (1 control plane, 2 workers, " + e.from + "), CNI, images onto the nodes")
+	lab, cs, err := Up(ctx, p, clusterName, e.nodeImage, kubeconfig, 2, Images{
+		All: e.archivesAll, ControlPlane: e.archivesCP, Node: map[string][]string{workerNode: {e.workloadArchive}},
+	})
 	timings.end()
 	defer func() {
 		if t.Failed() {
@@ -104,48 +105,10 @@ func TestKindUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := kubernetes.NewForConfigOrDie(cfg)
 	kn, err := lab.Nodes()
 	if err != nil || len(kn) != 3 {
 		t.Fatalf("nodes: %v %v", kn, err)
 	}
-
-	timings.begin("CNI + nodes Ready")
-	if err := lab.SetupCNI(ctx, cs); err != nil {
-		t.Fatalf("CNI: %v", err)
-	}
-	timings.end()
-
-	timings.begin("load target + agent + workload images")
-	errs := make(chan error, len(kn))
-	for name, n := range kn {
-		go func() {
-			archives := append([]string{}, e.archivesAll...)
-			if name == cpNode {
-				archives = append(archives, e.archivesCP...)
-			}
-			if name == workerNode {
-				archives = append(archives, e.workloadArchive)
-			}
-			for _, a := range archives {
-				if err := LoadArchive(n, a); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range kn {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	timings.end()
 
 	timings.begin("workload Ready")
 	wl := startWorkload(ctx, t, cs)

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -236,6 +237,60 @@ func Ready(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// Images are the image archives Up loads: onto every node, onto the control plane,
+// onto the named workers.
+type Images struct {
+	All, ControlPlane []string
+	Node              map[string][]string
+}
+
+// Up makes the lab's cluster, ready to upgrade: Create, SetupCNI, and the images
+// loaded onto the nodes (in parallel). The returned Lab is set even on error, so that
+// the caller can delete what was made.
+func Up(ctx context.Context, p *cluster.Provider, name, image, kubeconfig string, workers int, img Images) (*Lab, kubernetes.Interface, error) {
+	lab, err := Create(p, name, image, kubeconfig, Config(workers))
+	if err != nil {
+		return lab, nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return lab, nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return lab, nil, err
+	}
+	if err := lab.SetupCNI(ctx, cs); err != nil {
+		return lab, cs, fmt.Errorf("CNI: %w", err)
+	}
+	kn, err := lab.Nodes()
+	if err != nil {
+		return lab, cs, err
+	}
+	errs := make(chan error, len(kn))
+	for nodeName, n := range kn {
+		go func() {
+			archives := append(append([]string{}, img.All...), img.Node[nodeName]...)
+			if nodeName == name+"-control-plane" {
+				archives = append(archives, img.ControlPlane...)
+			}
+			for _, a := range archives {
+				if err := LoadArchive(n, a); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range kn {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return lab, cs, err
 }
 
 // LoadArchive imports a docker-archive image tarball into a node's containerd
