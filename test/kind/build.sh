@@ -147,9 +147,11 @@ build_base() {
     'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null'
   work=$KIND_CACHE/base.work
   rm -rf "$work"; mkdir -p "$work"
+  # shellcheck disable=SC2016 # expanded by the inner shell
   with_progress "debootstrap $KIND_DEBIAN_SUITE for the kind base image" "3-5 min" \
-    debootstrap --variant=minbase --include="$BASE_PACKAGES" "$KIND_DEBIAN_SUITE" "$work/rootfs" "$KIND_DEBIAN_MIRROR" \
-    >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+    sh -c 'log=$1; shift; exec debootstrap "$@" >"$log" 2>&1' _ "$work/debootstrap.log" \
+    --variant=minbase --include="$BASE_PACKAGES" "$KIND_DEBIAN_SUITE" "$work/rootfs" "$KIND_DEBIAN_MIRROR" \
+    || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
   configure_rootfs "$work/rootfs"
   log "docker import $tag"
   tar -C "$work/rootfs" --numeric-owner -cf - . | docker import \
@@ -209,10 +211,11 @@ build_node() {
   # The base image is local only: kind's `docker pull` of it fails at once (dockerd's
   # proxy is a closed loopback port) and kind goes on with the local image. The same
   # proxy in the build container keeps containerd there from fetching anything.
+  # shellcheck disable=SC2016 # expanded by the inner shell
   HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
-  with_progress "kind build node-image $v" "2-4 min" \
-    "$KIND_BIN" build node-image --type file --base-image "$base" --image "$tag.kind" \
-    "$work/kubernetes-server-linux-amd64.tar.gz" >"$work/build.log" 2>&1 \
+  with_progress "kind build node-image $v" "1-3 min" \
+    sh -c 'log=$1; shift; exec "$@" >"$log" 2>&1' _ "$work/build.log" \
+    "$KIND_BIN" build node-image --type file --base-image "$base" --image "$tag.kind" "$work/kubernetes-server-linux-amd64.tar.gz" \
     || { tail -30 "$work/build.log" >&2; die "kind build node-image $v failed (log: $work/build.log)"; }
   # kind's default StorageClass manifest names the local-path images the lab does not
   # build: without it, kind installs its host-path StorageClass (no pods).

@@ -314,11 +314,11 @@ func (r lastResult) has(name string) bool {
 	return false
 }
 
-func (r lastResult) stepUnder(name string, max time.Duration) bool {
+func (r lastResult) stepUnder(name string, limit time.Duration) bool {
 	for _, st := range r.Steps {
 		if st.Name == name {
 			d, err := time.ParseDuration(st.Duration)
-			return err == nil && d < max
+			return err == nil && d < limit
 		}
 	}
 	return false
@@ -462,10 +462,10 @@ func collect(t *testing.T, lab *Lab, e env) {
 	kn, _ := lab.Nodes()
 	for name, n := range kn {
 		for f, cmd := range map[string]string{
-			"kubelet.log":        "journalctl -u kubelet --no-pager",
-			"containerd.log":     "journalctl -u containerd --no-pager",
-			"edgeupgrade.txt":    "ls -lR /var/lib/edgeupgrade; cat /var/lib/edgeupgrade/*.json",
-			"pods-upgrade.txt":   "tail -n 300 /var/log/pods/kube-upgrade_*/*/*.log",
+			"kubelet.log":       "journalctl -u kubelet --no-pager",
+			"containerd.log":    "journalctl -u containerd --no-pager",
+			"edgeupgrade.txt":   "ls -lR /var/lib/edgeupgrade; cat /var/lib/edgeupgrade/*.json",
+			"pods-upgrade.txt":  "tail -n 300 /var/log/pods/kube-upgrade_*/*/*.log",
 			"systemctl-kubelet": "systemctl status kubelet --no-pager; systemctl cat kubelet",
 		} {
 			out, _ := Exec(n, nil, "sh", "-c", cmd)

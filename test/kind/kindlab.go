@@ -329,9 +329,9 @@ func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) er
 // logger is kind's log.Logger on a writer: warnings, errors and V(0) information.
 type logger struct{ w io.Writer }
 
-func (l *logger) Warn(message string)                         { fmt.Fprintln(l.w, "kind: WARNING:", message) }
+func (l *logger) Warn(message string)                         { _, _ = fmt.Fprintln(l.w, "kind: WARNING:", message) }
 func (l *logger) Warnf(format string, args ...interface{})    { l.Warn(fmt.Sprintf(format, args...)) }
-func (l *logger) Error(message string)                        { fmt.Fprintln(l.w, "kind: ERROR:", message) }
+func (l *logger) Error(message string)                        { _, _ = fmt.Fprintln(l.w, "kind: ERROR:", message) }
 func (l *logger) Errorf(format string, args ...interface{})   { l.Error(fmt.Sprintf(format, args...)) }
 func (l *logger) V(level log.Level) log.InfoLogger            { return infoLogger{w: l.w, on: level <= 0} }
 func (i infoLogger) Info(message string)                      { i.Infof("%s", message) }
@@ -345,6 +345,6 @@ type infoLogger struct {
 
 func (i infoLogger) print(format string, args ...interface{}) {
 	if i.on {
-		fmt.Fprintf(i.w, "kind: "+format+"\n", args...)
+		_, _ = fmt.Fprintf(i.w, "kind: "+format+"\n", args...)
 	}
 }
