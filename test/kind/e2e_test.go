@@ -109,6 +109,16 @@ func TestKindUpgrade(t *testing.T) {
 	if err != nil || len(kn) != 3 {
 		t.Fatalf("nodes: %v %v", kn, err)
 	}
+	// Nothing the nodes run can reach past the lab's network: it is internal (Docker
+	// gives it no gateway), so no node has a default route.
+	internal, err := exec.Command("docker", "network", "inspect", "-f", "{{.Internal}}", "kind").Output()
+	if err != nil {
+		t.Errorf("docker network inspect kind: %v", err)
+	}
+	expect(t, "the nodes' Docker network is internal", strings.TrimSpace(string(internal)), "true")
+	for name, n := range kn {
+		expect(t, name+": no default route", strings.TrimSpace(mustExec(t, n, nil, "ip", "route", "show", "default")), "")
+	}
 
 	timings.begin("workload Ready")
 	wl := startWorkload(ctx, t, cs)
