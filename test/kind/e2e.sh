@@ -11,6 +11,8 @@
 #
 #   e2e.sh           all of it
 #   e2e.sh build     only 1, 2 and 4 (make kind-images: the images, cached, for a later run)
+#   e2e.sh base      only the base image (Debian packages; needs no Kubernetes build, so
+#                    CI's make prefetch makes it while Kubernetes builds)
 #   e2e.sh up        1, 2 and the cluster of 3, kept with dockerd for trying the plugin by
 #                    hand (make kind-up; make kind-down removes both)
 #
@@ -62,6 +64,10 @@ build_images() {
   NODE_IMAGE=$("$KIND_LAB_DIR/build.sh" node "$FROM_VERSION" | tail -1)
   "$KIND_LAB_DIR/build.sh" node "$TO_VERSION" >/dev/null
 }
+if [ "$MODE" = base ]; then
+  stage "build: kind base image" "$KIND_LAB_DIR/build.sh" base
+  exit 0
+fi
 stage "build: kind node images" build_images
 [ "$MODE" = build ] && exit 0
 
