@@ -13,8 +13,10 @@
 #     without it; containerd inside the nodes uses the same wrapper.
 #   - no registry: dockerd's proxy is a closed loopback port, so any pull fails at once
 #     instead of dialling out; images are built here (build.sh).
-#   - no iptables, no NAT, no default bridge; the nodes' network is internal (no gateway),
-#     its DNS forwarder points to loopback: nothing in the lab can reach past the bridge.
+#   - no NAT, no default bridge, and dockerd leaves iptables alone; the nodes' network is
+#     internal, its DNS forwarder points to loopback, and one host firewall rule of the
+#     lab's own drops whatever the nodes would send past their bridge (Docker still
+#     gives the nodes a default route to the host): nothing in the lab leaves the machine.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WRAPPER=$KIND_CACHE/tools/runc-wrapper
@@ -38,6 +40,9 @@ build_wrapper() {
   (cd "$REPO_ROOT/test/real" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$WRAPPER.new" ./cmd/runc-wrapper)
   if cmp -s "$WRAPPER.new" "$WRAPPER"; then rm -f "$WRAPPER.new"; else mv "$WRAPPER.new" "$WRAPPER"; fi
 }
+
+# The fence: nothing from the lab's bridge is forwarded anywhere but back onto it.
+FENCE=(-i "$KIND_BRIDGE" ! -o "$KIND_BRIDGE" -m comment --comment "edgeupgrade kind lab: nothing leaves" -j DROP)
 
 running() { [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -79,6 +84,7 @@ JSON
   # kind joins its nodes to the network named "kind" when it exists.
   docker network inspect kind >/dev/null 2>&1 || docker network create --internal \
     --subnet "$KIND_NETWORK_SUBNET" -o com.docker.network.bridge.name="$KIND_BRIDGE" kind >/dev/null
+  iptables -C FORWARD "${FENCE[@]}" 2>/dev/null || iptables -I FORWARD 1 "${FENCE[@]}"
   log "dockerd up (PID $(cat "$PIDFILE")), DOCKER_HOST=$DOCKER_HOST"
 }
 
@@ -102,6 +108,7 @@ stop() {
     if [ -d "$m" ]; then find "$m" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
   done
   ip link del "$KIND_BRIDGE" 2>/dev/null || true
+  while iptables -C FORWARD "${FENCE[@]}" 2>/dev/null; do iptables -D FORWARD "${FENCE[@]}"; done
   rm -rf "$KIND_DIR"
   local left=()
   pgrep -f "[/]${KIND_DIR#/}/" >/dev/null && left+=("processes")
