@@ -13,6 +13,7 @@ import (
 // identify it (a PID can be reused; its start time cannot).
 type Process struct {
 	PID       int
+	PPID      int    // the parent's PID, /proc/PID/stat field 4
 	StartTime uint64 // clock ticks after boot, /proc/PID/stat field 22
 	Exe       string // /proc/PID/exe without " (deleted)"
 	Deleted   bool   // the binary it runs was replaced or removed since it started
@@ -59,6 +60,9 @@ func readProcess(procDir string, pid int) (Process, error) {
 		return p, fmt.Errorf("parse %s/stat", dir)
 	}
 	if p.StartTime, err = strconv.ParseUint(fields[19], 10, 64); err != nil {
+		return p, err
+	}
+	if p.PPID, err = strconv.Atoi(fields[1]); err != nil {
 		return p, err
 	}
 	cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
@@ -138,7 +142,27 @@ func uptimeTicks(procDir string) (uint64, error) {
 // (normally one), also when bin is a symbolic link to the real binary.
 func (h *Host) runningKubelets(bin string) ([]Process, error) {
 	resolved := strings.TrimPrefix(h.Path(bin), strings.TrimSuffix(h.Root, "/"))
-	return listProcesses(h.Proc, kubeletMatcher(h.ExePrefix, bin, resolved))
+	ps, err := listProcesses(h.Proc, kubeletMatcher(h.ExePrefix, bin, resolved))
+	return withoutChildren(ps), err
+}
+
+// withoutChildren drops the processes whose parent is in ps. A command the kubelet
+// runs (mount, iptables, ...) is forked from it and runs the kubelet's binary, with its
+// arguments, until it execs the command: for that instant it looks like another
+// kubelet, and a starting kubelet runs many such commands. Counted as kubelets they
+// made a healthy start look like a crash loop.
+func withoutChildren(ps []Process) []Process {
+	pids := make(map[int]bool, len(ps))
+	for _, p := range ps {
+		pids[p.PID] = true
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if !pids[p.PPID] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // findKubeletBinary returns the host path of the binary of a running kubelet, if any

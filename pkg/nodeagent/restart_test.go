@@ -48,15 +48,18 @@ func (f *fakeProc) now() uint64 {
 }
 
 // start adds a process running exe with args; it appears at once and completely.
-func (f *fakeProc) start(exe string, args ...string) Process {
+func (f *fakeProc) start(exe string, args ...string) Process { return f.startChild(1, exe, args...) }
+
+// startChild adds a process of parent ppid.
+func (f *fakeProc) startChild(ppid int, exe string, args ...string) Process {
 	f.mu.Lock()
 	f.next++
 	f.tick++
-	p := Process{PID: f.next, StartTime: f.tick, Exe: exe, Args: append([]string{"/usr/bin/kubelet"}, args...)}
+	p := Process{PID: f.next, PPID: ppid, StartTime: f.tick, Exe: exe, Args: append([]string{"/usr/bin/kubelet"}, args...)}
 	f.mu.Unlock()
 	tmp := filepath.Join(f.dir, fmt.Sprintf(".new-%d", p.PID))
 	must(f.t, os.MkdirAll(tmp, 0o755))
-	stat := fmt.Sprintf("%d (kubelet) S 1 %d %d 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", p.PID, p.PID, p.PID, p.StartTime)
+	stat := fmt.Sprintf("%d (kubelet) S %d %d %d 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", p.PID, ppid, p.PID, p.PID, p.StartTime)
 	must(f.t, os.WriteFile(filepath.Join(tmp, "stat"), []byte(stat), 0o644))
 	must(f.t, os.WriteFile(filepath.Join(tmp, "cmdline"), []byte(strings.Join(p.Args, "\x00")+"\x00"), 0o644))
 	must(f.t, os.Symlink(exe, filepath.Join(tmp, "exe")))
@@ -342,6 +345,32 @@ func TestVerifyDetectsCrashLoop(t *testing.T) {
 		}
 		if took > 3*time.Second {
 			t.Errorf("took %s for 3 restarts at 150ms intervals", took)
+		}
+	})
+	// A starting kubelet forks the commands it runs; until they exec, each runs the
+	// kubelet's binary with its arguments. They are its children, not restarts.
+	t.Run("the kubelet's own children", func(t *testing.T) {
+		t.Parallel()
+		n, f := unhealthyKubeletNode(t)
+		n.agent.Poll = 200 * time.Millisecond // ProcPoll: 20ms
+		k := f.kubelet()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				c := f.startChild(k.PID, k.Exe, k.Args[1:]...)
+				time.Sleep(30 * time.Millisecond)
+				f.stop(c.PID)
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		_, err := verifyWithin(n.agent, oldV, 2*time.Second, true)
+		if err == nil || strings.Contains(err.Error(), "crash loop") || !strings.Contains(err.Error(), "kubelet healthz failed after restart") {
+			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("no kubelet process", func(t *testing.T) {

@@ -247,6 +247,10 @@ func write(out string, images []*image) error {
 	defer f.Close()
 	tw := tar.NewWriter(f)
 	var manifest []manifestEntry
+	// repositories (docker save's legacy index: name -> tag -> layer) lists every image;
+	// tools that read only the first metadata file of an archive (kind's node-image
+	// build) then see all of them, not just the first manifest entry.
+	repositories := map[string]map[string]string{}
 	written := map[string]bool{}
 	add := func(name string, r io.Reader, size int64) error {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: epoch}); err != nil {
@@ -298,6 +302,20 @@ func write(out string, images []*image) error {
 			written[cfgName] = true
 		}
 		manifest = append(manifest, manifestEntry{Config: cfgName, RepoTags: img.tags, Layers: []string{layerName}})
+		for _, t := range img.tags {
+			name, tag := splitTag(t)
+			if repositories[name] == nil {
+				repositories[name] = map[string]string{}
+			}
+			repositories[name][tag] = digest
+		}
+	}
+	rb, err := json.Marshal(repositories) // map keys are sorted: reproducible
+	if err != nil {
+		return err
+	}
+	if err := add("repositories", strings.NewReader(string(rb)), int64(len(rb))); err != nil {
+		return err
 	}
 	mb, err := json.Marshal(manifest)
 	if err != nil {
@@ -310,4 +328,14 @@ func write(out string, images []*image) error {
 		return err
 	}
 	return f.Close()
+}
+
+// splitTag splits registry.k8s.io/pause:3.10 into the name and the tag ("latest" when
+// there is none; a port in the registry is not a tag).
+func splitTag(ref string) (string, string) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "latest"
+	}
+	return ref[:i], ref[i+1:]
 }
