@@ -17,8 +17,9 @@ kind-images: real-deps ## kind lab: build/cache its base and node images (starts
 kind-up: real-deps ## kind lab: a v1.35.4 kind cluster (1 control plane, 2 workers) with the plugin's images, kept; prints how to upgrade it
 	$(KIND_LAB_DIR)/e2e.sh up
 
+# Under the lab's lock, as e2e.sh: never under a run (or CI's background build) in progress.
 kind-down: ## kind lab: remove every container and network of its dockerd, stop it, check nothing is left
-	$(KIND_LAB_DIR)/dockerd.sh stop
+	flock /tmp/edgeupgrade-kind.lock $(KIND_LAB_DIR)/dockerd.sh stop
 
 # In CI (make test) it runs last: by then `make prefetch` has built its node images in
 # the background (mk/ci.mk).
