@@ -77,6 +77,7 @@ stage "build: kind node images" build_images
 AGENT_VERSION=e2e-real
 PREPROCESS_IMAGE=registry.local/edgeupgrade/node-preprocess:$AGENT_VERSION
 UPGRADE_IMAGE=registry.local/edgeupgrade/upgrade:$TO_VERSION
+DRIVER_IMAGE=registry.local/edgeupgrade/edgeupgrade:$AGENT_VERSION   # loaded for `start --detach`
 IMAGES_DIR=dist/reallab/images IMAGE_STAGE=dist/reallab/stage
 build_agent() {
   make -C "$REPO_ROOT" --no-print-directory -s build >/dev/null
@@ -86,14 +87,15 @@ build_agent() {
   fi
   make -C "$REPO_ROOT" --no-print-directory -s images IMAGES_DIR="$IMAGES_DIR" IMAGE_STAGE="$IMAGE_STAGE" \
     IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" \
-    AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" >/dev/null
+    AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" \
+    DRIVER_IMAGE="$DRIVER_IMAGE" >/dev/null
 }
 stage "build: plugin + agent images" build_agent
 
 LAB_IMAGES=$EDGEUPGRADE_CACHE/reallab/images
 export EDGEUPGRADE_KIND=1 KIND_NODE_IMAGE="$NODE_IMAGE" KIND_FROM="$FROM_VERSION" KIND_TO="$TO_VERSION" \
   KIND_PREPROCESS_IMAGE="$PREPROCESS_IMAGE" KIND_UPGRADE_IMAGE="$UPGRADE_IMAGE" \
-  KIND_ARCHIVES_ALL="$REPO_ROOT/$IMAGES_DIR/node-preprocess_${AGENT_VERSION}_linux-amd64.tar:$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}_linux-amd64.tar:$LAB_IMAGES/$TO_VERSION/node.tar" \
+  KIND_ARCHIVES_ALL="$REPO_ROOT/$IMAGES_DIR/node-preprocess_${AGENT_VERSION}_linux-amd64.tar:$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}_linux-amd64.tar:$REPO_ROOT/$IMAGES_DIR/edgeupgrade_${AGENT_VERSION}_linux-amd64.tar:$LAB_IMAGES/$TO_VERSION/node.tar" \
   KIND_ARCHIVES_CP="$LAB_IMAGES/$TO_VERSION/cp.tar" KIND_WORKLOAD_ARCHIVE="$LAB_IMAGES/lab.tar" \
   KIND_ARTIFACTS="${KIND_ARTIFACTS:-/var/tmp/eukind-artifacts}" KIND_REPO_ROOT="$REPO_ROOT"
 # kubectl finds the plugin on PATH: `kubectl edgeupgrade` is what users type.
