@@ -73,8 +73,10 @@ start() {
 }
 JSON
   log "starting dockerd ($(dockerd --version)); log $KIND_DIR/dockerd.log"
+  # dockerd outlives this script (make kind-up): it must not inherit the lab's lock
+  # (fd 5, e2e.sh) or a build lock, or it would hold them for as long as it runs.
   HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
-    setsid dockerd --config-file "$KIND_DIR/daemon.json" >"$KIND_DIR/dockerd.log" 2>&1 </dev/null &
+    setsid dockerd --config-file "$KIND_DIR/daemon.json" >"$KIND_DIR/dockerd.log" 2>&1 </dev/null 5>&- 7>&- 8>&- 9>&- &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     kill -0 $! 2>/dev/null || { tail -20 "$KIND_DIR/dockerd.log" >&2; die "dockerd exited"; }
