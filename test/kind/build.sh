@@ -211,8 +211,11 @@ build_node() {
   # The base image is local only: kind's `docker pull` of it fails at once (dockerd's
   # proxy is a closed loopback port) and kind goes on with the local image. The same
   # proxy in the build container keeps containerd there from fetching anything.
+  # kind extracts the server tarball under TMPDIR and leaves it there (about 600 MB a
+  # build): give it a directory inside $work, which is removed below.
+  mkdir -p "$work/tmp"
   # shellcheck disable=SC2016 # expanded by the inner shell
-  HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
+  TMPDIR=$work/tmp HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
   with_progress "kind build node-image $v" "1-3 min" \
     sh -c 'log=$1; shift; exec "$@" >"$log" 2>&1' _ "$work/build.log" \
     "$KIND_BIN" build node-image --type file --base-image "$base" --image "$tag.kind" "$work/kubernetes-server-linux-amd64.tar.gz" \
