@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,7 @@ func finishJobs(ctx context.Context, t *testing.T, c *prechecktest.Cluster, fail
 		}
 		node := j.Annotations[job.AnnotationNode]
 		cond := batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
-		if contains(fail, node) {
+		if slices.Contains(fail, node) {
 			cond.Type, cond.Reason = batchv1.JobFailed, "BackoffLimitExceeded"
 		} else if err := setKubelet(ctx, c, node, j.Annotations[job.AnnotationTargetVersion]); err != nil {
 			t.Errorf("fake kubelet %s: %v", node, err)
@@ -69,15 +70,6 @@ func setKubelet(ctx context.Context, c *prechecktest.Cluster, node, version stri
 	n.Status.NodeInfo.KubeletVersion = version
 	_, err = c.Kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeVersions maps every node of c to its kubelet version.
