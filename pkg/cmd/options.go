@@ -3,8 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
@@ -51,15 +49,15 @@ func runOptions(o commandOptions) func(*cobra.Command, []string) error {
 // validate checks the scope flags alone and returns the parsed selector (nil: every
 // node).
 func (s *scopeFlags) validate() (labels.Selector, error) {
-	if !slices.Contains(upgrade.Modes, upgrade.Mode(s.Mode)) {
-		return nil, fmt.Errorf("unknown --mode %q: use one of all, control-plane, nodes", s.Mode) // the core's wording (upgrade.ValidateSpec)
+	if err := upgrade.ValidateMode(upgrade.Mode(s.Mode)); err != nil {
+		return nil, err
 	}
 	sel, err := labels.Parse(s.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("invalid --selector %q: %w", s.Selector, err)
 	}
-	if u := precheck.UnknownSkips(s.SkipChecks); len(u) > 0 {
-		return nil, fmt.Errorf("unknown check ID %s in --skip-check: kubectl edgeupgrade check --list shows the IDs", strings.Join(u, ", "))
+	if err := precheck.ValidateSkips(s.SkipChecks); err != nil {
+		return nil, err
 	}
 	if s.Selector == "" {
 		return nil, nil

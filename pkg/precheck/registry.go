@@ -1,6 +1,7 @@
 package precheck
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -87,6 +88,14 @@ func skipMatches(pattern, id string) bool {
 		return strings.HasPrefix(id, p)
 	}
 	return pattern == id
+}
+
+// ValidateSkips refuses --skip-check patterns that match no registered check.
+func ValidateSkips(patterns []string) error {
+	if u := UnknownSkips(patterns); len(u) > 0 {
+		return fmt.Errorf("unknown check ID %s in --skip-check: kubectl edgeupgrade check --list shows the IDs", strings.Join(u, ", "))
+	}
+	return nil
 }
 
 // UnknownSkips returns the --skip-check patterns that match no registered check.

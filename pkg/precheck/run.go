@@ -3,9 +3,7 @@ package precheck
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 
@@ -43,11 +41,13 @@ func Finish(ctx context.Context, c Clients, v *View) *Report {
 }
 
 func (o *Options) validate() error {
-	if o.Mode != "" && !slices.Contains(upgrade.Modes, o.Mode) {
-		return fmt.Errorf("invalid mode %q: use %s, %s or %s", o.Mode, upgrade.ModeAll, upgrade.ModeControlPlane, upgrade.ModeNodes)
+	if o.Mode != "" {
+		if err := upgrade.ValidateMode(o.Mode); err != nil {
+			return err
+		}
 	}
-	if u := UnknownSkips(o.Skip); len(u) > 0 {
-		return fmt.Errorf("unknown check ID %s in --skip-check: kubectl edgeupgrade check --list shows the IDs", strings.Join(u, ", "))
+	if err := ValidateSkips(o.Skip); err != nil {
+		return err
 	}
 	if o.Deep && o.DeepImage == "" {
 		return fmt.Errorf("deep checks need the node-preprocess image: pass --preprocess-image")

@@ -147,8 +147,10 @@ func TestRunErrors(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "kubectl edgeupgrade check --list shows the IDs") {
 		t.Errorf("unknown --skip-check ID: %v", err)
 	}
-	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Mode: "workers"}); err == nil {
-		t.Error("bad mode accepted")
+	// The same words as start and plan (upgrade.ValidateMode), so every command reads alike.
+	if _, err := precheck.Run(context.Background(), c.Clients(), precheck.Options{Mode: "workers"}); err == nil ||
+		err.Error() != upgrade.ValidateMode("workers").Error() {
+		t.Errorf("bad mode: %v", err)
 	}
 	c.Kube.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("nodes is forbidden")

@@ -30,8 +30,8 @@ func ValidateSpec(sp Spec) error {
 		return err
 	}
 	var errs []string
-	if !slices.Contains(Modes, sp.Mode) {
-		errs = append(errs, fmt.Sprintf("unknown --mode %q: use one of all, control-plane, nodes", sp.Mode))
+	if err := ValidateMode(sp.Mode); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if sp.MaxBatchSize < 0 {
 		errs = append(errs, fmt.Sprintf("--max-batch-size must be 0 (10%% of the workers) or more, got %d", sp.MaxBatchSize))
@@ -57,6 +57,14 @@ func ValidateSpec(sp Spec) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// ValidateMode refuses a mode that is not one of Modes, in the words every command uses.
+func ValidateMode(m Mode) error {
+	if slices.Contains(Modes, m) {
+		return nil
+	}
+	return fmt.Errorf("unknown --mode %q: use one of all, control-plane, nodes", m)
 }
 
 // NewState validates a start against the cluster and returns the first state of a
