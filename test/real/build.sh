@@ -65,7 +65,8 @@ build_etcd() {  # build_etcd KUBE_VERSION → prints the etcd binary
 # The binary carries only the plugins a kubeadm Corefile uses (plus log and hosts, for
 # debugging): CoreDNS's own main links every plugin, and the cloud DNS plugins' SDKs
 # (route53, azure, clouddns), etcd, dnstap and tracing nearly double the packages to
-# compile on a cold machine (1,335 against 776).
+# compile (1,335 against 776). Measured with an empty build cache: 181 CPU-seconds
+# against 276, and a 52 MB binary against 74 MB.
 build_coredns() {  # build_coredns KUBE_VERSION → prints the coredns binary
   local tag ver out mod v=$1
   [ "${REALLAB_EXACT_COREDNS:-0}" = 1 ] || v=$TO_VERSION
