@@ -58,6 +58,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdHistory(f, streams),
 		NewCmdReport(f, streams),
 		NewCmdCheck(f, streams),
+		NewCmdFleet(flags.KubeConfig, streams),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
