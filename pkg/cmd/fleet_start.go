@@ -94,6 +94,7 @@ func (r *fleetRun) startWave(ctx context.Context, d fleet.Decision) {
 	// is settled by the next read: a run to the target is followed, anything else
 	// stops the fleet instead of being started again and again.
 	d2, _ := r.decide(ctx, nil)
+	r.printChanges(d2)
 	for _, c := range d2.Clusters {
 		if slices.Contains(d.Start, c.Name) {
 			switch c.Phase {
@@ -116,7 +117,7 @@ func (r *fleetRun) printChanges(d fleet.Decision) {
 			continue
 		}
 		r.shown[c.Name] = key
-		r.line("%s  %-11s %s", c.Name, c.Phase, c.Detail)
+		r.line("%-*s  %-11s  %s", width(d), c.Name, c.Phase, dash(c.Detail))
 	}
 	if d.SoakUntil != nil && r.shown["\x00soak"] != d.SoakUntil.String() {
 		r.shown["\x00soak"] = d.SoakUntil.String()
@@ -157,8 +158,17 @@ func (r *fleetRun) blocked(d fleet.Decision) error {
 	if len(lost) == 0 {
 		return errors.New("the fleet cannot go on and no cluster is unreachable: report this as a bug with fleet status -o json")
 	}
-	return &ExitError{Code: ExitUnreachable, Err: fmt.Errorf("fleet blocked at %s: unreachable %s count as not done; run fleet start again when they answer",
+	return &ExitError{Code: ExitUnreachable, Err: fmt.Errorf("fleet blocked at %s: unreachable, so not done: %s; run fleet start again when they answer",
 		waveLabel(r.fleet, d.Wave), strings.Join(lost, ", "))}
+}
+
+// width is the longest cluster name, to align lines.
+func width(d fleet.Decision) int {
+	n := 0
+	for _, c := range d.Clusters {
+		n = max(n, len(c.Name))
+	}
+	return n
 }
 
 func count(d fleet.Decision, p fleet.Phase) int {

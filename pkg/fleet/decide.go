@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -88,6 +89,9 @@ func PhaseOf(o Observed, target string) (Phase, string) {
 	if o.AtTarget {
 		return Done, "every node at " + target
 	}
+	if o.Oldest != "" {
+		return Pending, "oldest node at " + o.Oldest
+	}
 	return Pending, ""
 }
 
@@ -98,7 +102,7 @@ func runPhase(r *upgrade.State) (Phase, string) {
 	case r.Phase.Terminal():
 		return Failed, fmt.Sprintf("run %s ended %s%s", r.RunID, r.Phase, suffix(r.EndReason))
 	case r.Pause != nil:
-		return Paused, "paused: " + r.Pause.Reason + lastFailure(r)
+		return Paused, r.Pause.Reason + lastFailure(r)
 	}
 	return Running, fmt.Sprintf("run %s: %s", r.RunID, r.Phase)
 }
@@ -116,6 +120,9 @@ func lastFailure(r *upgrade.State) string {
 		return ""
 	}
 	f := r.Failures[len(r.Failures)-1]
+	if strings.Contains(r.Pause.Reason, f.Message) {
+		return "" // the reason says it already
+	}
 	return fmt.Sprintf(" (last failure: node %s: %s)", f.Node, f.Message)
 }
 
@@ -138,6 +145,9 @@ func Decide(f *File, targets []Target, obs []Observed, now time.Time) Decision {
 				c.RunPhase = "Paused"
 			}
 			c.Started, c.Finished = &r.StartedAt, r.FinishedAt
+			if c.Version == "" && r.Spec.TargetVersion == f.Spec.TargetVersion {
+				c.Version = r.Spec.FromVersion // the version the run started from
+			}
 		}
 		if c.Phase == Paused || c.Phase == Failed {
 			d.Stopped = append(d.Stopped, c.Name)

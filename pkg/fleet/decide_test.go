@@ -92,7 +92,7 @@ func TestDecide(t *testing.T) {
 // TestPhaseOfPausedNamesTheFailure: the cause a stopped fleet reports.
 func TestPhaseOfPausedNamesTheFailure(t *testing.T) {
 	p, detail := PhaseOf(run("v1.36.3", "Paused", 0), "v1.36.3")
-	if p != Paused || detail != "paused: node n1 failed (last failure: node n1: boom)" {
+	if p != Paused || detail != "node n1 failed (last failure: node n1: boom)" {
 		t.Fatalf("%s %q", p, detail)
 	}
 }

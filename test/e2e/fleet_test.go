@@ -96,21 +96,39 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("fleet status: %s %v", got, st.Stopped)
 	}
 
-	// 2. Fix the node, resume; site-a's link goes down: it is reported, holds its slot,
-	// and keeps the fleet from completing, but site-b finishes and site-c starts and
-	// finishes.
-	if err := labs["site-b"].lab.ClearFaults(context.Background(), "edge-a-001"); err != nil {
+	// 2. Fix the node and resume it; site-a's link goes down: it is reported, holds
+	// its slot and keeps the fleet from completing, but site-b finishes and site-c
+	// starts and finishes. On the way, fleet pause pauses site-b (its retried node
+	// takes 8 s, time for the pause to land) and fleet resume resumes it.
+	ctx := context.Background()
+	lb := labs["site-b"].lab
+	if err := lb.ClearFaults(ctx, "edge-a-001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.SetJobDuration(ctx, "edge-a-001", 8*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	px.cut(true)
-	r = fleet("resume", "--retry-failed", "--cluster-timeout", "2s")
+	short := "--cluster-timeout=2s"
+	r = fleet("resume", "--retry-failed", short)
 	if r.code != 6 || !strings.Contains(r.out, "site-b: resumed") || !strings.Contains(r.out, "site-a: unreachable (no answer within 2s)") {
 		t.Fatalf("fleet resume with site-a cut off: %s", r)
 	}
+	r = fleet("pause", "--reason", "change freeze", short)
+	if r.code != 6 || !strings.Contains(r.out, "site-b: paused") {
+		t.Fatalf("fleet pause: %s", r)
+	}
+	st = fleetJSON(t, fleet("status", "-o", "json", short))
+	if got := st.phases(); got != "mgmt=Done site-a=Unreachable site-b=Paused site-c=Pending" || !strings.Contains(st.Clusters[2].Detail, "change freeze") {
+		t.Fatalf("fleet status after fleet pause: %s", got)
+	}
+	if r = fleet("resume", short); r.code != 6 || !strings.Contains(r.out, "site-b: resumed") {
+		t.Fatalf("fleet resume: %s", r)
+	}
 	t0 := time.Now()
-	r = fleet("start", "--wait", "--interval", "500ms", "--cluster-timeout", "2s")
+	r = fleet("start", "--wait", "--interval", "500ms", short)
 	t.Logf("fleet start --wait, site-a cut off:\n%s", r)
-	if r.code != 6 || !strings.Contains(r.err, "fleet blocked at wave 2/2 (workloads): unreachable site-a (no answer within 2s)") {
+	if r.code != 6 || !strings.Contains(r.err, "fleet blocked at wave 2/2 (workloads): unreachable, so not done: site-a (no answer within 2s)") {
 		t.Fatalf("fleet start with site-a cut off: %s", r)
 	}
 	t.Logf("fleet start with an unreachable cluster returned in %s", time.Since(t0).Round(time.Second))
@@ -262,8 +280,8 @@ func (s *runSampler) stop() int {
 
 // fleetView is the part of `fleet status|plan -o json` the test reads.
 type fleetView struct {
-	Clusters []struct{ Name, Phase string } `json:"clusters"`
-	Stopped  []string                       `json:"stopped"`
+	Clusters []struct{ Name, Phase, Detail string } `json:"clusters"`
+	Stopped  []string                               `json:"stopped"`
 	Plan     []struct{ Name, PreCheck, Action string }
 }
 
