@@ -78,6 +78,7 @@ func newCmdFleetVerb(kubeconfig *string, streams genericiooptions.IOStreams, ver
 	fs := cmd.Flags()
 	fs.StringVarP(&o.File, "filename", "f", "", "The fleet file")
 	_ = cmd.MarkFlagRequired("filename")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	fs.DurationVar(&o.Timeout, "cluster-timeout", 10*time.Second, "How long one read of a cluster may take before it is reported unreachable")
 	switch verb {
 	case "plan", "status":

@@ -94,3 +94,19 @@ func TestFleetStartLines(t *testing.T) {
 	r.printChanges(d)
 	compareGolden(t, "fleet-start-lines.golden", b.String())
 }
+
+// TestFleetVersionErrors: a pending cluster two minors below the target is refused
+// before anything starts, naming the version to go to first.
+func TestFleetVersionErrors(t *testing.T) {
+	o, _ := fleetFixture(t)
+	obs := make([]fleet.Observed, len(o.targets))
+	for i := range obs {
+		obs[i] = fleet.Observed{Oldest: "v1.35.4"}
+	}
+	obs[2].Oldest = "v1.34.2"
+	got := o.versionErrors(fleet.Decide(o.fleet, o.targets, obs, o.now()))
+	want := `cluster "site-b": cannot upgrade from v1.34.2 to v1.36.3: upgrade one minor version at a time; upgrade to v1.35 first`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("got %q, want [%q]", got, want)
+	}
+}
