@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -33,6 +34,7 @@ type FleetOptions struct {
 	SkipFailed  bool
 
 	kubeconfig *string // the root's --kubeconfig: the kubeconfig of `context:` clusters
+	context    *string // the root's --context, which the fleet file replaces
 	streams    genericiooptions.IOStreams
 	now        func() time.Time
 	run        func(context.Context) error
@@ -41,9 +43,10 @@ type FleetOptions struct {
 	targets []fleet.Target
 }
 
-// NewCmdFleet returns the fleet command and its verbs. kubeconfig is the root's
-// --kubeconfig flag.
-func NewCmdFleet(kubeconfig *string, streams genericiooptions.IOStreams) *cobra.Command {
+// NewCmdFleet returns the fleet command and its verbs. Of the root's connection flags,
+// --kubeconfig is the kubeconfig of the file's `context:` clusters; --context is
+// refused (the file names each cluster's).
+func NewCmdFleet(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fleet",
 		Short: "Upgrade many clusters in waves, from a fleet file",
@@ -56,17 +59,17 @@ func NewCmdFleet(kubeconfig *string, streams genericiooptions.IOStreams) *cobra.
 			ConfigMap, so any machine with the file and the kubeconfigs continues it.`),
 	}
 	cmd.AddCommand(
-		newCmdFleetVerb(kubeconfig, streams, "plan", "Show every cluster's version and pre-check, the waves, and what start would do", (*FleetOptions).plan),
-		newCmdFleetVerb(kubeconfig, streams, "start", "Start the next clusters of the fleet; --wait follows the fleet to its end", (*FleetOptions).start),
-		newCmdFleetVerb(kubeconfig, streams, "status", "Show the fleet, read from each cluster's state ConfigMap", (*FleetOptions).status),
-		newCmdFleetVerb(kubeconfig, streams, "pause", "Pause every running cluster run of the fleet", (*FleetOptions).pause),
-		newCmdFleetVerb(kubeconfig, streams, "resume", "Resume every paused cluster run of the fleet, detached", (*FleetOptions).resume),
+		newCmdFleetVerb(flags, streams, "plan", "Show every cluster's version and pre-check, the waves, and what start would do", (*FleetOptions).plan),
+		newCmdFleetVerb(flags, streams, "start", "Start the next clusters of the fleet; --wait follows the fleet to its end", (*FleetOptions).start),
+		newCmdFleetVerb(flags, streams, "status", "Show the fleet, read from each cluster's state ConfigMap", (*FleetOptions).status),
+		newCmdFleetVerb(flags, streams, "pause", "Pause every running cluster run of the fleet", (*FleetOptions).pause),
+		newCmdFleetVerb(flags, streams, "resume", "Resume every paused cluster run of the fleet, detached", (*FleetOptions).resume),
 	)
 	return cmd
 }
 
-func newCmdFleetVerb(kubeconfig *string, streams genericiooptions.IOStreams, verb, short string, run func(*FleetOptions, context.Context) error) *cobra.Command {
-	o := &FleetOptions{kubeconfig: kubeconfig, streams: streams, now: time.Now}
+func newCmdFleetVerb(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, verb, short string, run func(*FleetOptions, context.Context) error) *cobra.Command {
+	o := &FleetOptions{kubeconfig: flags.KubeConfig, context: flags.Context, streams: streams, now: time.Now}
 	o.run = func(ctx context.Context) error { return run(o, ctx) }
 	cmd := &cobra.Command{
 		Use:     verb + " -f FILE",
@@ -106,6 +109,9 @@ var fleetExamples = map[string]string{
 
 // Complete reads the fleet file and resolves its clusters' kubeconfigs and contexts.
 func (o *FleetOptions) Complete(_ []string) error {
+	if o.context != nil && *o.context != "" {
+		return errors.New("--context does not apply to fleet commands: the fleet file names each cluster's context")
+	}
 	f, err := fleet.Read(o.File)
 	if err != nil {
 		return err

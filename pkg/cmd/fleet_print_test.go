@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,22 @@ func TestFleetVersionErrors(t *testing.T) {
 	want := `cluster "site-b": cannot upgrade from v1.34.2 to v1.36.3: upgrade one minor version at a time; upgrade to v1.35 first`
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("got %q, want [%q]", got, want)
+	}
+}
+
+// TestFleetRefusals: flags that cannot apply are refused with one line, before any
+// cluster is read.
+func TestFleetRefusals(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"fleet status -f ../../docs/examples/fleet.yaml --context x", "--context does not apply to fleet commands: the fleet file names each cluster's context"},
+		{"fleet plan -f nope.yaml", "read the fleet file: open nope.yaml: no such file or directory"},
+		{"fleet start", `required flag(s) "filename" not set`},
+	} {
+		var b bytes.Buffer
+		root := NewCmdRoot(genericiooptions.IOStreams{In: &b, Out: &b, ErrOut: &b})
+		root.SetArgs(strings.Fields(tc.args))
+		if err := root.Execute(); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

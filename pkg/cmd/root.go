@@ -58,7 +58,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdHistory(f, streams),
 		NewCmdReport(f, streams),
 		NewCmdCheck(f, streams),
-		NewCmdFleet(flags.KubeConfig, streams),
+		NewCmdFleet(flags, streams),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
