@@ -35,6 +35,7 @@ spec:
   waves:
   - name: management
     clusters: [{context: mgmt}]
+    soak: 2s
   - name: workloads
     maxConcurrent: 2
     clusters:
@@ -73,13 +74,13 @@ func TestFleet(t *testing.T) {
 	samples := sampleRuns(t, labs, []string{"site-a", "site-b", "site-c"})
 	r = fleet("start", "--wait", "--interval", "500ms")
 	t.Logf("fleet start --wait, site-b failing:\n%s", r)
-	if r.code != 3 || !strings.Contains(r.err, "fleet stopped") || !strings.Contains(r.err, "site-b paused") || !strings.Contains(r.err, "boom: the new kubelet did not start") {
+	if r.code != 3 || !strings.Contains(r.out, "wave 2/2 (workloads) waits for the soak of the previous wave") || !strings.Contains(r.err, "fleet stopped") || !strings.Contains(r.err, "site-b paused") || !strings.Contains(r.err, "boom: the new kubelet did not start") {
 		t.Fatalf("fleet start with a failing node: %s", r)
 	}
 	mg := runOf(t, labs["mgmt"])
 	for _, n := range []string{"site-a", "site-b"} {
-		if st := runOf(t, labs[n]); mg.FinishedAt == nil || st.StartedAt.Before(*mg.FinishedAt) {
-			t.Errorf("%s started at %s, before the management run finished (%v)", n, st.StartedAt, mg.FinishedAt)
+		if st := runOf(t, labs[n]); mg.FinishedAt == nil || st.StartedAt.Before(mg.FinishedAt.Add(2*time.Second)) {
+			t.Errorf("%s started at %s, before the management run finished (%v) and its wave's 2 s soak passed", n, st.StartedAt, mg.FinishedAt)
 		}
 	}
 	if st := runOf(t, labs["site-a"]); st.Phase != upgrade.PhaseCompleted {
