@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -220,12 +219,15 @@ func (f *File) validateWaves() error {
 	return nil
 }
 
+// validate checks the options in the words of start's flags, which they become.
 func (o StartOptions) validate(where string) error {
-	if o.Mode != "" && !slices.Contains(upgrade.Modes, upgrade.Mode(o.Mode)) {
-		return fmt.Errorf("%s: unknown mode %q: use one of all, control-plane, nodes", where, o.Mode)
+	if o.Mode != "" {
+		if err := upgrade.ValidateMode(upgrade.Mode(o.Mode)); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
 	}
-	if u := precheck.UnknownSkips(o.SkipChecks); len(u) > 0 {
-		return fmt.Errorf("%s: unknown check ID %s in skipChecks: kubectl edgeupgrade check --list shows the IDs", where, strings.Join(u, ", "))
+	if err := precheck.ValidateSkips(o.SkipChecks); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	if o.MaxBatchSize < 0 {
 		return fmt.Errorf("%s: maxBatchSize %d: must be at least 1 (omit it for 10%% of the workers)", where, o.MaxBatchSize)

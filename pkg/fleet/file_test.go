@@ -72,9 +72,9 @@ func TestValidate(t *testing.T) {
 			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{context: site-z}]}]}"},
 		{name: "missing kubeconfig file", err: `cluster "gone": kubeconfig`,
 			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{kubeconfig: gone.yaml}]}]}"},
-		{name: "bad mode", err: `cluster "mgmt" start: unknown mode "workers"`,
+		{name: "bad mode", err: `cluster "mgmt" start: unknown --mode "workers"`,
 			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{context: mgmt, start: {mode: workers}}]}]}"},
-		{name: "bad default skip", err: `spec.defaults: unknown check ID nope in skipChecks`,
+		{name: "bad default skip", err: `spec.defaults: unknown check ID nope in --skip-check`,
 			file: head + "spec: {targetVersion: v1.36.3, defaults: {skipChecks: [nope]}, waves: [{clusters: [{context: mgmt}]}]}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
