@@ -72,10 +72,21 @@ func TestFleet(t *testing.T) {
 	// 1. The management lab first, then at most two workload labs; site-b's failing
 	// node stops the fleet while site-a finishes; site-c never starts.
 	samples := sampleRuns(t, labs, []string{"site-a", "site-b", "site-c"})
+	// site-a's last node hangs until site-b has paused, so site-a is surely running
+	// then, however loaded the machine.
+	ctx := context.Background()
+	la, lb := labs["site-a"].lab, labs["site-b"].lab
+	if err := la.SetHang(ctx, "edge-a-002", true); err != nil {
+		t.Fatal(err)
+	}
+	released := releaseWhenPaused(lb, la, "edge-a-002")
 	r = fleet("start", "--wait", "--interval", "500ms")
 	t.Logf("fleet start --wait, site-b failing:\n%s", r)
 	if r.code != 3 || !strings.Contains(r.out, "wave 2/2 (workloads) waits for the soak of the previous wave") || !strings.Contains(r.err, "fleet stopped") || !strings.Contains(r.err, "site-b paused") || !strings.Contains(r.err, "boom: the new kubelet did not start") {
 		t.Fatalf("fleet start with a failing node: %s", r)
+	}
+	if !<-released {
+		t.Fatal("site-b never paused")
 	}
 	mg := runOf(t, labs["mgmt"])
 	for _, n := range []string{"site-a", "site-b"} {
@@ -100,13 +111,11 @@ func TestFleet(t *testing.T) {
 	// 2. Fix the node and resume it; site-a's link goes down: it is reported, holds
 	// its slot and keeps the fleet from completing, but site-b finishes and site-c
 	// starts and finishes. On the way, fleet pause pauses site-b (its retried node
-	// takes 8 s, time for the pause to land) and fleet resume resumes it.
-	ctx := context.Background()
-	lb := labs["site-b"].lab
+	// hangs until then) and fleet resume resumes it.
 	if err := lb.ClearFaults(ctx, "edge-a-001"); err != nil {
 		t.Fatal(err)
 	}
-	if err := lb.SetJobDuration(ctx, "edge-a-001", 8*time.Second); err != nil {
+	if err := lb.SetHang(ctx, "edge-a-001", true); err != nil {
 		t.Fatal(err)
 	}
 	px.cut(true)
@@ -122,6 +131,9 @@ func TestFleet(t *testing.T) {
 	st = fleetJSON(t, fleet("status", "-o", "json", short))
 	if got := st.phases(); got != "mgmt=Done site-a=Unreachable site-b=Paused site-c=Pending" || !strings.Contains(st.Clusters[2].Detail, "change freeze") {
 		t.Fatalf("fleet status after fleet pause: %s", got)
+	}
+	if err := lb.SetHang(ctx, "edge-a-001", false); err != nil {
+		t.Fatal(err)
 	}
 	if r = fleet("resume", short); r.code != 6 || !strings.Contains(r.out, "site-b: resumed") {
 		t.Fatalf("fleet resume: %s", r)
@@ -233,6 +245,26 @@ func runOf(t *testing.T, e *env) upgrade.State {
 		t.Fatalf("read the run: %v", err)
 	}
 	return st
+}
+
+// releaseWhenPaused lets node of lab `hung` finish once the run of lab `paused` is
+// paused; the channel says whether it was (false: it never paused within 3 minutes).
+func releaseWhenPaused(paused, hung *lab.Lab, node string) <-chan bool {
+	out := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for ctx.Err() == nil {
+			st, _, err := store.Store{Client: paused.Client}.Get(ctx)
+			if err == nil && st.Pause != nil {
+				out <- hung.SetHang(ctx, node, false) == nil
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		out <- false
+	}()
+	return out
 }
 
 // runSampler polls the labs' state ConfigMaps and keeps the most active runs seen at once.
