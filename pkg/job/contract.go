@@ -55,6 +55,9 @@ const (
 	EnvNodeName      = "EDGEUPGRADE_NODE_NAME"
 	EnvHostRoot      = "EDGEUPGRADE_HOST_ROOT"
 	EnvStepTimeout   = "EDGEUPGRADE_STEP_TIMEOUT" // Go duration, per agent step
+	// EnvRuntimeVersion: the containerd version the node is upgraded to before the
+	// kubelet (unset: the runtime is left alone).
+	EnvRuntimeVersion = "EDGEUPGRADE_RUNTIME_VERSION"
 
 	RoleMasterFirst = "master-first"
 	RoleMaster      = "master"

@@ -89,6 +89,9 @@ func (a *Agent) defaults() {
 	if a.Config.BinDir == "" {
 		a.Config.BinDir = DefaultBinDir
 	}
+	if a.Config.RuntimeBinDir == "" {
+		a.Config.RuntimeBinDir = DefaultRuntimeBin
+	}
 }
 
 // logf writes one timestamped log line; logging is best effort and never fails a step.
@@ -184,15 +187,23 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 // kubepods cgroups, not in kubelet.service's; a new kubelet adopts the running pods
 // from the runtime.
 func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (method string, seen bool, err error) {
+	return a.restartService(ctx, "kubelet", kubeletPath)
+}
+
+// restartService restarts the daemon name (the kubelet, containerd: the systemd unit
+// and the process have that name) that runs the binary at host path bin, as
+// restartKubelet describes.
+func (a *Agent) restartService(ctx context.Context, name, bin string) (method string, seen bool, err error) {
+	kubeletPath := bin
 	if a.Host.HasSystemd() {
 		ps, _ := a.Host.runningKubelets(kubeletPath)
-		a.logf("restarting the kubelet with systemctl daemon-reload and systemctl restart kubelet")
+		a.logf("restarting the %s with systemctl daemon-reload and systemctl restart %s", name, name)
 		if _, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"daemon-reload"}, Output: a.Out}); err != nil {
 			return RestartSystemd, len(ps) > 0, fmt.Errorf("systemctl daemon-reload: %w", err)
 		}
-		_, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"restart", "kubelet"}, Output: a.Out})
+		_, err := a.Host.Runner.Run(ctx, Command{Name: "systemctl", Args: []string{"restart", name}, Output: a.Out})
 		if err != nil {
-			return RestartSystemd, len(ps) > 0, fmt.Errorf("systemctl restart kubelet: %w", err)
+			return RestartSystemd, len(ps) > 0, fmt.Errorf("systemctl restart %s: %w", name, err)
 		}
 		return RestartSystemd, len(ps) > 0, nil
 	}
@@ -219,28 +230,28 @@ func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (method 
 				oldAlive = append(oldAlive, p)
 			case p.StartTime > since && !p.Deleted:
 				if len(old) == 0 {
-					a.logf("the kubelet (pid %d) started after the files were in place: it runs them, no restart needed", p.PID)
+					a.logf("the %s (pid %d) started after the files were in place: it runs them, no restart needed", name, p.PID)
 				} else {
-					a.logf("the kubelet is running again (pid %d)", p.PID)
+					a.logf("the %s is running again (pid %d)", name, p.PID)
 				}
 				return RestartSupervisor, true, nil
 			default: // started before the files were in place: restart it
 				if err := a.Host.signalIfSame(p, syscall.SIGTERM); err != nil {
-					return RestartSupervisor, true, fmt.Errorf("signal the kubelet (pid %d): %w", p.PID, err)
+					return RestartSupervisor, true, fmt.Errorf("signal the %s (pid %d): %w", name, p.PID, err)
 				}
 				old[id] = true
 				pids = append(pids, fmt.Sprint(p.PID))
 				oldAlive = append(oldAlive, p)
-				a.logf("sent SIGTERM to the kubelet (pid %d); waiting for its supervisor to start %s again", p.PID, kubeletPath)
+				a.logf("sent SIGTERM to the %s (pid %d); waiting for its supervisor to start %s again", name, p.PID, kubeletPath)
 			}
 		}
 		if len(old) == 0 && !announced {
-			a.logf("no kubelet is running (a crash-looping kubelet is dead most of the time); waiting for its supervisor to start %s", kubeletPath)
+			a.logf("no %s is running (a crash-looping %s is dead most of the time); waiting for its supervisor to start %s", name, name, kubeletPath)
 			announced = true
 		}
 		if len(oldAlive) > 0 && !killed && a.Now().Sub(start) > a.KillAfter {
 			for _, p := range oldAlive {
-				a.logf("the kubelet (pid %d) did not exit %s after SIGTERM; sending SIGKILL", p.PID, a.KillAfter)
+				a.logf("the %s (pid %d) did not exit %s after SIGTERM; sending SIGKILL", name, p.PID, a.KillAfter)
 				_ = a.Host.signalIfSame(p, syscall.SIGKILL)
 			}
 			killed = true
@@ -248,11 +259,11 @@ func (a *Agent) restartKubelet(ctx context.Context, kubeletPath string) (method 
 		if err := sleepFor(ctx, a.ProcPoll); err != nil {
 			waited := roundDuration(a.Now().Sub(start))
 			if len(old) == 0 {
-				return RestartSupervisor, false, fmt.Errorf("no kubelet (%s) was running and none started within %s: the host has no systemd and nothing restarted the kubelet (is it run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
-					kubeletPath, waited)
+				return RestartSupervisor, false, fmt.Errorf("no %s (%s) was running and none started within %s: the host has no systemd and nothing restarted the %s (is it run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
+					name, kubeletPath, waited, name)
 			}
-			return RestartSupervisor, true, fmt.Errorf("no new kubelet process within %s after SIGTERM to pid %s: nothing restarted it (is the kubelet run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
-				waited, strings.Join(pids, ","))
+			return RestartSupervisor, true, fmt.Errorf("no new %s process within %s after SIGTERM to pid %s: nothing restarted it (is the %s run by a supervisor such as OpenRC supervise-daemon, runit or s6?)",
+				name, waited, strings.Join(pids, ","), name)
 		}
 	}
 }

@@ -27,6 +27,8 @@ const (
 	EnvKubeadmArgs = "EDGEUPGRADE_KUBEADM_ARGS"
 	// EnvVerifyTimeout limits the kubelet restart and verification steps (each).
 	EnvVerifyTimeout = "EDGEUPGRADE_VERIFY_TIMEOUT"
+	// EnvRuntimeBinDir is where the upgrade image keeps containerd's binaries.
+	EnvRuntimeBinDir = "EDGEUPGRADE_RUNTIME_BIN_DIR"
 )
 
 // Streams are the agent's standard streams.
@@ -101,6 +103,8 @@ func (o *options) addFlags(root *cobra.Command) {
 	f.StringVar(&o.cfg.StateDir, "state-dir", envOr(EnvStateDir, DefaultStateDir), "host directory for backups, staging and last-result.json (env "+EnvStateDir+")")
 	f.StringVar(&o.proc, "proc", envOr(EnvProc, "/proc"), "procfs of the host's PID namespace (the Job sets hostPID) (env "+EnvProc+")")
 	f.StringVar(&o.cfg.TerminationLog, "termination-log", envOr(EnvTerminationLog, DefaultTerminationLog), "file for the one-line result (\"\" for none) (env "+EnvTerminationLog+")")
+	f.StringVar(&o.cfg.RuntimeVersion, "runtime-version", envOr(job.EnvRuntimeVersion, ""), "containerd version to upgrade the node to before the kubelet, e.g. v2.2.9 (\"\": leave the runtime alone) (env "+job.EnvRuntimeVersion+")")
+	f.StringVar(&o.cfg.RuntimeBinDir, "runtime-bin-dir", envOr(EnvRuntimeBinDir, DefaultRuntimeBin), "directory of containerd, containerd-shim-runc-v2 and ctr in the upgrade image (env "+EnvRuntimeBinDir+")")
 	f.StringArrayVar(&o.cfg.KubeadmArgs, "kubeadm-arg", strings.Fields(os.Getenv(EnvKubeadmArgs)), "extra argument for kubeadm upgrade apply/node (repeatable), e.g. --kubeadm-arg=--ignore-preflight-errors=CoreDNSUnsupportedPlugins (env "+EnvKubeadmArgs+", separated by spaces)")
 }
 

@@ -33,6 +33,11 @@ type Config struct {
 	StateDir string
 	// KubeadmArgs are added to the kubeadm upgrade command line.
 	KubeadmArgs []string
+	// RuntimeVersion is the containerd version to upgrade the node to before the
+	// kubelet ("" leaves the runtime alone); RuntimeBinDir holds its binaries in the
+	// upgrade image.
+	RuntimeVersion string
+	RuntimeBinDir  string
 	// TerminationLog is where the one-line result goes ("" for none).
 	TerminationLog string
 }

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer func() { _ = os.RemoveAll(dir) }()
-		for _, v := range []string{oldV, newV, "v1.36.2"} {
+		for _, v := range []string{oldV, newV, "v1.36.2", oldCtd, newCtd} {
 			out := filepath.Join(dir, "fakekube-"+v)
 			cmd := exec.Command("go", "build", "-o", out, "-ldflags", "-X main.version="+v, "./testdata/fakekube")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -320,6 +320,9 @@ func (r *recordingRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 	r.log = append(r.log, c.String())
 	r.mu.Unlock()
 	if c.Name == "systemctl" {
+		if strings.Join(c.Args, " ") == "restart containerd" {
+			restartFakeContainerd(r.root)
+		}
 		fail := filepath.Join(r.root, "fail/systemctl-"+c.Args[0])
 		if b, err := os.ReadFile(fail); err == nil {
 			if err := os.Remove(fail); err != nil { // fail once

@@ -50,7 +50,20 @@ func (a *Agent) Preprocess(ctx context.Context) Outcome {
 	if res.KubeletVersion == "v"+target.String() {
 		return finish(ResultNoop, ExitOK, fmt.Sprintf("preprocess: kubelet is already %s; no backup needed", res.KubeletVersion))
 	}
-	return finish(a.backUp(from, kubelet, prev, resuming, len(res.Findings)))
+	result, code, msg := a.backUp(from, kubelet, prev, resuming, len(res.Findings))
+	if code == ExitOK {
+		// The runtime's backup (when the Job asks for a containerd upgrade) sits beside
+		// the kubelet's, kept or replaced by the same rule as any backup: up to date
+		// means every file still matches.
+		note, err := a.backUpRuntime(ctx)
+		if err != nil {
+			return finish(ResultFailed, ExitFailed, "preprocess: "+err.Error())
+		}
+		if note != "" {
+			msg += "; " + note
+		}
+	}
+	return finish(result, code, msg)
 }
 
 // unfinished reads last-result.json: an upgrade from (or to) from that did not finish

@@ -167,9 +167,13 @@ func withoutChildren(ps []Process) []Process {
 
 // findKubeletBinary returns the host path of the binary of a running kubelet, if any
 // process whose binary is named kubelet runs under ExePrefix.
-func (h *Host) findKubeletBinary() string {
+func (h *Host) findKubeletBinary() string { return h.findBinary("kubelet") }
+
+// findBinary returns the host path of the binary of a running process whose binary
+// is named name (kubelet, containerd), if any runs under ExePrefix.
+func (h *Host) findBinary(name string) string {
 	ps, _ := listProcesses(h.Proc, func(p Process) bool {
-		return filepath.Base(p.Exe) == "kubelet" && strings.HasPrefix(p.Exe, h.ExePrefix+"/")
+		return filepath.Base(p.Exe) == name && strings.HasPrefix(p.Exe, h.ExePrefix+"/")
 	})
 	if len(ps) == 0 {
 		return ""

@@ -70,17 +70,21 @@ type StepRecord struct {
 // preprocess). The upgrade writes it as "in-progress" before it changes anything and
 // again when it ends, so a node that crashed midway says so.
 type LastResult struct {
-	SchemaVersion  int          `json:"schemaVersion"`
-	Command        string       `json:"command"`
-	RunID          string       `json:"runID,omitempty"`
-	Node           string       `json:"node,omitempty"`
-	Role           string       `json:"role,omitempty"`
-	FromVersion    string       `json:"fromVersion,omitempty"`
-	TargetVersion  string       `json:"targetVersion"`
-	Result         string       `json:"result"`
-	Step           string       `json:"step,omitempty"`
-	Message        string       `json:"message,omitempty"`
-	KubeletRestart string       `json:"kubeletRestart,omitempty"`
+	SchemaVersion  int    `json:"schemaVersion"`
+	Command        string `json:"command"`
+	RunID          string `json:"runID,omitempty"`
+	Node           string `json:"node,omitempty"`
+	Role           string `json:"role,omitempty"`
+	FromVersion    string `json:"fromVersion,omitempty"`
+	TargetVersion  string `json:"targetVersion"`
+	Result         string `json:"result"`
+	Step           string `json:"step,omitempty"`
+	Message        string `json:"message,omitempty"`
+	KubeletRestart string `json:"kubeletRestart,omitempty"`
+	// RuntimeFrom and RuntimeVersion: the containerd versions before and after, when
+	// the upgrade upgraded it.
+	RuntimeFrom    string       `json:"runtimeFrom,omitempty"`
+	RuntimeVersion string       `json:"runtimeVersion,omitempty"`
 	StartedAt      time.Time    `json:"startedAt"`
 	FinishedAt     *time.Time   `json:"finishedAt,omitempty"`
 	Steps          []StepRecord `json:"steps,omitempty"`

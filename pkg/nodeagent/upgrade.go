@@ -39,6 +39,8 @@ type upgradeRun struct {
 	// kubeletSeen: a kubelet process was seen at the last restart, so verification
 	// can watch the kubelet's processes for a crash loop.
 	kubeletSeen bool
+	// rt is the container runtime's part (nil until planned).
+	rt *runtime
 }
 
 // Upgrade upgrades the node in place to the target version (see docs/node-agent.md):
@@ -78,17 +80,10 @@ func (a *Agent) Upgrade(ctx context.Context) Outcome {
 	if err := hostcheck.CheckUpgradePath(u.from, u.target); err != nil {
 		return u.refuse(StepReadVersion, err)
 	}
-	if err := u.step(ctx, StepCheckBackup, func(context.Context) error {
-		m, err := loadBackup(a.Host, c.StateDir, u.rec.FromVersion)
-		if err != nil {
-			return fmt.Errorf("%w: run preprocess first", err)
-		}
-		u.backup = &m
-		return nil
-	}); err != nil {
+	if err := u.step(ctx, StepCheckBackup, u.checkBackups); err != nil {
 		return u.fail(StepCheckBackup, err)
 	}
-	if err := u.step(ctx, StepStage, u.stageBinaries); err != nil {
+	if err := u.step(ctx, StepStage, u.stageAll); err != nil {
 		return u.fail(StepStage, err)
 	}
 
@@ -96,22 +91,71 @@ func (a *Agent) Upgrade(ctx context.Context) Outcome {
 	// that preprocess and a rerun understand.
 	u.rec.Result = ResultInProgress
 	a.writeResult(lastResultFile, u.rec)
-	for _, s := range []struct {
+	type stepFn struct {
 		name string
 		fn   func(context.Context) error
-	}{
-		{StepInstallKubeadm, u.installKubeadm},
-		{StepKubeadm, u.runKubeadm},
-		{StepInstallKubelet, u.installKubelet},
-		{StepRestart, u.restart},
-		{StepVerify, u.verify},
-	} {
+	}
+	var steps []stepFn
+	if u.rt.action == runtimeUpgrade {
+		// The runtime first: the new kubelet may need it (Kubernetes 1.36 needs
+		// containerd 2.x), and a kubelet restart over a runtime restart is one restart
+		// too many to debug.
+		steps = append(steps, stepFn{StepInstallRuntime, u.installRuntime}, stepFn{StepRestartRuntime, u.restartRuntime}, stepFn{StepVerifyRuntime, u.verifyRuntime})
+	}
+	steps = append(steps,
+		stepFn{StepInstallKubeadm, u.installKubeadm},
+		stepFn{StepKubeadm, u.runKubeadm},
+		stepFn{StepInstallKubelet, u.installKubelet},
+		stepFn{StepRestart, u.restart},
+		stepFn{StepVerify, u.verify},
+	)
+	for _, s := range steps {
 		if err := u.step(ctx, s.name, s.fn); err != nil {
 			return u.rollback(ctx, s.name, err)
 		}
 	}
-	return u.finish(ResultSucceeded, "", ExitOK, fmt.Sprintf("upgrade: node %s upgraded from %s to %s (%s; kubelet restarted by %s)",
-		c.NodeName, u.rec.FromVersion, u.rec.TargetVersion, u.kubeadmCommand(), u.rec.KubeletRestart))
+	runtimeNote := ""
+	if u.rt.upgraded {
+		runtimeNote = fmt.Sprintf("containerd %s -> %s, restarted by %s; ", u.rt.fromText, u.rt.wantText, u.rt.restartedBy)
+	}
+	return u.finish(ResultSucceeded, "", ExitOK, fmt.Sprintf("upgrade: node %s upgraded from %s to %s (%s%s; kubelet restarted by %s)",
+		c.NodeName, u.rec.FromVersion, u.rec.TargetVersion, runtimeNote, u.kubeadmCommand(), u.rec.KubeletRestart))
+}
+
+// checkBackups checks the kubelet's backup and plans the runtime: when containerd is
+// to be upgraded, its backup must exist too.
+func (u *upgradeRun) checkBackups(ctx context.Context) error {
+	a, c := u.a, u.a.Config
+	m, err := loadBackup(a.Host, c.StateDir, u.rec.FromVersion)
+	if err != nil {
+		return fmt.Errorf("%w: run preprocess first", err)
+	}
+	u.backup = &m
+	if u.rt, err = a.planNodeRuntime(ctx); err != nil {
+		return err
+	}
+	if u.rt.action != runtimeUpgrade {
+		return nil
+	}
+	rm, err := loadBackup(a.Host, c.StateDir, runtimeBackupName(u.rt.from))
+	if err != nil {
+		return fmt.Errorf("%w: run preprocess first (with the same runtime version)", err)
+	}
+	u.rt.backup = &rm
+	u.rec.RuntimeFrom, u.rec.RuntimeVersion = u.rt.fromText, u.rt.wantText
+	u.steps += 3
+	return nil
+}
+
+// stageAll stages the Kubernetes binaries and, when containerd is upgraded, its own.
+func (u *upgradeRun) stageAll(ctx context.Context) error {
+	if err := u.stageBinaries(ctx); err != nil {
+		return err
+	}
+	if u.rt.action == runtimeUpgrade {
+		return u.stageRuntime(ctx)
+	}
+	return nil
 }
 
 // Rollback steps.
@@ -128,7 +172,7 @@ const (
 // person.
 func (u *upgradeRun) timeout(name string) (time.Duration, string) {
 	switch name {
-	case StepRestart, StepVerify, StepRollbackVerify:
+	case StepRestart, StepVerify, StepRollbackVerify, StepRestartRuntime, StepVerifyRuntime, StepRollbackRuntimeVerify:
 		return u.a.Config.VerifyTimeout, "verify timeout"
 	}
 	return u.a.Config.StepTimeout, "step timeout"
@@ -341,6 +385,13 @@ func (u *upgradeRun) rollback(ctx context.Context, step string, cause error) Out
 	ctx = context.WithoutCancel(ctx)
 	from := u.rec.FromVersion
 	a.logf("rolling back to %s after %s failed", from, step)
+	if err := u.rollbackRuntime(ctx); err != nil {
+		return u.finish(ResultRollbackFailed, step, ExitRollbackFailed, fmt.Sprintf("upgrade: %v; ROLLBACK of containerd to %s FAILED: %v; the backups are kept in %s",
+			cause, u.rt.fromText, err, filepath.Join(a.Config.StateDir, "backup")))
+	}
+	if u.rt != nil && u.rt.upgraded && u.kubeletUntouched(step) {
+		return u.finish(ResultRolledBack, step, ExitRolledBack, fmt.Sprintf("upgrade: %v; rolled back to containerd %s", cause, u.rt.fromText))
+	}
 	u.steps += 3
 	var err error
 	if err = u.step(ctx, StepRollbackRestore, func(context.Context) error {
@@ -361,7 +412,20 @@ func (u *upgradeRun) rollback(ctx context.Context, step string, cause error) Out
 		return u.finish(ResultRollbackFailed, step, ExitRollbackFailed, fmt.Sprintf("upgrade: %v; ROLLBACK to %s FAILED: %v; the backup is kept in %s",
 			cause, from, err, backupRoot(a.Config.StateDir, from)))
 	}
+	if u.rt != nil && u.rt.upgraded {
+		from += " and containerd " + u.rt.fromText
+	}
 	return u.finish(ResultRolledBack, step, ExitRolledBack, fmt.Sprintf("upgrade: %v; rolled back to %s", cause, from))
+}
+
+// kubeletUntouched reports whether the upgrade failed at step before it changed any
+// Kubernetes file: then only the runtime is rolled back.
+func (u *upgradeRun) kubeletUntouched(step string) bool {
+	switch step {
+	case StepInstallRuntime, StepRestartRuntime, StepVerifyRuntime:
+		return true
+	}
+	return false
 }
 
 func (u *upgradeRun) refuse(step string, err error) Outcome {

@@ -1,4 +1,4 @@
-// Command fakekube stands in for kubelet, kubeadm and kubectl in the node agent's
+// Command fakekube stands in for kubelet, kubeadm, kubectl, containerd and ctr in the node agent's
 // tests (it acts as the binary it is installed as). It appends its arguments to
 // $FAKE_RECORD and reads and writes the fake node under $FAKE_ROOT:
 //
@@ -38,6 +38,10 @@ func main() {
 		}
 	}
 	switch {
+	case name == "containerd" && len(args) > 0 && args[0] == "--version":
+		fmt.Printf("containerd github.com/containerd/containerd %s fake\n", version)
+	case name == "ctr":
+		ctr(root, args)
 	case len(args) > 0 && args[0] == "--version":
 		fmt.Printf("Kubernetes %s\n", version)
 	case name == "kubeadm" && len(args) > 0 && args[0] == "version":
@@ -48,6 +52,39 @@ func main() {
 		serve(root)
 	default:
 		fmt.Printf("%s %s\n", name, version)
+	}
+}
+
+// ctr answers as the node's containerd would: $FAKE_ROOT/run/containerd/fake-server
+// holds the running daemon's version (the test runner's `systemctl restart containerd`
+// writes it), fake-tasks the output of `tasks ls`; fail/cri-<version> makes the CRI
+// plugin of that version fail to load.
+func ctr(root string, args []string) {
+	for len(args) > 1 && strings.HasPrefix(args[0], "--") {
+		args = args[2:] // --address SOCK, --namespace NS
+	}
+	state := filepath.Join(root, "run/containerd")
+	server, err := os.ReadFile(filepath.Join(state, "fake-server"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ctr: failed to dial: connection refused")
+		os.Exit(1)
+	}
+	sv := strings.TrimSpace(string(server))
+	switch strings.Join(args, " ") {
+	case "version":
+		fmt.Printf("Client:\n  Version:  %s\n\nServer:\n  Version:  %s\n  Revision: fake\n", version, sv)
+	case "plugins ls":
+		status := "ok"
+		if _, err := os.Stat(filepath.Join(root, "fail", "cri-"+sv)); err == nil {
+			status = "error"
+		}
+		fmt.Printf("TYPE                    ID     PLATFORMS      STATUS\nio.containerd.grpc.v1   cri    linux/amd64    %s\n", status)
+	case "tasks ls":
+		b, _ := os.ReadFile(filepath.Join(state, "fake-tasks"))
+		fmt.Print("TASK    PID    STATUS\n" + string(b))
+	default:
+		fmt.Fprintf(os.Stderr, "ctr: unknown command %v\n", args)
+		os.Exit(1)
 	}
 }
 
