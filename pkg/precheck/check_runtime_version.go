@@ -16,7 +16,7 @@ func (checks) RuntimeVersion() Check {
 		Category:    CategoryNode,
 		NeedsTarget: true,
 		Needs:       []Source{SourceNodes},
-		Remediation: "upgrade the container runtime on these nodes before the Kubernetes upgrade",
+		Remediation: "let the run upgrade containerd before the kubelet (kubectl edgeupgrade start --runtime-version " + DefaultRuntimeVersion + "), or upgrade the container runtime on these nodes yourself",
 		Run:         runRuntimeVersion,
 	}
 }
@@ -24,6 +24,8 @@ func (checks) RuntimeVersion() Check {
 func runRuntimeVersion(v *View) []Finding {
 	var out []Finding
 	t := int(v.Target.Minor())
+	planned := PlannedRuntime(v)
+	fits := plannedRuntimeFits(planned, containerdFloor(t))
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
 		if !v.Upgrades(n) {
@@ -47,12 +49,16 @@ func runRuntimeVersion(v *View) []Finding {
 			}
 		case "containerd":
 			switch {
+			case (rt.Major() < 2 && t >= 36 || rt.Major() == 1 && rt.Minor() < 6 && t >= 26) && fits:
+				// The run fixes it: the node step upgrades containerd before the kubelet.
+				f.Severity = SeverityWarning
+				f.Message = fmt.Sprintf("runtime %s is too old for Kubernetes %s: the run upgrades containerd to %s on the node before the kubelet (--runtime-version)", rv, minorString(v.Target), planned)
 			case rt.Major() < 2 && t >= 36:
 				f.Message = fmt.Sprintf("runtime %s: Kubernetes %s needs containerd 2.x (1.35 was the last release supporting containerd 1.x)", rv, minorString(v.Target))
-				f.Remediation = "upgrade containerd to 2.x on the node (check its config: version 3 format, removed CRI options)"
+				f.Remediation = "rerun with --runtime-version " + DefaultRuntimeVersion + " (the node step upgrades containerd in place before the kubelet, from the upgrade image), or upgrade containerd to 2.x on the node yourself"
 			case rt.Major() == 1 && rt.Minor() < 6 && t >= 26:
 				f.Message = fmt.Sprintf("runtime %s: Kubernetes 1.26+ needs the CRI v1 API (containerd 1.6 or newer)", rv)
-				f.Remediation = "upgrade containerd to 1.7 or 2.x on the node"
+				f.Remediation = "rerun with --runtime-version " + DefaultRuntimeVersion + " (the node step upgrades containerd before the kubelet), or upgrade containerd to 1.7 or 2.x on the node yourself"
 			case rt.Major() < 2 && t == 35:
 				f.Severity = SeverityWarning
 				f.Message = fmt.Sprintf("runtime %s: 1.35 is the last Kubernetes release that supports containerd 1.x", rv)

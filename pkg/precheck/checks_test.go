@@ -184,6 +184,14 @@ func cases() map[string][]checkCase {
 			{name: "containerd 2"},
 			{name: "containerd 1.7 to 1.36", edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") },
 				want: []string{"error Node/edge-1"}},
+			{name: "containerd 1.7 to 1.36, the run upgrades containerd (auto)", opts: Options{RuntimeVersion: RuntimeAuto},
+				edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }, want: []string{"warning Node/edge-1"}},
+			{name: "containerd 1.6 to 1.36, --runtime-version 2.x", opts: Options{RuntimeVersion: "v2.2.9"},
+				edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.6.20~ds1") }, want: []string{"warning Node/edge-1"}},
+			{name: "containerd 1.6 to 1.36, --runtime-version still 1.x", opts: Options{RuntimeVersion: "v1.7.30"},
+				edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.6.20~ds1") }, want: []string{"error Node/edge-1"}},
+			{name: "containerd 1.7 to 1.36, --runtime-version none", opts: Options{RuntimeVersion: RuntimeNone},
+				edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }, want: []string{"error Node/edge-1"}},
 			{name: "containerd 1.7 to 1.35", opts: Options{TargetVersion: "v1.35.4"},
 				edit: func(t *testing.T, v *View) { setRuntime(t, v, "edge-1", "containerd://1.7.22") }, want: []string{"warning Node/edge-1"}},
 			{name: "containerd 1.5 to 1.26", opts: Options{TargetVersion: "v1.26.0"}, edit: func(t *testing.T, v *View) {
@@ -732,5 +740,27 @@ func stateConfigMap(t *testing.T, st upgrade.State) *corev1.ConfigMap {
 func withHost(nodeName string, cgroup int, fs ...hostcheck.Finding) func(*testing.T, *View) {
 	return func(t *testing.T, v *View) {
 		v.Host[nodeName] = hostcheck.Result{Node: nodeName, CgroupVersion: cgroup, Findings: fs}
+	}
+}
+
+func TestPlannedRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		name, flag, runtime, target, want string
+	}{
+		{"auto, runtime too old", RuntimeAuto, "containerd://1.6.20~ds1", "", DefaultRuntimeVersion},
+		{"auto, runtime fits", RuntimeAuto, "containerd://2.1.4", "", ""},
+		{"auto, target on 1.x still", RuntimeAuto, "containerd://1.7.22", "v1.35.4", ""},
+		{"auto, not containerd", RuntimeAuto, "cri-o://1.35.1", "", ""},
+		{"asked, runtime fits", "v2.3.0", "containerd://2.1.4", "", "v2.3.0"},
+		{"none", RuntimeNone, "containerd://1.6.20~ds1", "", ""},
+		{"unset (library default)", "", "containerd://1.6.20~ds1", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newView(Options{TargetVersion: tc.target, RuntimeVersion: tc.flag})
+			setRuntime(t, v, "edge-1", tc.runtime)
+			if got := PlannedRuntime(v); got != tc.want {
+				t.Errorf("PlannedRuntime = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -80,6 +80,9 @@ type Options struct {
 	ProbeWebhookTLS bool
 	// Now is the clock (nil = time.Now); findings compare ages with it.
 	Now func() time.Time
+	// RuntimeVersion is the run's --runtime-version (RuntimeAuto, RuntimeNone or a
+	// containerd version): a containerd that the run upgrades is no error.
+	RuntimeVersion string
 }
 
 // mode is the run's mode, all when none is given.
