@@ -9,11 +9,12 @@
 # Kubernetes builds, not before them; its node images, last, wait for it (its lock).
 
 .PHONY: prefetch
-prefetch: ## build and cache every tool the suites need (Kubernetes for both labs, etcd, kwok, krew, CoreDNS, images, kind node images)
+prefetch: ## build and cache every tool the suites need (Kubernetes for both labs, etcd, containerd, kwok, krew, CoreDNS, images, kind node images)
 	@$(REAL_DIR)/deps.sh
 	@$(KIND_LAB_DIR)/e2e.sh base >/dev/null 2>&1 &
 	@hack/build-kube.sh $(LAB_KUBE_VERSION) $(LAB_KUBE_COMPONENTS) >/dev/null
 	@hack/build-etcd.sh $(LAB_ETCD_VERSION) >/dev/null
+	@hack/build-containerd.sh $(CONTAINERD_VERSION) >/dev/null
 	@hack/install-kwok.sh $(LAB_KWOK_VERSION) >/dev/null
 	@hack/krew-tools.sh $(KREW_VERSION) >/dev/null
 	@$(REAL_DIR)/build.sh kube

@@ -139,6 +139,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		Selector:        o.selector,
 		Deep:            o.Deep,
 		Skip:            o.SkipChecks,
+		RuntimeVersion:  o.RuntimeVersion,
 		DeepImage:       o.preprocessImage(),
 		DeepParallelism: o.DeepParallelism,
 		Now:             o.now,

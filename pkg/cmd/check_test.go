@@ -114,3 +114,36 @@ func TestCheckCommandFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRuntimeVersion: a containerd too old for the target blocks unless the run
+// upgrades it (--runtime-version auto, the flag's default, or a version that fits).
+func TestCheckRuntimeVersion(t *testing.T) {
+	for _, tc := range []struct {
+		flag    string
+		blocked bool
+		out     string
+	}{
+		{precheck.RuntimeAuto, false, "the run upgrades containerd to v2.2.9 on the node before the kubelet"},
+		{"v2.3.1", false, "the run upgrades containerd to v2.3.1"},
+		{precheck.RuntimeNone, true, "rerun with --runtime-version v2.2.9"},
+		{"v1.7.30", true, "rerun with --runtime-version v2.2.9"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			c := prechecktest.NewCluster("v1.35.2", prechecktest.Planted()...)
+			out, err := runCheck(t, c, func(o *CheckOptions) {
+				o.To, o.SkipUnready, o.RuntimeVersion = "v1.36.1", true, tc.flag
+				o.SkipChecks = []string{"removed-api-*", "webhook-no-endpoints"}
+			})
+			if blocked := err != nil && strings.Contains(err.Error(), "runtime-version"); blocked != tc.blocked || (err != nil && !blocked) {
+				t.Errorf("err = %v; want blocked by runtime-version: %v", err, tc.blocked)
+			}
+			if !strings.Contains(out, tc.out) {
+				t.Errorf("output does not say %q:\n%s", tc.out, out)
+			}
+		})
+	}
+	c := prechecktest.NewCluster("v1.35.2", prechecktest.Healthy()...)
+	if _, err := runCheck(t, c, func(o *CheckOptions) { o.To, o.RuntimeVersion = "v1.36.1", "2.x" }); err == nil || !strings.Contains(err.Error(), "invalid --runtime-version") {
+		t.Errorf("--runtime-version 2.x: err = %v, want invalid --runtime-version", err)
+	}
+}

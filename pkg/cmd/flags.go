@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
 )
@@ -29,6 +30,9 @@ type scopeFlags struct {
 	SkipChecks      []string
 	ImageRegistry   string
 	PreprocessImage string
+	// RuntimeVersion: auto, none or the containerd version the node step installs
+	// before the kubelet (see precheck.PlannedRuntime).
+	RuntimeVersion string
 }
 
 // scopeHelp is the help of the scope flags, which check words for a prediction.
@@ -63,6 +67,7 @@ func (s *scopeFlags) add(cmd *cobra.Command, h scopeHelp) {
 	fs.StringSliceVar(&s.SkipChecks, "skip-check", nil, h.skipCheck)
 	fs.StringVar(&s.ImageRegistry, "image-registry", defaultRegistry, "Registry and path of the edgeupgrade images (for air-gapped mirrors)")
 	fs.StringVar(&s.PreprocessImage, "preprocess-image", "", h.preprocessImage)
+	fs.StringVar(&s.RuntimeVersion, "runtime-version", precheck.RuntimeAuto, "containerd version the node step installs before the kubelet, from the upgrade image: auto (only when a node's containerd is too old for --to, to "+precheck.DefaultRuntimeVersion+"), none, or a version such as "+precheck.DefaultRuntimeVersion)
 	_ = cmd.RegisterFlagCompletionFunc("mode", completeModes)
 	_ = cmd.RegisterFlagCompletionFunc("skip-check", completeCheckIDs)
 }

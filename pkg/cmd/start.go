@@ -234,10 +234,12 @@ func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.Stat
 	v, err := precheck.Gather(ctx, o.clients, precheck.Options{
 		TargetVersion: o.To, Mode: upgrade.Mode(o.Mode), Drain: o.Drain, SkipUnready: o.SkipUnready,
 		Selector: o.selector, Skip: o.SkipChecks, DeepImage: o.preprocessImage(), Now: o.now,
+		RuntimeVersion: o.RuntimeVersion,
 	})
 	if err != nil {
 		return upgrade.State{}, nil, fmt.Errorf("pre-check could not run: %w", err)
 	}
+	sp.RuntimeVersion = precheck.PlannedRuntime(v)
 	cluster := nodes.Cluster(v.ServerGitVersion, v.Nodes, o.selector, sp.PoolLabel)
 	first, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
 	if err != nil {

@@ -21,6 +21,9 @@ type Params struct {
 	PreprocessImage string
 	UpgradeImage    string
 	TimeoutSeconds  int64
+	// RuntimeVersion is the containerd version the agent upgrades the node to before
+	// the kubelet ("" for none).
+	RuntimeVersion string
 	// Owner is the state ConfigMap; Jobs are garbage-collected with it.
 	OwnerName string
 	OwnerUID  types.UID
@@ -86,9 +89,14 @@ func Build(p Params, n NodeJob) *batchv1.Job {
 	if p.OwnerUID != "" {
 		meta.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: p.OwnerName, UID: p.OwnerUID}}
 	}
+	env := agentEnv(p.TargetVersion, n.Role, p.RunID)
+	if p.RuntimeVersion != "" {
+		// Both containers: preprocess backs containerd up, upgrade replaces it.
+		env = append(env, corev1.EnvVar{Name: EnvRuntimeVersion, Value: p.RuntimeVersion})
+	}
 	return newJob(meta, p.TimeoutSeconds, podSpec(n.Node,
-		[]corev1.Container{agentContainer(ContainerPreprocess, p.PreprocessImage, agentEnv(p.TargetVersion, n.Role, p.RunID))},
-		[]corev1.Container{agentContainer(ContainerUpgrade, p.UpgradeImage, agentEnv(p.TargetVersion, n.Role, p.RunID))}))
+		[]corev1.Container{agentContainer(ContainerPreprocess, p.PreprocessImage, env)},
+		[]corev1.Container{agentContainer(ContainerUpgrade, p.UpgradeImage, env)}))
 }
 
 // CheckParams are the run-wide inputs of the deep-check Job builder.

@@ -1,6 +1,7 @@
 package job
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +106,30 @@ func TestDriverNamesAreValid(t *testing.T) {
 	wd := BuildWatchdog(DriverParams{RunID: "r", Image: "i"})
 	if _, ok := wd.Spec.JobTemplate.Spec.Template.Labels[LabelRun]; ok {
 		t.Error("the watchdog pod carries the run label: the expiry it enforces would delete it mid-pass")
+	}
+}
+
+// TestBuildRuntimeVersion: a run that upgrades containerd tells both agent containers
+// (preprocess backs it up, upgrade replaces it); other runs say nothing of it.
+func TestBuildRuntimeVersion(t *testing.T) {
+	envOf := func(c corev1.Container) string {
+		for _, e := range c.Env {
+			if e.Name == EnvRuntimeVersion {
+				return e.Value
+			}
+		}
+		return ""
+	}
+	p := Params{RunID: "r", TargetVersion: "v1.36.3", PreprocessImage: "p", UpgradeImage: "u", TimeoutSeconds: 90}
+	j := Build(p, NodeJob{Node: "edge-1", Pool: "a", Batch: "1", Role: RoleWorker})
+	if got := envOf(j.Spec.Template.Spec.InitContainers[0]) + envOf(j.Spec.Template.Spec.Containers[0]); got != "" {
+		t.Errorf("%s set without a runtime upgrade: %q", EnvRuntimeVersion, got)
+	}
+	p.RuntimeVersion = "v2.2.9"
+	j = Build(p, NodeJob{Node: "edge-1", Pool: "a", Batch: "1", Role: RoleWorker})
+	for _, c := range append(j.Spec.Template.Spec.InitContainers, j.Spec.Template.Spec.Containers...) {
+		if got := envOf(c); got != "v2.2.9" {
+			t.Errorf("container %s: %s = %q, want v2.2.9", c.Name, EnvRuntimeVersion, got)
+		}
 	}
 }

@@ -64,8 +64,8 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 	p := job.Params{
 		RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
 		PreprocessImage: st.Spec.PreprocessImage, UpgradeImage: st.Spec.UpgradeImage,
-		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()),
-		OwnerName:      cm.Name, OwnerUID: cm.UID,
+		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()), RuntimeVersion: st.Spec.RuntimeVersion,
+		OwnerName: cm.Name, OwnerUID: cm.UID,
 	}
 	role := job.RoleWorker
 	if b.Role == upgrade.RoleMaster {

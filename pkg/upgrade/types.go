@@ -78,6 +78,9 @@ type Spec struct {
 	UpgradeImage    string   `json:"upgradeImage"`
 	SkipUnready     bool     `json:"skipUnready,omitempty"`
 	SkipChecks      []string `json:"skipChecks,omitempty"`
+	// RuntimeVersion is the containerd version the node step installs before the
+	// kubelet ("" leaves the runtime alone): --runtime-version as the pre-check resolved it.
+	RuntimeVersion string `json:"runtimeVersion,omitempty"`
 
 	// Edge robustness (docs/design.md §6). Zero values, as in states written before
 	// these fields existed, mean the defaults (OfflineGraceOf, MaxDeferredOf).
