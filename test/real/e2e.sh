@@ -138,30 +138,40 @@ wl_pod() { kc -n default get pods -l app=lab-workload -o jsonpath="{.items[0].$1
 WL_UID=$(wl_pod metadata.uid); WL_NAME=$(wl_pod metadata.name)
 WL_RESTARTS=$(wl_pod 'status.containerStatuses[0].restartCount')
 WL_CONTAINER=$(wl_pod 'status.containerStatuses[0].containerID')
-log "workload pod $WL_NAME uid $WL_UID restarts $WL_RESTARTS on $(wl_pod spec.nodeName)"
+# The container's process, as containerd's task list says: restarting containerd (its
+# upgrade to 2.x) must leave it running, the same process.
+wl_pid() { node_ctr "$WORKER_NODE" tasks ls | awk -v id="${WL_CONTAINER#containerd://}" '$1 == id {print $2}'; }
+WL_PID=$(wl_pid)
+log "workload pod $WL_NAME uid $WL_UID restarts $WL_RESTARTS pid $WL_PID on $(wl_pod spec.nodeName)"
 
 # --- 3. check + upgrade ---------------------------------------------------------------
 # What an operator does first (README): the namespace and RBAC.
 kubectl apply -f "$REPO_ROOT/manifests/" >/dev/null
 
-# Debian 12's containerd is 1.6; upstream supports 1.36 only on containerd 2.x, and the
-# pre-check says so (runtime-version, an error). The lab shows kubelet 1.36.3 running on
-# it, and skips that one check, documented (docs/real-lab.md). Everything else must pass,
-# including the deep host checks run by privileged Jobs with the node-preprocess image
-# (cgroup v1 is this machine's documented warning).
+# Debian 12's containerd is 1.6; upstream supports 1.36 only on containerd 2.x. With
+# --runtime-version auto (the default) the run upgrades containerd to the 2.x the upgrade
+# image carries, before the kubelet: the pre-check says so (runtime-version, a warning)
+# and nothing is skipped. With --runtime-version none it is the one error. Everything
+# must pass, including the deep host checks run by privileged Jobs with the
+# node-preprocess image (cgroup v1 is this machine's documented warning).
 stage_begin "kubectl edgeupgrade check"
+rc=0; ku check --to "$TO_VERSION" --runtime-version none -o json > "$LAB_DIR/check-none.json" 2>/dev/null || rc=$?
+check "check --runtime-version none: the only error is runtime-version (containerd 1.6 on Debian 12), naming --runtime-version" jq -e \
+  '([.results[] | select(.severity == "error" and .result == "failed") | .id] == ["runtime-version"]) and
+   ([.results[] | select(.id == "runtime-version") | .findings[].remediation | test("--runtime-version")] | all)' "$LAB_DIR/check-none.json"
 rc=0; ku check --to "$TO_VERSION" -o json > "$LAB_DIR/check.json" 2>/dev/null || rc=$?
-check "check: the only error is runtime-version (containerd 1.6 on Debian 12)" jq -e \
-  '[.results[] | select(.severity == "error" and .result == "failed") | .id] == ["runtime-version"]' "$LAB_DIR/check.json"
-rc=0; ku check --to "$TO_VERSION" --deep --preprocess-image "$PREPROCESS_IMAGE" --skip-check runtime-version \
+check "check: no error; runtime-version warns that the run upgrades containerd on both nodes" jq -e \
+  '([.results[] | select(.severity == "error" and .result == "failed")] | length == 0) and
+   ([.results[] | select(.id == "runtime-version") | .findings[] | select(.severity == "warning" and (.message | test("upgrades containerd to v2")))] | length == 2)' "$LAB_DIR/check.json"
+rc=0; ku check --to "$TO_VERSION" --deep --preprocess-image "$PREPROCESS_IMAGE" \
   > "$LAB_DIR/check.txt" 2>&1 || rc=$?
 cat "$LAB_DIR/check.txt" >&2
 stage_end
-check "check --deep passes (exit 0) with runtime-version skipped" eq "$rc" 0
+check "check --deep passes (exit 0), nothing skipped" eq "$rc" 0
 check "check --deep: the host checks ran on both nodes (cgroup v1 warning for each)" \
   sh -c "grep -q 'Node/$CP_NODE,Node/$WORKER_NODE' '$LAB_DIR/check.txt' && ! grep -q 'host-check-incomplete *warning *failed' '$LAB_DIR/check.txt'"
 
-UPGRADE_FLAGS=(--to "$TO_VERSION" --preprocess-image "$PREPROCESS_IMAGE" --upgrade-image "$UPGRADE_IMAGE" --job-timeout 20m --skip-check runtime-version)
+UPGRADE_FLAGS=(--to "$TO_VERSION" --preprocess-image "$PREPROCESS_IMAGE" --upgrade-image "$UPGRADE_IMAGE" --job-timeout 20m)
 DETACH_FLAGS=(--detach --driver-image "$DRIVER_IMAGE")
 # A detached run is followed by short status polls: between them no plugin process runs
 # on this machine but the driver's, in its pod. Prints the phase it ended in.
@@ -188,6 +198,9 @@ delete_driver_once() {
 kubelet_version() { kc get node "$1" -o jsonpath='{.status.nodeInfo.kubeletVersion}'; }
 node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 disk_kubelet() { node_exec "$1" /usr/bin/kubelet --version | awk '{print $2}'; }
+# containerd's version on a node's disk: Debian's "1.6.20~ds1", a release build's "v2.2.9".
+disk_containerd() { node_exec "$1" containerd --version | awk '{print $3}'; }
+FROM_CONTAINERD=$(disk_containerd "$WORKER_NODE")
 state() { kc -n kube-upgrade get configmap edgeupgrade -o json | jq -r '.data | to_entries[0].value' ; }
 
 if [ "$FAILURE_CASE" = 1 ]; then
@@ -210,11 +223,13 @@ if [ "$FAILURE_CASE" = 1 ]; then
     jq -e '.phase == "Paused" and .pause.byError == true' "$LAB_DIR/status-paused.json"
   # shellcheck disable=SC2016 # $n is a jq variable, expanded by jq
   check "status: the failure names the worker and the kubelet's crash loop, and the rollback" jq -e --arg n "$WORKER_NODE" \
-    '[.failures[] | select(.node == $n and (.message | test("kubelet crash loop")) and (.message | test("rolled back to '"$FROM_VERSION"'$")))] | length == 1' "$LAB_DIR/status-paused.json"
+    '[.failures[] | select(.node == $n and (.message | test("kubelet crash loop")) and (.message | test("rolled back to '"$FROM_VERSION"' and containerd v1[.0-9]+$")))] | length == 1' "$LAB_DIR/status-paused.json"
   check "status: the master is counted upgraded" jq -e '.masters.upgraded == 1' "$LAB_DIR/status-paused.json"
   check "the worker was rolled back to $FROM_VERSION (Node)" eq "$(kubelet_version "$WORKER_NODE")" "$FROM_VERSION"
   check "the worker's kubelet on disk is $FROM_VERSION again" eq "$(disk_kubelet "$WORKER_NODE")" "$FROM_VERSION"
   check "the worker is Ready after the rollback" wait_for 120 "worker Ready" node_ready "$WORKER_NODE"
+  check "the worker's containerd on disk is $FROM_CONTAINERD again (rolled back with the kubelet)" eq "$(disk_containerd "$WORKER_NODE")" "$FROM_CONTAINERD"
+  check "the workload container still runs as pid $WL_PID after containerd's upgrade and rollback" eq "$(wl_pid)" "$WL_PID"
   cp "$(node_dir "$WORKER_NODE")/upper/diff/var/lib/edgeupgrade/last-result.json" "$LAB_DIR/w1-failed-result.json" || true
   check "the agent recorded rolled-back" jq -e '.result == "rolled-back"' "$LAB_DIR/w1-failed-result.json"
   # The crash loop is found within seconds, not at the verify timeout (2m), and the
@@ -268,6 +283,15 @@ for n in "${LAB_NODES[@]}"; do
   # shellcheck disable=SC2016 # $p is expanded by the inner shell, on the node
   check "$n: the running kubelet is the new binary (not deleted)" \
     node_exec "$n" sh -c 'p=$(cat /run/eulab/kubelet.pid); [ "$(readlink /proc/$p/exe)" = /usr/bin/kubelet ]'
+  # The container runtime, upgraded before the kubelet (--runtime-version auto).
+  check "$n: containerd on disk is $RUNTIME_VERSION" eq "$(disk_containerd "$n")" "$RUNTIME_VERSION"
+  check "$n: Node reports containerd://$RUNTIME_VERSION" sh -c \
+    "kubectl get node $n -o jsonpath='{.status.nodeInfo.containerRuntimeVersion}' | grep -qx 'containerd://v\\?${RUNTIME_VERSION#v}'"
+  # shellcheck disable=SC2016 # $p is expanded by the inner shell, on the node
+  check "$n: the running containerd is the new binary (not deleted)" \
+    node_exec "$n" sh -c 'for p in $(pgrep -x containerd); do [ "$(readlink /proc/$p/exe)" = /usr/bin/containerd ] || exit 1; done; pgrep -x containerd >/dev/null'
+  check "$n: the backup of containerd $FROM_CONTAINERD holds that binary" \
+    eq "$(node_exec "$n" sh -c "/var/lib/edgeupgrade/backup/containerd-v*/files/usr/bin/containerd --version" 2>/dev/null | awk '{print $3}')" "$FROM_CONTAINERD"
   check "$n: backup of $FROM_VERSION exists with its manifest" \
     node_exec "$n" sh -c "test -s /var/lib/edgeupgrade/backup/$FROM_VERSION/manifest.json && test -x /var/lib/edgeupgrade/backup/$FROM_VERSION/files/usr/bin/kubelet"
   check "$n: the backed-up kubelet is $FROM_VERSION" \
@@ -286,6 +310,7 @@ check "kube-proxy DaemonSet is $TO_VERSION" sh -c \
 check "workload pod kept its UID" eq "$(wl_pod metadata.uid)" "$WL_UID"
 check "workload container was not restarted" eq "$(wl_pod 'status.containerStatuses[0].restartCount')" "$WL_RESTARTS"
 check "workload container is the same container" eq "$(wl_pod 'status.containerStatuses[0].containerID')" "$WL_CONTAINER"
+check "workload container process kept its pid ($WL_PID) through containerd's upgrade" eq "$(wl_pid)" "$WL_PID"
 check "workload pod Ready" eq "$(wl_pod 'status.conditions[?(@.type=="Ready")].status')" True
 
 kubectl get events -A -o json > "$LAB_DIR/events.json"

@@ -15,6 +15,9 @@ LAB_CACHE=${LAB_CACHE:-$EDGEUPGRADE_CACHE/reallab}
 LAB_DIR=${REALLAB_DIR:-/var/tmp/eulab}        # short: containerd sockets live below it
 FROM_VERSION=${REALLAB_FROM:-v1.35.4}
 TO_VERSION=${REALLAB_TO:-v1.36.3}
+# containerd the run installs before the kubelet: the plugin's --runtime-version auto
+# default, which the upgrade image carries (CONTAINERD_VERSION in mk/images.mk).
+RUNTIME_VERSION=${REALLAB_RUNTIME:-v2.2.9}
 
 # Network: a host bridge with one veth per node; each node has its own network namespace.
 # Every address is on this machine (bridge + namespaces the lab made); nodes get no

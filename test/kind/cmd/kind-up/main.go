@@ -49,7 +49,7 @@ func run() error {
 kind cluster eukind is up (%s). Try the plugin:
 
   export KUBECONFIG=%s PATH=%s/bin:$PATH
-  kubectl edgeupgrade start --to %s --wait --preprocess-image %s --upgrade-image %s --skip-check runtime-version
+  kubectl edgeupgrade start --to %s --wait --preprocess-image %s --upgrade-image %s --runtime-version none --skip-check runtime-version
 
 make kind-down removes it (runtime-version: Debian 12's containerd 1.6, docs/kind.md).
 `, env("KIND_FROM"), env("KIND_KUBECONFIG"), env("KIND_REPO_ROOT"), env("KIND_TO"), env("KIND_PREPROCESS_IMAGE"), env("KIND_UPGRADE_IMAGE"))
