@@ -56,8 +56,10 @@ mounted at --host-root, the host's PID namespace and network, and runs host comm
 with the host's nsenter in the namespaces of the host's PID 1.
 
   preprocess  host checks, then a backup of the kubelet and kubeadm binaries and configs
-  upgrade     kubeadm upgrade, new kubelet, kubelet restart and verification; restores
-              the backup on failure
+              (and of containerd, with --runtime-version)
+  upgrade     containerd first when --runtime-version asks for a newer one (install,
+              restart, verify), then kubeadm upgrade, new kubelet, kubelet restart and
+              verification; restores the backups on failure
   check       host checks only; prints a JSON result (the deep pre-check)
 
 Exit codes: 0 done or nothing to do; 1 refused or failed with nothing changed;
