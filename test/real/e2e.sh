@@ -316,7 +316,9 @@ check "workload pod Ready" eq "$(wl_pod 'status.conditions[?(@.type=="Ready")].s
 kubectl get events -A -o json > "$LAB_DIR/events.json"
 reasons=$(jq -r '[.items[] | select(.reason | test("^(Upgrade|PreCheck|Phase|Batch|Node)"))] | sort_by(.firstTimestamp // .eventTime) | .[] | "\(.reason) \(.message)"' "$LAB_DIR/events.json")
 printf '%s\n' "$reasons" | sed 's/^/  event: /' >&2
-has_event() { printf '%s\n' "$reasons" | grep -q "^$1 .*${2:-}"; }
+# A here-string, not a pipe: with pipefail, grep -q exiting at its first match can kill
+# the writer (SIGPIPE) and fail an assertion that matched.
+has_event() { grep -q "^$1 .*${2:-}" <<< "$reasons"; }
 check "Events: UpgradeStarted" has_event UpgradeStarted
 check "Events: NodeUpgraded $CP_NODE" has_event NodeUpgraded "$CP_NODE"
 check "Events: NodeUpgraded $WORKER_NODE" has_event NodeUpgraded "$WORKER_NODE"
