@@ -59,6 +59,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdReport(f, streams),
 		NewCmdCheck(f, streams),
 		NewCmdFleet(flags, streams),
+		NewCmdComponents(f, streams),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
