@@ -64,6 +64,11 @@ type Duration struct{ time.Duration }
 
 // Spec is what the operator asked for at start; it never changes during a run.
 type Spec struct {
+	// Kind is what the run upgrades ("" in states written before it: kubernetes).
+	Kind RunKind `json:"kind,omitempty"`
+	// Component is what a daemonset or deployment run upgrades.
+	Component ComponentSpec `json:"component,omitzero"`
+
 	TargetVersion   string   `json:"targetVersion"`
 	FromVersion     string   `json:"fromVersion"`
 	Mode            Mode     `json:"mode"`

@@ -18,8 +18,16 @@ func Validate(s State) error {
 	}
 	check(s.RunID != "", "runID is empty")
 	check(s.Phase.valid(), "unknown phase %q", s.Phase)
-	_, err := ParseVersion(s.Spec.TargetVersion)
-	check(err == nil, "spec.targetVersion %q is not a version", s.Spec.TargetVersion)
+	switch KindOf(s.Spec) {
+	case KindKubernetes:
+		_, err := ParseVersion(s.Spec.TargetVersion)
+		check(err == nil, "spec.targetVersion %q is not a version", s.Spec.TargetVersion)
+	case KindDaemonSet, KindDeployment:
+		check(Upgraded(s.Spec.TargetVersion, s.Spec.TargetVersion), "spec.targetVersion %q is not a revision", s.Spec.TargetVersion)
+		check(s.Spec.Component.Name != "" && s.Spec.Component.TargetHash != "", "spec.component names no component or revision")
+	default:
+		check(false, "unknown spec.kind %q", s.Spec.Kind)
+	}
 	check(slices.Contains(Modes, s.Spec.Mode), "unknown spec.mode %q", s.Spec.Mode)
 	check(s.Cap >= 1, "cap %d is below 1", s.Cap)
 	check(s.Workers >= 0 && s.Masters >= 0, "negative node counts")

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 )
@@ -48,7 +49,12 @@ func CheckStep(from, to string) error {
 
 // Upgraded reports whether a kubelet version is at or above the target: such a node
 // needs no work (upgrading a node already at target is a no-op; newer is never touched).
+// A component run's target is a revision ("revision 3", RevisionVersion): a node is
+// there when it runs exactly that revision.
 func Upgraded(kubelet, target string) bool {
+	if strings.HasPrefix(target, "revision ") {
+		return kubelet == target
+	}
 	k, err1 := version.ParseGeneric(kubelet)
 	t, err2 := version.ParseGeneric(target)
 	return err1 == nil && err2 == nil && !k.LessThan(t)
