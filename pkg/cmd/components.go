@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -59,6 +60,7 @@ func newCmdComponents(connect connector, streams genericiooptions.IOStreams) *co
 	cmd.Flags().StringVar(&o.To, "to", "", "target Kubernetes version the expectations are for")
 	cmd.Flags().StringArrayVarP(&o.Namespaces, "namespace", "n", nil, "a namespace to search besides kube-system (repeatable)")
 	o.PrintFlags.AddFlags(cmd)
+	cmd.AddCommand(newCmdComponentsUpgrade(connect, streams, time.Now))
 	return cmd
 }
 

@@ -22,6 +22,9 @@ import (
 const createParallelism = 32
 
 func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, acts []upgrade.Action) error {
+	if isDaemonSetRun(st) {
+		return r.actDaemonSet(ctx, st, cm, acts)
+	}
 	// Jobs before Events: closing a batch emits one NodeUpgraded Event per node, and
 	// written first they would delay the next batch's Jobs by one request each (and
 	// spend the client's rate limit before them). Events are best effort and are

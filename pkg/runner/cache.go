@@ -37,6 +37,8 @@ type Cache struct {
 	// meta lists every Job of the run as metadata in lean mode (nil otherwise);
 	// jobs then holds only the Jobs that have not succeeded.
 	meta cache.GenericLister
+	// componentPods are a DaemonSet run's pods (daemonset.go); nil for other runs.
+	componentPods listerscorev1.PodLister
 	// Changed receives a value (non-blocking) whenever anything watched changes.
 	Changed chan struct{}
 	cancel  context.CancelFunc
@@ -126,6 +128,13 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	c.jobs = runF.Batch().V1().Jobs().Lister()
 	c.pods = podF.Core().V1().Pods().Lister()
 	runF.Start(ctx.Done())
+	if inf, err := c.watchComponent(ctx, st); err != nil || inf != nil {
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		infs = append(infs, inf)
+	}
 	if !synced(ctx, infs, 2*time.Minute) {
 		cancel()
 		return nil, errNoSync
@@ -241,6 +250,9 @@ func (c *Cache) StateConfigMap() *corev1.ConfigMap {
 func (c *Cache) Observe(st upgrade.State) (upgrade.Observation, error) { return c.observe(st, true) }
 
 func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, error) {
+	if isDaemonSetRun(st) {
+		return c.observeDaemonSet(st, gatePods)
+	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return upgrade.Observation{}, err

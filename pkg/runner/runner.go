@@ -107,6 +107,7 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		err = r.act(ctx, next, fresh, after)
 		if !st.Phase.Terminal() && next.Phase.Terminal() {
 			r.tidyDriver(ctx, next.RunID) // the run just ended: its driver objects go
+			r.restoreComponent(ctx, next)
 		}
 		var de *DrainError
 		if errors.As(err, &de) {

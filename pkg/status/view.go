@@ -59,6 +59,11 @@ type Status struct {
 	// ETA is the estimated end of a run not ended yet, and its basis (eta.go).
 	ETA *Estimate `json:"eta,omitempty"`
 
+	// RunKind is what the run upgrades: kubernetes, daemonset or deployment; Component
+	// names the component of the last two ("DaemonSet kube-system/kube-proxy").
+	RunKind   string `json:"runKind"`
+	Component string `json:"component,omitempty"`
+
 	// Driver says who drives an unfinished run (driver.go).
 	Driver *Driver `json:"driver,omitempty"`
 }
@@ -163,6 +168,7 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 		TypeMeta: metav1.TypeMeta{APIVersion: GroupVersion.String(), Kind: "UpgradeStatus"},
 		RunID:    st.RunID, Phase: upgrade.StateName(st, obs), Stage: string(st.Phase),
 		TargetVersion: st.Spec.TargetVersion, FromVersion: st.Spec.FromVersion, Mode: string(st.Spec.Mode),
+		RunKind: string(upgrade.KindOf(st.Spec)), Component: componentOf(st.Spec),
 		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, EndReason: st.EndReason,
 		Cap: st.Cap, FailureCount: st.FailureCount, Events: events,
 		Failures: []Failure{}, Batches: []Batch{},
@@ -328,4 +334,15 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// componentOf names a component run's component ("" for a Kubernetes run).
+func componentOf(sp upgrade.Spec) string {
+	switch upgrade.KindOf(sp) {
+	case upgrade.KindDaemonSet:
+		return "DaemonSet " + sp.Component.Namespace + "/" + sp.Component.Name
+	case upgrade.KindDeployment:
+		return "Deployment " + sp.Component.Namespace + "/" + sp.Component.Name
+	}
+	return ""
 }

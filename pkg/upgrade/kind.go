@@ -34,8 +34,10 @@ func KindOf(sp Spec) RunKind {
 type ComponentSpec struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// TargetHash is the controller-revision-hash label of the new template's pods.
+	// TargetHash and FromHash are the controller-revision-hash labels of the new and
+	// the previous template's pods (a cancel restores the previous template).
 	TargetHash string `json:"targetHash"`
+	FromHash   string `json:"fromHash,omitempty"`
 	// Images are the new template's containers, "name=image, …", for people.
 	Images string `json:"images,omitempty"`
 	// UpdateStrategy is the DaemonSet's updateStrategy before the run, as JSON: the run

@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
@@ -36,12 +37,15 @@ type Pod struct {
 	Crash, CrashContainer string
 	// Waiting is why a container is not running yet ("container c: ImagePullBackOff").
 	Waiting string
+	// Skipped: the operator left this failed pod's node behind (resume --skip-failed).
+	Skipped bool
 }
 
 // PodOf reads a pod for the node step.
 func PodOf(p *corev1.Pod) Pod {
 	out := Pod{Name: p.Namespace + "/" + p.Name, Hash: p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
-		Deleting: p.DeletionTimestamp != nil, Created: p.CreationTimestamp.Time, Started: p.Status.Phase != corev1.PodPending}
+		Deleting: p.DeletionTimestamp != nil, Created: p.CreationTimestamp.Time, Started: p.Status.Phase != corev1.PodPending,
+		Skipped: p.Annotations[job.AnnotationSkipped] == "true"}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			out.Ready, out.ReadySince = true, c.LastTransitionTime.Time
@@ -165,6 +169,6 @@ func Job(sp upgrade.Spec, s Step, now time.Time) (upgrade.Job, bool) {
 		}
 		return j, s.InBatch
 	}
-	j.Phase, j.Finished, j.FailedPods = upgrade.JobFailed, now, 1
+	j.Phase, j.Finished, j.FailedPods, j.Skipped = upgrade.JobFailed, now, 1, p.Skipped
 	return j, true
 }

@@ -1,0 +1,377 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/components/podstep"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
+)
+
+// DefaultPodTimeout is how long a node's new pod may take to become Ready.
+const DefaultPodTimeout = 5 * time.Minute
+
+// ComponentUpgradeOptions are the inputs of `components upgrade`.
+type ComponentUpgradeOptions struct {
+	Namespace    string
+	Name         string
+	Images       []string
+	Filename     string
+	MaxBatchSize int
+	PoolLabel    string
+	MaxDeferred  string
+	OfflineGrace time.Duration
+	Soak         time.Duration
+	PodTimeout   time.Duration
+	PauseExpiry  time.Duration
+	Wait         bool
+	drive        driveFlags
+
+	images  map[string]string
+	connect connector
+	client  kubernetes.Interface
+	streams genericiooptions.IOStreams
+	now     func() time.Time
+}
+
+var _ commandOptions = (*ComponentUpgradeOptions)(nil)
+
+func newCmdComponentsUpgrade(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
+	o := &ComponentUpgradeOptions{connect: connect, streams: streams, now: now}
+	cmd := &cobra.Command{
+		Use:   "upgrade daemonset/NAME (--image CONTAINER=IMAGE ... | --filename FILE)",
+		Short: "Upgrade a DaemonSet node by node, pool by pool, in batches, with pause, resume and cancel",
+		Long: templates.LongDesc(`Upgrade a DaemonSet to new images (or to the pod template of a DaemonSet in
+			a file) as an edgeupgrade run: control-plane nodes one at a time, then workers pool
+			by pool in batches of 1, 2, 4, ... up to the cap, under the same rules, state and
+			verbs (status, pause, resume, cancel) as a Kubernetes upgrade. The node step deletes
+			the node's pod and waits until its replacement is Ready; a pod that crash-loops or
+			is not Ready within --pod-timeout pauses the run naming the node and the pod.
+			Offline nodes are deferred and caught up when back. The DaemonSet is held on
+			updateStrategy OnDelete for the run; its strategy is restored when the run ends,
+			and a cancel restores its previous template too (nodes not started keep their
+			pods). One run at a time per cluster.`),
+		Example: templates.Examples(`
+			# Upgrade flannel's agent, following the run to its end
+			kubectl edgeupgrade components upgrade daemonset/kube-flannel-ds -n kube-flannel \
+			  --image kube-flannel=ghcr.io/flannel-io/flannel:v0.26.2 --wait`),
+		Args: cobra.ExactArgs(1),
+		RunE: runOptions(o),
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Namespace, "namespace", "n", "kube-system", "namespace of the DaemonSet")
+	f.StringArrayVar(&o.Images, "image", nil, "CONTAINER=IMAGE: the new image of a container (repeatable)")
+	f.StringVarP(&o.Filename, "filename", "f", "", "a DaemonSet manifest whose pod template replaces the current one")
+	f.IntVar(&o.MaxBatchSize, "max-batch-size", 0, "largest worker batch (0: 10% of the workers, at least 1)")
+	f.StringVar(&o.PoolLabel, "pool-label", "", "node label that names pools (default: the OpenYurt and ACK pool labels)")
+	f.StringVar(&o.MaxDeferred, "max-deferred", upgrade.DefaultMaxDeferred, "offline workers deferred before the run pauses: a count or a percentage")
+	f.DurationVar(&o.OfflineGrace, "offline-grace", upgrade.DefaultOfflineGrace, "how long a node may be NotReady during its step, and the health gate waits")
+	f.DurationVar(&o.Soak, "soak", 0, "how long the health gate must hold after each batch")
+	f.DurationVar(&o.PodTimeout, "pod-timeout", DefaultPodTimeout, "how long a node's new pod may take to become Ready")
+	f.DurationVar(&o.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "a run paused longer is cancelled")
+	f.BoolVar(&o.Wait, "wait", false, "keep driving the run until it completes or pauses")
+	o.drive.add(cmd, true)
+	return cmd
+}
+
+// Complete reads the DaemonSet's name and the images, and connects.
+func (o *ComponentUpgradeOptions) Complete(args []string) error {
+	kind, name, ok := strings.Cut(args[0], "/")
+	if !ok || name == "" {
+		return fmt.Errorf("name the component as daemonset/NAME, got %q", args[0])
+	}
+	switch strings.ToLower(kind) {
+	case "daemonset", "daemonsets", "ds":
+	case "deployment", "deployments", "deploy":
+		return fmt.Errorf("upgrading a Deployment as a run is not built yet: use kubectl set image and kubectl rollout status, then kubectl edgeupgrade components to verify")
+	default:
+		return fmt.Errorf("unknown kind %q: use daemonset/NAME", kind)
+	}
+	o.Name = name
+	o.images = map[string]string{}
+	for _, ci := range o.Images {
+		c, img, ok := strings.Cut(ci, "=")
+		if !ok || c == "" || img == "" {
+			return fmt.Errorf("--image %q: want CONTAINER=IMAGE", ci)
+		}
+		o.images[c] = img
+	}
+	c, err := o.connect()
+	o.client = c.Kube
+	return err
+}
+
+// Validate checks the flags alone.
+func (o *ComponentUpgradeOptions) Validate() error {
+	if (len(o.images) == 0) == (o.Filename == "") {
+		return errors.New("give the new images with --image CONTAINER=IMAGE, or a new template with --filename, not both")
+	}
+	if o.PodTimeout <= 0 || o.PauseExpiry <= 0 || o.MaxBatchSize < 0 || o.OfflineGrace < 0 || o.Soak < 0 {
+		return errors.New("--pod-timeout and --pause-expiry must be positive; --max-batch-size, --offline-grace and --soak must not be negative")
+	}
+	if o.drive.Output != "" && !o.Wait {
+		return fmt.Errorf("-o json streams the status while driving: add --wait")
+	}
+	if _, _, err := upgrade.ParseMaxDeferred(o.MaxDeferred); err != nil {
+		return err
+	}
+	return o.drive.validate()
+}
+
+// Run refuses while a run is live, holds the DaemonSet on OnDelete with the new
+// template, records the run and starts it.
+func (o *ComponentUpgradeOptions) Run(ctx context.Context) error {
+	prev, prevCM, err := runner.Load(ctx, o.client)
+	switch {
+	case errors.Is(err, store.ErrNoRun):
+	case err != nil:
+		return err
+	case !prev.Phase.Terminal():
+		return fmt.Errorf("a run is already in progress (run %s, %s to %s, %s); follow it with kubectl edgeupgrade status, or pause and cancel it first",
+			prev.RunID, upgrade.KindOf(prev.Spec), prev.Spec.TargetVersion, prev.Phase)
+	}
+	ds, err := o.client.AppsV1().DaemonSets(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read DaemonSet %s/%s: %w", o.Namespace, o.Name, err)
+	}
+	sp, err := o.hold(ctx, ds)
+	if err != nil {
+		return err
+	}
+	first, err := o.firstState(ctx, sp)
+	if err != nil {
+		o.release(ctx, sp)
+		if errors.Is(err, upgrade.ErrNothingToDo) {
+			_, err = fmt.Fprintln(o.streams.Out, err.Error())
+		}
+		return err
+	}
+	return o.begin(ctx, prev, prevCM, first)
+}
+
+func (o *ComponentUpgradeOptions) begin(ctx context.Context, prev upgrade.State, prevCM *corev1.ConfigMap, first upgrade.State) error {
+	out := o.streams.Out
+	if o.drive.Output != "" {
+		out = o.streams.ErrOut
+	}
+	opts := runner.SessionOptions{Now: o.now, OnEvent: progressPrinter(out)}
+	p := o.drive.progress(o.streams.Out, o.now)
+	if o.Wait {
+		opts.OnEvent = p.OnEvent
+	}
+	prevRunID := ""
+	if prevCM != nil {
+		prevRunID = prev.RunID
+	}
+	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)
+	if cm == nil {
+		o.release(ctx, first.Spec)
+		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+			return fmt.Errorf("another run was started at the same time; see kubectl edgeupgrade status")
+		}
+		return err
+	}
+	_, _ = fmt.Fprintf(out, "upgrade %s of DaemonSet %s/%s started: %s → %s (%s)\n", first.RunID, first.Spec.Component.Namespace,
+		first.Spec.Component.Name, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Component.Images)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
+		Message: fmt.Sprintf("upgrade %s started: DaemonSet %s/%s %s to %s (%s), cap %d", first.RunID, first.Spec.Component.Namespace,
+			first.Spec.Component.Name, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Component.Images, first.Cap)})
+	if !o.Wait {
+		_, _, err := s.Reconcile(ctx)
+		if err == nil {
+			_, _ = fmt.Fprintln(o.streams.Out, "follow it with: kubectl edgeupgrade status --watch")
+		}
+		return err
+	}
+	return driveToEnd(ctx, s, p)
+}
+
+// hold switches the DaemonSet to OnDelete with the new template (one conditional
+// update), waits for its controller to record the new revision and returns the run's
+// spec. The old strategy is kept in the spec, to be restored when the run ends.
+func (o *ComponentUpgradeOptions) hold(ctx context.Context, ds *appsv1.DaemonSet) (upgrade.Spec, error) {
+	fromRev, fromHash, err := currentRevision(ctx, o.client, ds)
+	if err != nil {
+		return upgrade.Spec{}, err
+	}
+	strategy, err := json.Marshal(ds.Spec.UpdateStrategy)
+	if err != nil {
+		return upgrade.Spec{}, err
+	}
+	if ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
+		strategy = nil // nothing to restore beyond what it is
+	}
+	next := ds.DeepCopy()
+	if err := o.newTemplate(next); err != nil {
+		return upgrade.Spec{}, err
+	}
+	next.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
+	updated, err := o.client.AppsV1().DaemonSets(ds.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+	if err != nil {
+		return upgrade.Spec{}, fmt.Errorf("hold DaemonSet %s/%s on OnDelete with the new template: %w", ds.Namespace, ds.Name, err)
+	}
+	sp := upgrade.Spec{
+		Kind: upgrade.KindDaemonSet, Mode: upgrade.ModeAll, MaxBatchSize: o.MaxBatchSize, PoolLabel: o.PoolLabel,
+		MaxDeferred: o.MaxDeferred, OfflineGrace: upgrade.Duration{Duration: o.OfflineGrace}, Soak: upgrade.Duration{Duration: o.Soak},
+		PauseExpiry: upgrade.Duration{Duration: o.PauseExpiry}, FromVersion: upgrade.RevisionVersion(fromRev),
+		Component: upgrade.ComponentSpec{Namespace: ds.Namespace, Name: ds.Name, FromHash: fromHash, UpdateStrategy: string(strategy),
+			Images: strings.Join(containerImages(updated.Spec.Template.Spec.Containers), ", "), PodTimeout: upgrade.Duration{Duration: o.PodTimeout}},
+	}
+	toRev, toHash, err := o.newRevision(ctx, updated, fromHash)
+	if err != nil {
+		o.release(ctx, sp)
+		return sp, err
+	}
+	sp.TargetVersion, sp.Component.TargetHash = upgrade.RevisionVersion(toRev), toHash
+	return sp, nil
+}
+
+// release undoes hold when no run was recorded: the strategy and the template go back.
+func (o *ComponentUpgradeOptions) release(ctx context.Context, sp upgrade.Spec) {
+	st := upgrade.State{Spec: sp, Phase: upgrade.PhaseCancelled}
+	if err := runner.RestoreDaemonSet(ctx, o.client, st); err != nil {
+		_, _ = fmt.Fprintln(o.streams.ErrOut, "warning: "+err.Error())
+	}
+}
+
+func containerImages(cs []corev1.Container) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Name+"="+c.Image)
+	}
+	return out
+}
+
+// newTemplate puts the new images, or the file's template, into ds.
+func (o *ComponentUpgradeOptions) newTemplate(ds *appsv1.DaemonSet) error {
+	if o.Filename != "" {
+		data, err := os.ReadFile(o.Filename)
+		if err != nil {
+			return err
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.Filename, err)
+		}
+		from, ok := obj.(*appsv1.DaemonSet)
+		if !ok {
+			return fmt.Errorf("%s holds a %T, not a DaemonSet", o.Filename, obj)
+		}
+		ds.Spec.Template = from.Spec.Template
+		return nil
+	}
+	for c, img := range o.images {
+		found := false
+		for _, list := range [][]corev1.Container{ds.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.InitContainers} {
+			for i := range list {
+				if list[i].Name == c {
+					list[i].Image, found = img, true
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("DaemonSet %s/%s has no container %q: its containers are %s", ds.Namespace, ds.Name, c,
+				strings.Join(containerImages(ds.Spec.Template.Spec.Containers), ", "))
+		}
+	}
+	return nil
+}
+
+// currentRevision is the DaemonSet's newest ControllerRevision: its number and hash.
+func currentRevision(ctx context.Context, cs kubernetes.Interface, ds *appsv1.DaemonSet) (int64, string, error) {
+	revs, err := cs.AppsV1().ControllerRevisions(ds.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, "", fmt.Errorf("read the revisions of DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
+	}
+	var num int64
+	hash := ""
+	for _, r := range revs.Items {
+		if ref := metav1.GetControllerOf(&r); ref != nil && ref.UID == ds.UID && r.Revision > num {
+			num, hash = r.Revision, r.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
+		}
+	}
+	if hash == "" {
+		return 0, "", fmt.Errorf("DaemonSet %s/%s has no revision yet: is kube-controller-manager running?", ds.Namespace, ds.Name)
+	}
+	return num, hash, nil
+}
+
+// newRevision waits until the controller has seen the new template and recorded it.
+func (o *ComponentUpgradeOptions) newRevision(ctx context.Context, ds *appsv1.DaemonSet, fromHash string) (int64, string, error) {
+	var num int64
+	var hash string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		cur, err := o.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil || cur.Status.ObservedGeneration < ds.Generation {
+			return false, nil
+		}
+		num, hash, err = currentRevision(ctx, o.client, cur)
+		return err == nil, nil
+	})
+	switch {
+	case err != nil:
+		return 0, "", fmt.Errorf("the DaemonSet controller did not record the new template within 1m: %w", err)
+	case hash == fromHash:
+		return 0, "", fmt.Errorf("DaemonSet %s/%s already has this template (%s): %w", ds.Namespace, ds.Name, upgrade.RevisionVersion(num), upgrade.ErrNothingToDo)
+	}
+	return num, hash, nil
+}
+
+// firstState builds the run over the nodes the DaemonSet runs on.
+func (o *ComponentUpgradeOptions) firstState(ctx context.Context, sp upgrade.Spec) (upgrade.State, error) {
+	ds, err := o.client.AppsV1().DaemonSets(sp.Component.Namespace).Get(ctx, sp.Component.Name, metav1.GetOptions{})
+	if err != nil {
+		return upgrade.State{}, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		return upgrade.State{}, err
+	}
+	pods, err := o.client.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return upgrade.State{}, err
+	}
+	byNode := map[string][]podstep.Pod{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == ds.UID && p.Spec.NodeName != "" {
+			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], podstep.PodOf(p))
+		}
+	}
+	list, err := o.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return upgrade.State{}, err
+	}
+	var nodes []upgrade.Node
+	for i := range list.Items {
+		n := &list.Items[i]
+		if ps, ok := byNode[n.Name]; ok {
+			un := runner.ToNode(n, sp.PoolLabel)
+			un.Version = podstep.Version(sp, ps)
+			nodes = append(nodes, un)
+		}
+	}
+	return upgrade.NewComponentState(sp, runner.NewRunID(o.now()), nodes, o.now().UTC())
+}
