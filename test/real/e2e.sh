@@ -340,3 +340,6 @@ for n in "${LAB_NODES[@]}"; do
   jq -r --arg n "$n" '"upgrade wall " + $n + " " + ((((.finishedAt | sub("\\.[0-9]+";"") | fromdateiso8601) - (.startedAt | sub("\\.[0-9]+";"") | fromdateiso8601)) | tostring))' "$f" \
     | awk '{printf "%-28s %8s s\n", $1" "$2" "$3, $4}' >> "$LAB_TIMINGS"
 done
+
+# A DaemonSet upgraded by components upgrade (its own file: components.sh).
+. "$(dirname "$0")/components.sh"
