@@ -210,6 +210,10 @@ func (s *Session) EnsureDriver(ctx context.Context, image string) (bool, error) 
 }
 
 func (s *Session) driverParams(image string) (job.DriverParams, error) {
+	if isDaemonSetRun(s.state) {
+		// The driver's roles do not reach the component's namespace (daemonset.go).
+		return job.DriverParams{}, fmt.Errorf("a DaemonSet run cannot be detached yet: drive it with resume --wait or status --watch")
+	}
 	cm := s.cache.StateConfigMap()
 	if cm == nil {
 		return job.DriverParams{}, fmt.Errorf("the state ConfigMap %s/%s is gone; see kubectl edgeupgrade status", job.Namespace, "edgeupgrade")
