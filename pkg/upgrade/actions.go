@@ -20,6 +20,11 @@ const (
 	MarkSkipped ActionKind = "MarkSkipped"
 	// DeleteRun deletes every Job, pod and Event of the run (pause expiry).
 	DeleteRun ActionKind = "DeleteRun"
+	// CreateStage creates the staging Jobs of Nodes (AlreadyExists: adopt).
+	CreateStage ActionKind = "CreateStage"
+	// DeleteStage deletes the staging Jobs of Nodes without waiting (a failed pull to
+	// retry, or a node gone offline while pulling).
+	DeleteStage ActionKind = "DeleteStage"
 	// Emit records an Event.
 	Emit ActionKind = "Emit"
 )
@@ -59,6 +64,7 @@ const (
 	ReasonIncomplete    = "UpgradeIncomplete"
 	ReasonGateFailed    = "HealthGateFailed"
 	ReasonNodesSkipped  = "NodesSkipped"
+	ReasonStaged        = "ImagesStaged"
 )
 
 // Event is an Event to record on the state ConfigMap, and on Node when set.

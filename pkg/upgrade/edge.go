@@ -279,12 +279,12 @@ func LeftBehind(s State, obs Observation) []LeftNode {
 // NextWake is the next time at which the run changes with no change in the cluster
 // (a soak ends, a grace runs out), after now; zero if none. Drivers wake then.
 func NextWake(s State, obs Observation, now time.Time) time.Time {
+	times := []time.Time{StageWake(s, obs, now)}
 	b := s.Current
 	if b == nil || s.Phase.Terminal() {
-		return time.Time{}
+		return earliestAfter(times, now)
 	}
 	grace := OfflineGraceOf(s.Spec)
-	var times []time.Time
 	if b.Gating() {
 		times = append(times, b.GateSince.Add(s.Spec.Soak.Duration), b.GateSince.Add(grace+time.Millisecond))
 	}
@@ -294,6 +294,11 @@ func NextWake(s State, obs Observation, now time.Time) time.Time {
 			times = append(times, offlineSince(b, nodes[name], j).Add(grace+time.Millisecond))
 		}
 	}
+	return earliestAfter(times, now)
+}
+
+// earliestAfter is the earliest of times after now (zero if none).
+func earliestAfter(times []time.Time, now time.Time) time.Time {
 	var next time.Time
 	for _, t := range times {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {

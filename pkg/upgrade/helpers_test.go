@@ -19,6 +19,7 @@ type cluster struct {
 	nodes []Node
 	jobs  map[string]Job
 	pods  map[string][]Pod
+	stage map[string]StageJob
 }
 
 func newCluster(masters int, pools map[string]int) *cluster {
@@ -44,7 +45,11 @@ func (c *cluster) obs() Observation {
 	for k, v := range c.pods {
 		pods[k] = append([]Pod(nil), v...)
 	}
-	return Observation{Nodes: nodes, Jobs: jobs, Pods: pods}
+	stage := make(map[string]StageJob, len(c.stage))
+	for k, v := range c.stage {
+		stage[k] = v
+	}
+	return Observation{Nodes: nodes, Jobs: jobs, Pods: pods, Staging: stage}
 }
 
 func (c *cluster) node(name string) *Node {
@@ -69,6 +74,21 @@ func (c *cluster) apply(acts []Action, now time.Time) {
 		if a.Kind == DeleteJobs || a.Kind == DeferJobs {
 			for _, n := range a.Nodes {
 				delete(c.jobs, n)
+			}
+		}
+		if a.Kind == CreateStage {
+			if c.stage == nil {
+				c.stage = map[string]StageJob{}
+			}
+			for _, n := range a.Nodes {
+				if _, ok := c.stage[n]; !ok {
+					c.stage[n] = StageJob{Phase: JobActive}
+				}
+			}
+		}
+		if a.Kind == DeleteStage {
+			for _, n := range a.Nodes {
+				delete(c.stage, n)
 			}
 		}
 		if a.Kind == MarkSkipped {
@@ -118,7 +138,7 @@ func (c *cluster) succeedActive(now time.Time) {
 func spec() Spec {
 	return Spec{TargetVersion: target, Mode: ModeAll, JobTimeout: Duration{30 * time.Minute},
 		DrainTimeout: Duration{5 * time.Minute}, PauseExpiry: Duration{DefaultPauseExpiry},
-		PreprocessImage: "pre:1", UpgradeImage: "up:1"}
+		PreprocessImage: "registry.local/pre:1", UpgradeImage: "registry.local/up:1"}
 }
 
 func mustStart(t *testing.T, sp Spec, c *cluster) State {

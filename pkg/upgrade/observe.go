@@ -64,6 +64,8 @@ type Observation struct {
 	// Pods are the DaemonSet pods on the nodes of a batch whose health gate runs
 	// (GateNodes), by node name; other nodes' pods are not observed.
 	Pods map[string][]Pod
+	// Staging are this run's staging Jobs, by node name (stage.go).
+	Staging map[string]StageJob
 }
 
 // Pod is the health of one DaemonSet pod, for the gate (docs/design.md §2.13).

@@ -35,7 +35,7 @@ func reconcile(prev State, obs Observation, now time.Time) (State, []Action) {
 	if s.Current == nil && s.Pause == nil {
 		acts = append(acts, advance(&s, obs, now)...)
 	}
-	return s, acts
+	return s, append(acts, stage(&s, obs, now)...)
 }
 
 // Expired reports whether a paused run has been paused for longer than its expiry
@@ -278,6 +278,9 @@ func nextMaster(s *State, obs Observation, now time.Time) ([]Action, bool) {
 	if !c[0].Ready {
 		return pauseNotReady(s, []string{c[0].Name}, "control-plane node", now), false
 	}
+	if !staged(*s, obs, c[0].Name) {
+		return nil, true // its images are still being pulled (stage.go)
+	}
 	s.MasterSerial++
 	b := &Batch{Index: s.MasterSerial, Role: RoleMaster, Nodes: []string{c[0].Name}, StartedAt: now,
 		MasterFirst: !anyUpgraded(obs.Nodes, RoleMaster, s.Spec.TargetVersion)}
@@ -296,14 +299,19 @@ func nextWorkerBatch(s *State, obs Observation, now time.Time) ([]Action, bool) 
 		if len(ready) == 0 {
 			continue // NotReady workers are deferred (offline) until they are back
 		}
+		ramp := s.Ramp
 		if s.Batches == 0 || pool != s.Pool {
-			s.Ramp = 1 // the ramp restarts in each pool
+			ramp = 1 // the ramp restarts in each pool
+		}
+		size := min(max(1, ramp), s.Cap, len(ready))
+		nodes := pickStaged(*s, obs, ready, size)
+		if nodes == nil {
+			return nil, true // staging has not reached enough of them yet (stage.go)
 		}
 		s.Pool = pool
 		s.Batches++
-		size := min(max(1, s.Ramp), s.Cap, len(ready))
-		s.Ramp = nextRamp(s.Ramp, s.Cap)
-		b := &Batch{Index: s.Batches, Role: RoleWorker, Pool: pool, Nodes: ready[:size], StartedAt: now}
+		s.Ramp = nextRamp(ramp, s.Cap)
+		b := &Batch{Index: s.Batches, Role: RoleWorker, Pool: pool, Nodes: nodes, StartedAt: now}
 		return startBatch(s, b), true
 	}
 	return nil, false

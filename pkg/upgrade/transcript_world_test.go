@@ -14,7 +14,7 @@ import (
 // that starts at t0. The commands:
 //
 //	cluster [mode=M] [max-batch=N] [drain] [skip-unready] [expiry=15d] [api=V]
-//	        [grace=DURATION] [soak=DURATION] [max-deferred=N|N%]
+//	        [grace=DURATION] [soak=DURATION] [max-deferred=N|N%] [stage] [max-pulls=N]
 //	  master NAMES | worker NAMES [pool=P] [version=V] [notready]   (one per line)
 //	tick | pause [reason=TEXT] | resume [retry-failed|skip-failed] | cancel | drain-failed TEXT
 //	jobs succeed                     every active Job succeeds; its node reports the target
@@ -26,6 +26,8 @@ import (
 //	pod NODE NAME ready|notready|restarted   a DaemonSet pod on NODE (restarted: now)
 //	drain fails                      the next Drain fails
 //	crash                            the next input's state is saved, then the process dies
+//	stages succeed                   every pulling staging Job succeeds (image IDs by digest)
+//	stage NODE succeeds|fails        one staging Job finishes
 //
 // NAMES is a name or a range such as w01..12 (w01, w02, ... w12). Inputs print their
 // error, then the actions they returned, then the state; changes to the cluster print
@@ -113,6 +115,10 @@ func (w *world) setup(lines []string) []string {
 			sp.Soak.Duration = parseDuration(v)
 		case "max-deferred":
 			sp.MaxDeferred = v
+		case "stage":
+			sp.Stage = true
+		case "max-pulls":
+			sp.MaxConcurrentPulls, _ = strconv.Atoi(v)
 		}
 	}
 	w.c, w.now = &cluster{jobs: map[string]Job{}}, t0
@@ -155,6 +161,18 @@ func (w *world) change(verb, arg string) error {
 				w.c.succeed(name, w.now)
 			}
 		}
+	case verb == "stages" && arg == "succeed":
+		for _, name := range slices.Sorted(maps.Keys(w.c.stage)) {
+			if w.c.stage[name].Phase == JobActive {
+				w.c.stage[name] = stageDone(JobSucceeded, w.now)
+			}
+		}
+	case verb == "stage" && len(f) == 2 && w.c.stage != nil && w.c.stage[f[0]].Phase == JobActive:
+		phase := map[string]JobPhase{"succeeds": JobSucceeded, "fails": JobFailed}[f[1]]
+		if phase == "" {
+			return errors.New("unknown")
+		}
+		w.c.stage[f[0]] = stageDone(phase, w.now)
 	case verb == "time":
 		w.now = w.now.Add(parseDuration(strings.TrimPrefix(arg, "+")))
 	case verb == "drain" && arg == "fails":
@@ -230,7 +248,7 @@ func (w *world) apply(acts []Action) []string {
 			failed, w.drainFails = w.drainFails, false
 		case DeleteRun:
 			clear(w.c.jobs)
-		case CreateJobs, DeleteJobs, DeferJobs, MarkSkipped:
+		case CreateJobs, DeleteJobs, DeferJobs, MarkSkipped, CreateStage, DeleteStage:
 			w.c.apply([]Action{a}, w.now)
 		}
 	}
@@ -256,7 +274,7 @@ func formatAction(a Action) string {
 		return "delete-run"
 	}
 	verb := map[ActionKind]string{Drain: "drain", Uncordon: "uncordon", DeleteJobs: "delete-jobs",
-		DeferJobs: "defer-jobs", MarkSkipped: "mark-skipped"}[a.Kind]
+		DeferJobs: "defer-jobs", MarkSkipped: "mark-skipped", CreateStage: "create-stage", DeleteStage: "delete-stage"}[a.Kind]
 	return fmt.Sprintf("%s: %s", verb, strings.Join(a.Nodes, " "))
 }
 
@@ -317,6 +335,17 @@ func (w *world) summary() []string {
 	if d := Deferred(s, obs); len(d) > 0 {
 		out = append(out, "  deferred: "+strings.Join(d, " "))
 	}
+	if s.Digests != nil {
+		pre, up := ImagesOf(s)
+		out = append(out, "  images: "+pre+" "+up)
+	}
+	if ps := StageProgress(s, obs); len(ps) > 0 {
+		var items []string
+		for _, p := range ps {
+			items = append(items, fmt.Sprintf("%s %d/%d (pulling %d, failed %d, offline %d)", p.Pool, p.Staged, p.Total, p.Pulling, p.Failed, p.Offline))
+		}
+		out = append(out, "  staged: "+strings.Join(items, "; "))
+	}
 	if len(s.Skipped) > 0 {
 		out = append(out, fmt.Sprintf("  skipped %d: %s", s.SkippedCount, strings.Join(s.Skipped, " ")))
 	}
@@ -374,4 +403,14 @@ func expand(names string) []string {
 		out = append(out, fmt.Sprintf("%s%0*d", prefix, digits, i))
 	}
 	return out
+}
+
+// stageDone is a finished staging Job; a succeeded one reports its images by digest.
+func stageDone(phase JobPhase, now time.Time) StageJob {
+	sj := StageJob{Phase: phase, Finished: now}
+	if phase == JobSucceeded {
+		sj.PreprocessID = "registry.local/pre@sha256:" + strings.Repeat("a", 64)
+		sj.UpgradeID = "registry.local/up@sha256:" + strings.Repeat("b", 64)
+	}
+	return sj
 }

@@ -98,6 +98,13 @@ type Spec struct {
 	OfflineGrace Duration `json:"offlineGrace,omitzero"`
 	// Soak is how long the health gate must hold after each batch before the next.
 	Soak Duration `json:"soak,omitzero"`
+
+	// Stage pulls the images on every in-scope node before its batch (stage.go);
+	// false in states written before staging existed, and with --no-stage.
+	Stage bool `json:"stage,omitempty"`
+	// MaxConcurrentPulls bounds the nodes pulling at once while staging, cluster-wide
+	// (0: the batch cap, MaxPullsOf).
+	MaxConcurrentPulls int `json:"maxConcurrentPulls,omitempty"`
 }
 
 // State is the whole persisted state of one run. Its size is bounded independently of
@@ -147,6 +154,10 @@ type State struct {
 	// left below the target, and why; LeftBehindCount counts all.
 	LeftBehind      []LeftNode `json:"leftBehind,omitempty"`
 	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
+
+	// Digests are the image digests the first staging pod reported (stage.go): node
+	// Jobs then run exactly the images staging pulled.
+	Digests *Digests `json:"digests,omitempty"`
 }
 
 // LeftNode is a node a run ended without upgrading, and why.

@@ -276,5 +276,9 @@ func (s State) Clone() State {
 	c.Failures = slices.Clone(s.Failures)
 	c.Skipped = slices.Clone(s.Skipped)
 	c.LeftBehind = slices.Clone(s.LeftBehind)
+	if s.Digests != nil {
+		d := *s.Digests
+		c.Digests = &d
+	}
 	return c
 }
