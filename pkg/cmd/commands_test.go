@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ var runIDs = regexp.MustCompile(`\b\d{10}-[a-z0-9]{4}\b`)
 
 func TestStartHappyPath(t *testing.T) {
 	c := healthy()
-	out, _, err := execute(t, c, startAt, "--to", "v1.36.1")
+	out, _, err := execute(t, c, startAt, "--to", "v1.36.1", "--no-stage")
 	if err != nil {
 		t.Fatalf("err = %v\n%s", err, out)
 	}
@@ -48,6 +49,34 @@ func TestStartHappyPath(t *testing.T) {
 	jobs, err := c.Kube.BatchV1().Jobs(job.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: job.NodeUpgradeSelector(st.RunID)})
 	if err != nil || len(jobs.Items) != 1 || jobs.Items[0].Annotations[job.AnnotationNode] != "cp-1" {
 		t.Errorf("Jobs after start = %v (%v), want the first master's (cp-1) alone", jobs, err)
+	}
+}
+
+// With staging (the default), start disrupts nothing: it creates the staging Jobs,
+// at most --max-concurrent-pulls of them, masters first, and no node Job.
+func TestStartStagesFirst(t *testing.T) {
+	c := healthy()
+	out, _, err := execute(t, c, startAt, "--to", "v1.36.1", "--max-concurrent-pulls", "2")
+	if err != nil {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	st := storedState(t, c)
+	if !st.Spec.Stage || st.Spec.MaxConcurrentPulls != 2 || st.Current != nil {
+		t.Errorf("stored run: stage %v, max pulls %d, current batch %+v; want staging, 2, none", st.Spec.Stage, st.Spec.MaxConcurrentPulls, st.Current)
+	}
+	ctx := context.Background()
+	nodeJobs, err := c.Kube.BatchV1().Jobs(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: job.NodeUpgradeSelector(st.RunID)})
+	if err != nil || len(nodeJobs.Items) != 0 {
+		t.Errorf("node Jobs after start = %d (%v), want none before staging", len(nodeJobs.Items), err)
+	}
+	stage, err := c.Kube.BatchV1().Jobs(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: job.StageSelector(st.RunID)})
+	var nodes []string
+	for _, j := range stage.Items {
+		nodes = append(nodes, j.Annotations[job.AnnotationNode])
+	}
+	slices.Sort(nodes)
+	if err != nil || !slices.Equal(nodes, []string{"cp-1", "edge-1"}) {
+		t.Errorf("staging Jobs after start for %v (%v), want cp-1 and edge-1 (the master first, two at once)", nodes, err)
 	}
 }
 
@@ -193,7 +222,7 @@ func blankTimes(v any) {
 
 func TestStatusHumanReconciles(t *testing.T) {
 	c := healthy()
-	seedRun(t, c, nil)
+	seedRun(t, c, noStage)
 	out, _, err := execute(t, c, newCmdStatus)
 	if err != nil {
 		t.Fatal(err)

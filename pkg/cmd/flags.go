@@ -82,6 +82,7 @@ type upgradeFlags struct {
 	PauseExpiry  time.Duration
 	UpgradeImage string
 	edgeFlags
+	stageFlags
 }
 
 func (u *upgradeFlags) add(cmd *cobra.Command) {
@@ -94,6 +95,7 @@ func (u *upgradeFlags) add(cmd *cobra.Command) {
 	fs.DurationVar(&u.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "A run paused for longer is cancelled and its Jobs, pods and Events deleted")
 	fs.StringVar(&u.UpgradeImage, "upgrade-image", "", "Image of the upgrade container (default: <registry>/upgrade:<target version>)")
 	u.edgeFlags.add(cmd)
+	u.stageFlags.add(cmd)
 	_ = cmd.MarkFlagRequired("to")
 }
 
@@ -133,5 +135,6 @@ func (u *upgradeFlags) spec() upgrade.Spec {
 		SkipUnready: u.SkipUnready, SkipChecks: u.SkipChecks,
 	}
 	u.edgeFlags.spec(&sp)
+	u.stageFlags.spec(&sp)
 	return sp
 }

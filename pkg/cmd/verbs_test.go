@@ -76,6 +76,9 @@ func seedRun(t *testing.T, c *prechecktest.Cluster, edit func(*upgrade.State)) u
 	return st
 }
 
+// noStage seeds a run started with --no-stage: its first reconcile starts the master.
+func noStage(st *upgrade.State) { st.Spec.Stage = false }
+
 func paused(reason string) func(*upgrade.State) {
 	return func(st *upgrade.State) { st.Pause = &upgrade.Pause{Reason: reason, Since: time.Now().UTC()} }
 }
@@ -106,7 +109,7 @@ func healthy() *prechecktest.Cluster {
 
 func TestPauseRunning(t *testing.T) {
 	c := healthy()
-	seedRun(t, c, nil)
+	seedRun(t, c, noStage)
 	out, _, err := execute(t, c, newCmdPause, "--reason", "maintenance window over")
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,9 @@ func TestNameIsDeterministicAndValid(t *testing.T) {
 			t.Errorf("%q: node hash invalid: %v", node, errs)
 		}
 	}
+	if n := StageName("2611231000-abcd", long); n == Name("2611231000-abcd", long) || len(validation.IsDNS1123Label(n)) > 0 {
+		t.Errorf("staging Job name %q: invalid or the node Job's", n)
+	}
 	if Name("r", "edge-1") == Name("r", "edge-2") || Name("r1", "edge-1") == Name("r2", "edge-1") {
 		t.Fatal("names collide across nodes or runs")
 	}
@@ -67,6 +70,10 @@ func TestGolden(t *testing.T) {
 			PreprocessImage: "registry.local/edgeupgrade/node-preprocess:v0.1.0", UpgradeImage: "registry.local/edgeupgrade/upgrade:v1.36.3",
 			TimeoutSeconds: 1800, OwnerName: "edgeupgrade", OwnerUID: "0b5e7a52-5c2a-4b53-9d3e-0c1f5f6d1e2a"},
 			NodeJob{Node: "edge-a-001.region-north.example.com", Pool: "pool-a", Batch: "3", Role: RoleWorker}),
+		"stage-job.yaml": BuildStage(Params{RunID: "2611231000-abcd", TargetVersion: "v1.36.3",
+			PreprocessImage: "registry.local/edgeupgrade/node-preprocess:v0.1.0", UpgradeImage: "registry.local/edgeupgrade/upgrade:v1.36.3",
+			TimeoutSeconds: 1800, OwnerName: "edgeupgrade", OwnerUID: "0b5e7a52-5c2a-4b53-9d3e-0c1f5f6d1e2a"},
+			"edge-a-001.region-north.example.com", "pool-a"),
 		"deep-check-job.yaml": BuildCheck(CheckParams{RunID: "check-0a1b2c3d", TargetVersion: "v1.36.3",
 			Image: "registry.local/edgeupgrade/node-preprocess:v0.1.0", TimeoutSeconds: 120}, "master-1", RoleMaster),
 	} {

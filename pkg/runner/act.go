@@ -48,6 +48,10 @@ func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap
 			err = r.deleteJobs(ctx, st.RunID, a.Nodes)
 		case upgrade.DeferJobs:
 			err = r.deferJobs(ctx, st.RunID, a.Nodes)
+		case upgrade.CreateStage:
+			err = r.createStage(ctx, st, cm, a)
+		case upgrade.DeleteStage:
+			err = r.deleteStage(ctx, st.RunID, a.Nodes)
 		case upgrade.MarkSkipped:
 			err = r.markSkipped(ctx, st.RunID, a.Nodes)
 		case upgrade.DeleteRun:
@@ -64,9 +68,10 @@ func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap
 
 func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
 	b := a.Batch
+	pre, up := upgrade.ImagesOf(st) // by digest once staging reported one
 	p := job.Params{
 		RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
-		PreprocessImage: st.Spec.PreprocessImage, UpgradeImage: st.Spec.UpgradeImage,
+		PreprocessImage: pre, UpgradeImage: up,
 		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()), RuntimeVersion: st.Spec.RuntimeVersion,
 		OwnerName: cm.Name, OwnerUID: cm.UID,
 	}

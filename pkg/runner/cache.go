@@ -39,6 +39,8 @@ type Cache struct {
 	meta cache.GenericLister
 	// componentPods are a DaemonSet run's pods (daemonset.go); nil for other runs.
 	componentPods listerscorev1.PodLister
+	// stage watches the run's staging Jobs (stage.go); nil when the run does not stage.
+	stage *stageCache
 	// Changed receives a value (non-blocking) whenever anything watched changes.
 	Changed chan struct{}
 	cancel  context.CancelFunc
@@ -127,6 +129,14 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	c.nodes = nodeF.Core().V1().Nodes().Lister()
 	c.jobs = runF.Batch().V1().Jobs().Lister()
 	c.pods = podF.Core().V1().Pods().Lister()
+	var err error
+	if c.stage, err = newStageCache(ctx, client, st, c.handler(stageJobChanged)); err != nil {
+		cancel()
+		return nil, err
+	}
+	if c.stage != nil {
+		infs = append(infs, c.stage.inf)
+	}
 	runF.Start(ctx.Done())
 	if inf, err := c.watchComponent(ctx, st); err != nil || inf != nil {
 		if err != nil {
@@ -279,8 +289,14 @@ func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, e
 		byJob[p.Labels[batchv1.JobNameLabel]] = append(byJob[p.Labels[batchv1.JobNameLabel]], p)
 	}
 	for _, j := range jobs {
+		if !isNodeUpgrade(&j.ObjectMeta) {
+			continue // a watch that ignores its label selector (client-go's fake)
+		}
 		uj := ToJob(j, byJob[j.Name])
 		obs.Jobs[uj.Node] = uj
+	}
+	if obs.Staging, err = c.stage.observe(context.Background(), c.client, st); err != nil {
+		return obs, err
 	}
 	if gate := upgrade.GateNodes(st, obs); gatePods && len(gate) > 0 {
 		// Not watched: the drivers re-check the gate on every reconcile and at least
@@ -299,7 +315,7 @@ func (c *Cache) observeSucceeded(into map[string]upgrade.Job) error {
 	}
 	for _, o := range metas {
 		m, ok := o.(*metav1.PartialObjectMetadata)
-		if !ok {
+		if !ok || !isNodeUpgrade(&m.ObjectMeta) {
 			continue
 		}
 		uj := jobFromMeta(m)

@@ -33,6 +33,9 @@ func ValidateSpec(sp Spec) error {
 	if err := ValidateMode(sp.Mode); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if sp.MaxConcurrentPulls < 0 {
+		errs = append(errs, fmt.Sprintf("--max-concurrent-pulls must be 0 (the batch cap) or more, got %d", sp.MaxConcurrentPulls))
+	}
 	if sp.MaxBatchSize < 0 {
 		errs = append(errs, fmt.Sprintf("--max-batch-size must be 0 (10%% of the workers) or more, got %d", sp.MaxBatchSize))
 	}
