@@ -81,6 +81,9 @@ func PrintHuman(w io.Writer, s *Status) error {
 		p("Left behind", "%d %s not at the target: %s; start --to %s again to upgrade exactly those",
 			s.LeftBehindCount, words.Plural(s.LeftBehindCount, "node", "nodes"), words.List(items, 10), s.TargetVersion)
 	}
+	if s.Staging != nil && s.FinishedAt == nil {
+		p("Staging", "%s", stagingLine(s.Staging))
+	}
 	if s.Gate != "" && s.FinishedAt == nil {
 		p("Gate", "%s", s.Gate)
 	}

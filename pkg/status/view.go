@@ -63,6 +63,8 @@ type Status struct {
 	// names the component of the last two ("DaemonSet kube-system/kube-proxy").
 	RunKind   string `json:"runKind"`
 	Component string `json:"component,omitempty"`
+	// Staging is the progress of staging, for a run that stages (stage.go).
+	Staging *Staging `json:"staging,omitempty"`
 
 	// Driver says who drives an unfinished run (driver.go).
 	Driver *Driver `json:"driver,omitempty"`
@@ -209,6 +211,7 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 		s.LeftBehind = append(s.LeftBehind, LeftNode{Node: l.Node, Reason: l.Reason})
 	}
 	s.LeftBehindCount = st.LeftBehindCount
+	s.Staging = staging(st, obs)
 	s.ETA = estimate(s, st, obs, now)
 	return s
 }
