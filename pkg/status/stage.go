@@ -13,12 +13,12 @@ type Staging struct {
 	MaxConcurrentPulls int `json:"maxConcurrentPulls"`
 	// Staged counts the nodes whose images are on them (or that are past staging:
 	// their Job exists or they are at the target), of Total in scope.
-	Staged  int `json:"staged"`
-	Pulling int `json:"pulling"`
-	Failed  int `json:"failed"`
-	Offline int `json:"offline"`
-	Total   int `json:"total"`
-	Pools []upgrade.PoolStage `json:"pools"`
+	Staged  int                 `json:"staged"`
+	Pulling int                 `json:"pulling"`
+	Failed  int                 `json:"failed"`
+	Offline int                 `json:"offline"`
+	Total   int                 `json:"total"`
+	Pools   []upgrade.PoolStage `json:"pools"`
 	// Images are the images node Jobs run: by digest once staging resolved them.
 	Images []string `json:"images,omitempty"`
 }
