@@ -58,6 +58,7 @@ type upOptions struct {
 	hang           []string
 	notReadyDuring []string
 	kubeconfig     string
+	pull           pullFlags
 }
 
 func newUp(out, errOut io.Writer) *cobra.Command {
@@ -108,6 +109,7 @@ cloud-01.. (pool cloud).`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "also write the admin kubeconfig to this path")
 	f.IntVar(&o.cfg.NodeLeaseSeconds, "node-lease-seconds", 0, "kwok node lease duration (default 40, or 240 from 500 nodes)")
 	f.StringVar(&o.cfg.PodSecurityDefault, "pod-security-default", "baseline", "Pod Security level enforced in namespaces without an enforce label")
+	o.pull.add(f)
 	return cmd
 }
 
@@ -156,6 +158,9 @@ func (o *upOptions) run(parent context.Context, out, errOut io.Writer) error {
 	o.cfg.Progress = errOut
 	l, err := lab.Start(ctx, o.cfg)
 	if err != nil {
+		return err
+	}
+	if err := o.pull.apply(ctx, l, errOut); err != nil {
 		return err
 	}
 	if o.kubeconfig != "" {
@@ -211,6 +216,8 @@ type setOptions struct {
 	nodeDuration             []string
 	noHang                   []string
 	defaultDuration          time.Duration
+	pull                     pullFlags
+	pullFail                 []string
 }
 
 func newSet(out io.Writer) *cobra.Command {
@@ -240,6 +247,8 @@ to upgrade pods that have not finished yet.`,
 	f.StringSliceVar(&o.clear, "clear", nil, "nodes to reset: no faults, Ready")
 	f.StringArrayVar(&o.nodeDuration, "node-job-duration", nil, "NODE=DURATION: the node's upgrade duration (0 = default)")
 	f.DurationVar(&o.defaultDuration, "job-duration", 0, "the default upgrade duration")
+	f.StringArrayVar(&o.pullFail, "pull-fail", nil, "NODE=MESSAGE: the node's staging pulls fail (NODE= clears it)")
+	o.pull.add(f)
 	return cmd
 }
 
@@ -305,6 +314,11 @@ func (o *setOptions) run(ctx context.Context, out io.Writer) error {
 	if o.defaultDuration > 0 {
 		do("default upgrade duration "+o.defaultDuration.String(), "all nodes", l.SetDefaultJobDuration(ctx, o.defaultDuration))
 	}
+	for _, s := range o.pullFail {
+		n, msg, _ := strings.Cut(s, "=")
+		do("staging pulls fail: "+msg, n, l.SetPullFail(ctx, n, msg))
+	}
+	errs = append(errs, o.pull.apply(ctx, l, out))
 	return errors.Join(errs...)
 }
 

@@ -52,6 +52,9 @@ type Simulator struct {
 
 	mu      sync.Mutex
 	started map[types.UID]time.Time // when the simulator started each pod (monotonic)
+	// images are the images on each node, by reference and digest: when each is (or
+	// was) there (pull.go).
+	images map[string]map[string]time.Time
 
 	synced chan struct{}
 }
@@ -73,6 +76,7 @@ func New(client kubernetes.Interface, opts Options) *Simulator {
 		log:     log,
 		opts:    opts,
 		started: map[types.UID]time.Time{},
+		images:  map[string]map[string]time.Time{},
 		synced:  make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 2*time.Second),
@@ -180,7 +184,8 @@ func (s *Simulator) Run(ctx context.Context) error {
 }
 
 func knobsChanged(o, n *corev1.Node) bool {
-	for _, k := range []string{AnnotationFail, AnnotationHang, AnnotationJobDuration, AnnotationNotReadyDuring, AnnotationDeepResult} {
+	for _, k := range []string{AnnotationFail, AnnotationHang, AnnotationJobDuration, AnnotationNotReadyDuring, AnnotationDeepResult,
+		AnnotationLinkSpeed, AnnotationPullFail} {
 		if o.Annotations[k] != n.Annotations[k] {
 			return true
 		}
@@ -320,6 +325,8 @@ func (s *Simulator) sync(ctx context.Context, key string) (time.Duration, error)
 		return s.syncUpgrade(ctx, pod, node)
 	case job.ComponentDeepCheck:
 		return 0, s.syncDeepCheck(ctx, pod, node)
+	case job.ComponentStage:
+		return s.syncStage(ctx, pod, node)
 	}
 	return 0, nil
 }
@@ -337,6 +344,9 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 	if pod.Status.Phase == corev1.PodPending && !preprocessing {
 		if offline {
 			return 0, nil // an offline kubelet never starts it; re-checked when the node changes
+		}
+		if wait := s.pullWait(pod, node); wait > 0 {
+			return wait, nil // Pending while its images are pulled (pull.go)
 		}
 		s.markStarted(pod.UID)
 		s.agentLog(ctx, pod, job.ContainerPreprocess,
@@ -599,7 +609,7 @@ func terminated(pod *corev1.Pod, c corev1.Container, started metav1.Time, now me
 		reason = "Error"
 	}
 	return corev1.ContainerStatus{
-		Name: c.Name, Image: c.Image, ImageID: c.Image, ContainerID: containerID(pod, c.Name),
+		Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), ContainerID: containerID(pod, c.Name),
 		Ready: code == 0 && isInit(pod, c.Name), Started: new(false),
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: code, Reason: reason, Message: msg, StartedAt: started, FinishedAt: now,
@@ -619,7 +629,7 @@ func isInit(pod *corev1.Pod, name string) bool {
 
 func running(pod *corev1.Pod, c corev1.Container, now metav1.Time, ready bool) corev1.ContainerStatus {
 	return corev1.ContainerStatus{
-		Name: c.Name, Image: c.Image, ImageID: c.Image, ContainerID: containerID(pod, c.Name),
+		Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), ContainerID: containerID(pod, c.Name),
 		Ready: ready, Started: new(true),
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 	}
