@@ -3,6 +3,7 @@
 #
 #   make bench                       N = 100, 1000, 5000 workers; writes bench/results/
 #   make bench BENCH_SIZES=100       quick mode (about 2 minutes warm; what CI may run)
+#   make bench-staging               the staging benchmark alone (1,000 workers on edge links, time ÷ 20)
 #   make bench-go                    Go benchmarks of the pure functions (-benchmem)
 #   make bench-report                regenerate RESULTS.md and the PNGs from bench/results/raw
 #
@@ -17,8 +18,11 @@ BENCH_POOLS ?= 1
 BENCH_OUT ?= $(CURDIR)/bench/results
 BENCH_PLUGIN ?= $(BIN)/kubectl-edgeupgrade
 BENCH_ARGS ?=
+# The staging benchmark (docs/bench.md#staging); BENCH_STAGING_WORKERS= (empty) skips it in `make bench`.
+BENCH_STAGING_WORKERS ?= 1000
+BENCH_TIME_SCALE ?= 20
 
-.PHONY: bench bench-plugin bench-go bench-report bench-unit
+.PHONY: bench bench-plugin bench-go bench-report bench-unit bench-staging
 
 bench-plugin:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/kubectl-edgeupgrade
@@ -28,6 +32,11 @@ bench: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench
 	@echo ">> load before the benchmark: $$(cut -d' ' -f1-3 /proc/loadavg) (2 cores: numbers are only comparable on a quiet machine)" >&2
 	cd test && $(GO) run ./bench -plugin $(BENCH_PLUGIN) -sizes $(BENCH_SIZES) -job-duration $(BENCH_JOB_DURATION) \
 	  -pools $(BENCH_POOLS) -out $(BENCH_OUT) $(BENCH_ARGS)
+	$(if $(BENCH_STAGING_WORKERS),$(MAKE) bench-staging BENCH_PLUGIN=$(BENCH_PLUGIN))
+
+bench-staging: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## staging benchmark: without vs with staging vs the ideal, 1,000 workers on 1-100 Mbit links (STAGING.md)
+	cd test && $(GO) run ./bench -staging -plugin $(BENCH_PLUGIN) -staging-workers $(BENCH_STAGING_WORKERS) \
+	  -time-scale $(BENCH_TIME_SCALE) -out $(BENCH_OUT)
 
 bench-go: ## Go benchmarks (-benchmem) of planning, reconcile, state encoding and the status view at 10,000 nodes
 	@mkdir -p $(BENCH_OUT)

@@ -43,7 +43,11 @@ func run() error {
 	statusRuns := flag.Int("status-runs", 3, "runs of status and of status -o json at the end")
 	hold := flag.Bool("hold", false, "keep each lab after measuring it (for profiling by hand) until its dir/release file exists")
 	reportOnly := flag.Bool("report-only", false, "only regenerate RESULTS.md and the plots from raw/*.json")
+	st := stagingFlags()
 	flag.Parse()
+	if st.enabled() {
+		return st.run(*plugin, *out, *timeout)
+	}
 
 	if *reportOnly {
 		return writeReport(*out)
