@@ -6,7 +6,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// stageFlags are the staging flags of a run (start and plan; docs/design.md §7).
+// stageFlags are the staging flags of a run (start and plan; docs/design.md §8).
 type stageFlags struct {
 	NoStage            bool
 	MaxConcurrentPulls int

@@ -8,7 +8,7 @@ import (
 )
 
 // ComponentStage labels the staging Jobs: one per node, pulling the run's images
-// before the node's batch (docs/design.md §7).
+// before the node's batch (docs/design.md §8).
 const ComponentStage = "stage"
 
 // StageName is the staging Job's name of a node in a run, beside the node Job's.

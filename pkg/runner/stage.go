@@ -22,7 +22,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// stageCache watches the staging Jobs of a run that stages (docs/design.md §7). It
+// stageCache watches the staging Jobs of a run that stages (docs/design.md §8). It
 // keeps their metadata and status only: the pod template of a thousand Jobs is
 // memory no decision reads.
 type stageCache struct {

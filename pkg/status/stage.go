@@ -7,7 +7,7 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
 
-// Staging is the progress of staging (docs/design.md §7): how many in-scope nodes have
+// Staging is the progress of staging (docs/design.md §8): how many in-scope nodes have
 // the run's images, in all and by pool (the masters as pool "control-plane").
 type Staging struct {
 	MaxConcurrentPulls int `json:"maxConcurrentPulls"`

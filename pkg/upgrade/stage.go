@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Staging (docs/design.md §7): from the start of the run, in parallel with the masters,
+// Staging (docs/design.md §8): from the start of the run, in parallel with the masters,
 // every in-scope node not yet at the target gets the run's images pulled by a staging
 // Job (a pod that runs the images and does nothing), at most MaxPullsOf nodes at once
 // across the cluster, in the order the run upgrades them. Nothing is cordoned or

@@ -1,6 +1,6 @@
 package e2e
 
-// Staging through the binary (docs/design.md §7): the images are pulled on every node
+// Staging through the binary (docs/design.md §8): the images are pulled on every node
 // before anything is disrupted, at most --max-concurrent-pulls nodes at once; an
 // offline node's staging is deferred without holding the others back; node Jobs run
 // the staged images by digest; --no-stage skips it.
