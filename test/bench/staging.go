@@ -324,14 +324,15 @@ func batchSizes(r stagingRun) []int {
 }
 
 func saveStaging(dir string, r *stagingRaw) error {
-	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
+	// Not in raw/: the main report reads every file there as one of its sizes.
+	if err := os.MkdirAll(filepath.Join(dir, "raw-staging"), 0o755); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(r, "", " ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "raw", fmt.Sprintf("staging-%d.json", r.Workers)), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "raw-staging", fmt.Sprintf("%d.json", r.Workers)), b, 0o644); err != nil {
 		return err
 	}
 	return writeStagingReport(dir, r)
