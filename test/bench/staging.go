@@ -81,7 +81,6 @@ type stagingRun struct {
 	Nodes      []span     `json:"nodes"`
 	Error      string     `json:"error,omitempty"`
 	Start      float64    `json:"start"`
-	stagePods  []*corev1.Pod
 }
 
 // span is one Job on a timeline, in seconds since its run's plugin started.
