@@ -50,7 +50,7 @@ func MaxPullsOf(s State) int {
 // stage decides the staging Jobs to create and delete; it runs after the batch
 // decisions of a reconcile, on every reconcile of an unfinished run that stages.
 func stage(s *State, obs Observation, now time.Time) []Action {
-	if !s.Spec.Stage || s.Phase.Terminal() {
+	if !stages(*s) || s.Phase.Terminal() {
 		return nil
 	}
 	acts := recordDigests(s, obs)
@@ -95,6 +95,10 @@ func stage(s *State, obs Observation, now time.Time) []Action {
 	return acts
 }
 
+// stages reports whether the run stages: a Kubernetes run without --no-stage (the
+// images of a DaemonSet or Deployment run are its pods').
+func stages(s State) bool { return s.Spec.Stage && KindOf(s.Spec) == KindKubernetes }
+
 // stageOrder lists the nodes to stage in the order the run upgrades them: masters,
 // then workers pool by pool; those with a Job or at the target need no staging.
 func stageOrder(s State, obs Observation) []Node {
@@ -120,7 +124,7 @@ func stageOrder(s State, obs Observation) []Node {
 // does not stage, or the node's staging Job finished. A failed pull does not hold it
 // back either: its node Job then pulls the images itself, as without staging.
 func staged(s State, obs Observation, node string) bool {
-	if !s.Spec.Stage {
+	if !stages(s) {
 		return true
 	}
 	sj, ok := obs.Staging[node]
