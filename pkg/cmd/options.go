@@ -3,11 +3,9 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -61,24 +59,11 @@ func (s *scopeFlags) validate() (labels.Selector, error) {
 	if err := precheck.ValidateSkips(s.SkipChecks); err != nil {
 		return nil, err
 	}
-	if err := validRuntimeVersion(s.RuntimeVersion); err != nil {
+	if err := precheck.ValidateRuntimeVersion(s.RuntimeVersion); err != nil {
 		return nil, err
 	}
 	if s.Selector == "" {
 		return nil, nil
 	}
 	return sel, nil
-}
-
-// validRuntimeVersion accepts --runtime-version auto, none or a containerd release
-// version (v2.2.9).
-func validRuntimeVersion(v string) error {
-	switch v {
-	case precheck.RuntimeAuto, precheck.RuntimeNone, "":
-		return nil
-	}
-	if _, err := version.ParseSemantic(v); err != nil || !strings.HasPrefix(v, "v") {
-		return fmt.Errorf("invalid --runtime-version %q: use auto, none or a containerd version such as %s", v, precheck.DefaultRuntimeVersion)
-	}
-	return nil
 }

@@ -95,6 +95,11 @@ type StartOptions struct {
 	PreprocessImage string    `json:"preprocessImage,omitempty"`
 	UpgradeImage    string    `json:"upgradeImage,omitempty"`
 	DriverImage     string    `json:"driverImage,omitempty"`
+	// RuntimeVersion is start's --runtime-version: auto, none or a containerd version.
+	RuntimeVersion string `json:"runtimeVersion,omitempty"`
+	// Stage false is start's --no-stage; MaxConcurrentPulls its --max-concurrent-pulls.
+	Stage              *bool `json:"stage,omitempty"`
+	MaxConcurrentPulls int   `json:"maxConcurrentPulls,omitempty"`
 }
 
 // Duration is a Go duration written as a string ("10m").
@@ -229,6 +234,12 @@ func (o StartOptions) validate(where string) error {
 	if err := precheck.ValidateSkips(o.SkipChecks); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
+	if err := precheck.ValidateRuntimeVersion(o.RuntimeVersion); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if o.MaxConcurrentPulls < 0 {
+		return fmt.Errorf("%s: maxConcurrentPulls %d: must be at least 1 (omit it for the batch cap)", where, o.MaxConcurrentPulls)
+	}
 	if o.MaxBatchSize < 0 {
 		return fmt.Errorf("%s: maxBatchSize %d: must be at least 1 (omit it for 10%% of the workers)", where, o.MaxBatchSize)
 	}
@@ -284,6 +295,9 @@ func (f *File) Options(c Cluster) StartOptions {
 	pick(&o.PreprocessImage, s.PreprocessImage)
 	pick(&o.UpgradeImage, s.UpgradeImage)
 	pick(&o.DriverImage, s.DriverImage)
+	pick(&o.RuntimeVersion, s.RuntimeVersion)
+	pick(&o.Stage, s.Stage)
+	pick(&o.MaxConcurrentPulls, s.MaxConcurrentPulls)
 	return o
 }
 
@@ -332,5 +346,12 @@ func (o StartOptions) Args() []string {
 	str("preprocess-image", o.PreprocessImage)
 	str("upgrade-image", o.UpgradeImage)
 	str("driver-image", o.DriverImage)
+	str("runtime-version", o.RuntimeVersion)
+	if o.Stage != nil && !*o.Stage {
+		a = append(a, "--no-stage")
+	}
+	if o.MaxConcurrentPulls > 0 {
+		str("max-concurrent-pulls", strconv.Itoa(o.MaxConcurrentPulls))
+	}
 	return a
 }

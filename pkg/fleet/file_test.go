@@ -74,6 +74,10 @@ func TestValidate(t *testing.T) {
 			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{kubeconfig: gone.yaml}]}]}"},
 		{name: "bad mode", err: `cluster "mgmt" start: unknown --mode "workers"`,
 			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{context: mgmt, start: {mode: workers}}]}]}"},
+		{name: "bad runtime version", err: `cluster "mgmt" start: invalid --runtime-version "2.2"`,
+			file: head + "spec: {targetVersion: v1.36.3, waves: [{clusters: [{context: mgmt, start: {runtimeVersion: \"2.2\"}}]}]}"},
+		{name: "negative pulls", err: `spec.defaults: maxConcurrentPulls -1: must be at least 1`,
+			file: head + "spec: {targetVersion: v1.36.3, defaults: {maxConcurrentPulls: -1}, waves: [{clusters: [{context: mgmt}]}]}"},
 		{name: "bad default skip", err: `spec.defaults: unknown check ID nope in --skip-check`,
 			file: head + "spec: {targetVersion: v1.36.3, defaults: {skipChecks: [nope]}, waves: [{clusters: [{context: mgmt}]}]}"},
 	} {
@@ -113,20 +117,20 @@ func write(t *testing.T, path, s string) {
 func TestOptions(t *testing.T) {
 	f, err := Parse([]byte(head + `spec:
   targetVersion: v1.36.3
-  defaults: {mode: all, maxBatchSize: 3, imageRegistry: reg.local/eu, jobTimeout: 20m, drain: true, skipChecks: [node-cordoned]}
+  defaults: {mode: all, maxBatchSize: 3, imageRegistry: reg.local/eu, jobTimeout: 20m, drain: true, skipChecks: [node-cordoned], runtimeVersion: none}
   waves:
   - clusters:
     - context: a
     - context: b
-      start: {maxBatchSize: 5, drain: false, upgradeImage: reg.local/up:1, skipChecks: []}`))
+      start: {maxBatchSize: 5, drain: false, upgradeImage: reg.local/up:1, skipChecks: [], runtimeVersion: v2.2.9, stage: false, maxConcurrentPulls: 4}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := f.Spec.Waves[0].Clusters
 	got := []string{strings.Join(f.Options(c[0]).Args(), " "), strings.Join(f.Options(c[1]).Args(), " ")}
 	want := []string{
-		"--mode all --max-batch-size 3 --drain=true --job-timeout 20m0s --skip-check node-cordoned --image-registry reg.local/eu",
-		"--mode all --max-batch-size 5 --drain=false --job-timeout 20m0s --image-registry reg.local/eu --upgrade-image reg.local/up:1",
+		"--mode all --max-batch-size 3 --drain=true --job-timeout 20m0s --skip-check node-cordoned --image-registry reg.local/eu --runtime-version none",
+		"--mode all --max-batch-size 5 --drain=false --job-timeout 20m0s --image-registry reg.local/eu --upgrade-image reg.local/up:1 --runtime-version v2.2.9 --no-stage --max-concurrent-pulls 4",
 	}
 	for i := range want {
 		if got[i] != want[i] {

@@ -1,6 +1,7 @@
 package precheck
 
 import (
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -80,4 +81,17 @@ func plannedRuntimeFits(planned string, floor *version.Version) bool {
 	}
 	p, err := version.ParseGeneric(strings.TrimPrefix(planned, "v"))
 	return err == nil && p.AtLeast(floor)
+}
+
+// ValidateRuntimeVersion accepts --runtime-version auto, none (or empty) or a containerd
+// release version such as v2.2.9.
+func ValidateRuntimeVersion(v string) error {
+	switch v {
+	case RuntimeAuto, RuntimeNone, "":
+		return nil
+	}
+	if _, err := version.ParseSemantic(v); err != nil || !strings.HasPrefix(v, "v") {
+		return fmt.Errorf("invalid --runtime-version %q: use auto, none or a containerd version such as %s", v, DefaultRuntimeVersion)
+	}
+	return nil
 }
