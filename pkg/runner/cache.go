@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -18,6 +19,7 @@ import (
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
@@ -44,6 +46,12 @@ type Cache struct {
 	// Changed receives a value (non-blocking) whenever anything watched changes.
 	Changed chan struct{}
 	cancel  context.CancelFunc
+	ctx     context.Context
+	lean    bool
+
+	// The DaemonSet pods the health gate reads, watched from a driver's first gate on.
+	gateOnce sync.Once
+	gateInf  cache.SharedIndexInformer
 }
 
 // CacheOptions tune what a Cache watches.
@@ -57,12 +65,15 @@ type CacheOptions struct {
 	// driver minds. Lean needs Metadata.
 	Lean     bool
 	Metadata metadata.Interface
+	// Table, when set with Lean, reads the nodes once as the API server's Table
+	// (ListNodesLean) instead of listing them in full: a REST client of core/v1.
+	Table rest.Interface
 }
 
 // NewCache starts the informers for a run and waits for their first list.
 func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, opts CacheOptions) (*Cache, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	c := &Cache{client: client, Changed: make(chan struct{}, 1), cancel: cancel}
+	c := &Cache{client: client, Changed: make(chan struct{}, 1), cancel: cancel, ctx: ctx, lean: opts.Lean}
 	nodeF := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = st.Spec.Selector }))
 	if opts.Lean && opts.Metadata == nil {
@@ -87,22 +98,34 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		}))
 	infs := []cache.SharedIndexInformer{
 		cmF.Core().V1().ConfigMaps().Informer(),
-		nodeF.Core().V1().Nodes().Informer(),
 		runF.Batch().V1().Jobs().Informer(),
 		podF.Core().V1().Pods().Informer(),
 	}
 	pool := st.Spec.PoolLabel
-	relevant := []func(old, cur any) bool{
-		func(_, _ any) bool { return true },
-		func(old, cur any) bool { return nodeChanged(old, cur, pool) },
-		jobChanged,
-		podChanged,
+	relevant := []func(old, cur any) bool{func(_, _ any) bool { return true }, jobChanged, podChanged}
+	transforms := []cache.TransformFunc{trimObject, trimJob, trimPod}
+	// A one-shot command with a Table client reads the nodes once (nodeTable);
+	// otherwise the nodes are watched like the rest.
+	tableNodes := opts.Lean && opts.Table != nil
+	if !tableNodes {
+		infs = append(infs, nodeF.Core().V1().Nodes().Informer())
+		relevant = append(relevant, func(old, cur any) bool { return nodeChanged(old, cur, pool) })
+		transforms = append(transforms, trimNode)
 	}
 	for i, inf := range infs {
+		if err := inf.SetTransform(transforms[i]); err != nil {
+			cancel()
+			return nil, err
+		}
 		if _, err := inf.AddEventHandler(c.handler(relevant[i])); err != nil {
 			cancel()
 			return nil, err
 		}
+	}
+	var nodesRead chan error
+	if tableNodes {
+		nodesRead = make(chan error, 1)
+		go func() { nodesRead <- c.readNodes(ctx, opts.Table, st.Spec.Selector) }()
 	}
 	// Nodes, pods and the ConfigMap list while the Jobs' metadata does (2 cores decode).
 	for _, f := range []informers.SharedInformerFactory{cmF, nodeF, podF} {
@@ -114,6 +137,10 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		metaF := metadatainformer.NewFilteredSharedInformerFactory(opts.Metadata, 0, job.Namespace,
 			func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(st.RunID) })
 		inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
+		if err := inf.Informer().SetTransform(trimMeta); err != nil {
+			cancel()
+			return nil, err
+		}
 		if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
 			cancel()
 			return nil, err
@@ -126,7 +153,9 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		}
 	}
 	c.cm = cmF.Core().V1().ConfigMaps().Lister()
-	c.nodes = nodeF.Core().V1().Nodes().Lister()
+	if !tableNodes {
+		c.nodes = nodeF.Core().V1().Nodes().Lister()
+	}
 	c.jobs = runF.Batch().V1().Jobs().Lister()
 	c.pods = podF.Core().V1().Pods().Lister()
 	var err error
@@ -149,7 +178,30 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		cancel()
 		return nil, errNoSync
 	}
+	if nodesRead != nil {
+		if err := <-nodesRead; err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// readNodes fills the node lister from one Table read (ListNodesLean): a one-shot
+// command decides once and never waits for a node to change.
+func (c *Cache) readNodes(ctx context.Context, rc rest.Interface, sel string) error {
+	list, err := ListNodesLean(ctx, rc, c.client, sel)
+	if err != nil {
+		return err
+	}
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, n := range list {
+		if err := idx.Add(n); err != nil {
+			return err
+		}
+	}
+	c.nodes = listerscorev1.NewNodeLister(idx)
+	return nil
 }
 
 var errNoSync = errors.New("watch the cluster: caches did not sync within 2m; check connectivity to the API server")
@@ -299,9 +351,9 @@ func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, e
 		return obs, err
 	}
 	if gate := upgrade.GateNodes(st, obs); gatePods && len(gate) > 0 {
-		// Not watched: the drivers re-check the gate on every reconcile and at least
-		// every resync (and when a soak or grace ends, upgrade.NextWake).
-		obs.Pods, err = DaemonPods(context.Background(), c.client, gate)
+		// The drivers re-check the gate on every reconcile and at least every resync
+		// (and when a soak or grace ends, upgrade.NextWake).
+		obs.Pods, err = c.daemonPods(gate)
 	}
 	return obs, err
 }
@@ -376,3 +428,46 @@ func (c *Cache) HasJobs(names []string) bool {
 	}
 	return true
 }
+
+// daemonPods reads the DaemonSet pods of the gated nodes. A driver watches the
+// DaemonSet pods from its first gate on (one list, then changes only; each gate check
+// is then a lookup by node) instead of listing them for every batch; a one-shot
+// command lists them (DaemonPods).
+func (c *Cache) daemonPods(nodes []string) (map[string][]upgrade.Pod, error) {
+	if c.lean {
+		return DaemonPods(c.ctx, c.client, nodes)
+	}
+	c.gateOnce.Do(func() {
+		f := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = daemonPodSelector }))
+		inf := f.Core().V1().Pods().Informer()
+		// Errors here only mean the informer started already, which it has not.
+		_ = inf.SetTransform(trimPod)
+		_ = inf.AddIndexers(cache.Indexers{podNodeIndex: func(obj any) ([]string, error) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				return []string{p.Spec.NodeName}, nil
+			}
+			return nil, nil
+		}})
+		f.Start(c.ctx.Done())
+		c.gateInf = inf
+	})
+	if !synced(c.ctx, []cache.SharedIndexInformer{c.gateInf}, gateTimeout) {
+		return nil, fmt.Errorf("list the DaemonSet pods for the health gate: no answer within %s; check connectivity to the API server", gateTimeout)
+	}
+	var pods []*corev1.Pod
+	for _, n := range nodes {
+		objs, err := c.gateInf.GetIndexer().ByIndex(podNodeIndex, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if p, ok := o.(*corev1.Pod); ok {
+				pods = append(pods, p)
+			}
+		}
+	}
+	return gatePods(pods, nodes), nil
+}
+
+const podNodeIndex = "node"

@@ -2,12 +2,15 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -43,7 +46,9 @@ func TestEveryInputRecordsJobsCreated(t *testing.T) {
 }
 
 // The health gate reads the DaemonSet pods of the finished batch's nodes, and only
-// those: a pod of another controller, or on another node, is not the gate's.
+// those: a pod of another controller, or on another node, is not the gate's. The
+// DaemonSet and StatefulSet controllers label their pods with their revision
+// (daemonPodSelector); the StatefulSet's is left out by its owner.
 func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 	f := setup(t, 3)
 	ctx := context.Background()
@@ -51,15 +56,19 @@ func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 	restarted := metav1.NewTime(now.Add(time.Minute))
 	ds := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "tunnel", UID: "ds", Controller: new(true)}
 	rs := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs", Controller: new(true)}
+	sts := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "sts", Controller: new(true)}
+	rev := map[string]string{daemonPodSelector: "5d8f7"}
 	for _, p := range []*corev1.Pod{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-m", OwnerReferences: []metav1.OwnerReference{ds}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-m", Labels: rev, OwnerReferences: []metav1.OwnerReference{ds}},
 			Spec: corev1.PodSpec{NodeName: "master-1"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
 				ContainerStatuses: []corev1.ContainerStatus{{Name: "agent", RestartCount: 1,
 					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: restarted}}}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", OwnerReferences: []metav1.OwnerReference{rs}},
 			Spec: corev1.PodSpec{NodeName: "master-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-e", OwnerReferences: []metav1.OwnerReference{ds}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-0", Labels: rev, OwnerReferences: []metav1.OwnerReference{sts}},
+			Spec: corev1.PodSpec{NodeName: "master-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "tunnel-e", Labels: rev, OwnerReferences: []metav1.OwnerReference{ds}},
 			Spec: corev1.PodSpec{NodeName: "edge-01"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
 	} {
 		if _, err := f.cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -86,5 +95,34 @@ func TestObserveReadsDaemonPodsOfTheGatedBatch(t *testing.T) {
 	want := []upgrade.Pod{{Name: "kube-system/tunnel-m", Ready: false, RestartedAt: restarted.Time}}
 	if err != nil || len(obs.Pods) != 1 || len(obs.Pods["master-1"]) != 1 || obs.Pods["master-1"][0] != want[0] {
 		t.Fatalf("gate pods %+v %v, want master-1: %+v", obs.Pods, err, want)
+	}
+}
+
+// A gate over more nodes than gatePerNodeMax is one label-selected list of the
+// DaemonSet pods, not one list per node.
+func TestDaemonPodsOfABigBatchIsOneList(t *testing.T) {
+	ds := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "proxy", UID: "ds", Controller: new(true)}
+	rev := map[string]string{daemonPodSelector: "1"}
+	cs := fake.NewClientset()
+	var names []string
+	for i := range 2 * gatePerNodeMax {
+		node := fmt.Sprintf("edge-%02d", i)
+		names = append(names, node)
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "proxy-" + node, Labels: rev, OwnerReferences: []metav1.OwnerReference{ds}},
+			Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		if _, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs.ClearActions()
+	got, err := DaemonPods(context.Background(), cs, names[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cs.Actions(); len(a) != 1 || a[0].(clienttesting.ListAction).GetListRestrictions().Labels.String() != daemonPodSelector {
+		t.Errorf("requests %+v, want one list of %s", a, daemonPodSelector)
+	}
+	if len(got) != len(names)-1 || len(got["edge-01"]) != 1 || got["edge-01"][0].Name != "kube-system/proxy-edge-01" || got["edge-00"] != nil {
+		t.Errorf("gate pods %+v", got)
 	}
 }

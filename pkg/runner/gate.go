@@ -21,14 +21,36 @@ const gateParallelism = 16
 // gateTimeout bounds the pod lists of one gate check.
 const gateTimeout = 30 * time.Second
 
+// gatePerNodeMax: a gate over at most this many nodes lists each node's pods (field
+// selector, served from the API server's index by node); a larger one lists every
+// DaemonSet pod once (daemonPodSelector) and picks the batch's nodes itself: a
+// 500-node batch is then one request instead of 500.
+const gatePerNodeMax = 8
+
+// daemonPodSelector picks the pods of DaemonSets (and StatefulSets, left out by
+// daemonPod): their controllers label every pod with its controller revision.
+const daemonPodSelector = "controller-revision-hash"
+
 // DaemonPods reads the DaemonSet pods on the named nodes for the health gate
 // (upgrade.GateNodes: only the nodes of a batch that has finished). Nothing else of
-// the cluster's pods is read or watched: at thousands of nodes the cluster's pods
-// would dwarf everything a run needs. Each node's pods are one list by field selector,
-// served from the API server's watch cache (resourceVersion 0).
+// the cluster's pods is read: at thousands of nodes the cluster's pods would dwarf
+// everything a run needs. Reads are served from the API server's watch cache
+// (resourceVersion 0). A driver watches the DaemonSet pods instead (Cache.daemonPods).
 func DaemonPods(ctx context.Context, client kubernetes.Interface, nodes []string) (map[string][]upgrade.Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, gateTimeout)
 	defer cancel()
+	if len(nodes) > gatePerNodeMax {
+		list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+			LabelSelector: daemonPodSelector, ResourceVersion: "0"})
+		if err != nil {
+			return nil, fmt.Errorf("list the DaemonSet pods for the health gate: %w", err)
+		}
+		pods := make([]*corev1.Pod, 0, len(list.Items))
+		for i := range list.Items {
+			pods = append(pods, &list.Items[i])
+		}
+		return gatePods(pods, nodes), nil
+	}
 	out := make(map[string][]upgrade.Pod, len(nodes))
 	errs := make([]error, len(nodes))
 	var mu sync.Mutex
@@ -45,19 +67,32 @@ func DaemonPods(ctx context.Context, client kubernetes.Interface, nodes []string
 				errs[i] = fmt.Errorf("list the pods on node %s for the health gate: %w", node, err)
 				return
 			}
-			var pods []upgrade.Pod
+			pods := make([]*corev1.Pod, 0, len(list.Items))
 			for j := range list.Items {
-				if p := &list.Items[j]; p.Spec.NodeName == node && daemonPod(p) {
-					pods = append(pods, ToPod(p))
-				}
+				pods = append(pods, &list.Items[j])
 			}
 			mu.Lock()
-			out[node] = pods
+			out[node] = gatePods(pods, []string{node})[node]
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	return out, utilerrors.NewAggregate(errs)
+}
+
+// gatePods picks the live DaemonSet pods on the named nodes, by node; every named
+// node has an entry (nil: no DaemonSet pod there).
+func gatePods(pods []*corev1.Pod, nodes []string) map[string][]upgrade.Pod {
+	out := make(map[string][]upgrade.Pod, len(nodes))
+	for _, n := range nodes {
+		out[n] = nil
+	}
+	for _, p := range pods {
+		if _, ok := out[p.Spec.NodeName]; ok && daemonPod(p) {
+			out[p.Spec.NodeName] = append(out[p.Spec.NodeName], ToPod(p))
+		}
+	}
+	return out
 }
 
 // daemonPod: a live pod of a DaemonSet (kube-proxy, CNI, edge tunnel agents, …).

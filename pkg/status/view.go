@@ -241,12 +241,13 @@ func offline(b *upgrade.Batch, obs upgrade.Observation, now time.Time) []Offline
 func countNodes(s *Status, st upgrade.State, obs upgrade.Observation) {
 	deferred := upgrade.Deferred(st, obs)
 	s.DeferredNodes = deferred
+	upgraded := UpgradedMemo(st.Spec.TargetVersion)
 	for _, n := range obs.Nodes {
 		if !upgrade.InMode(st.Spec.Mode, n.Role) {
 			continue
 		}
 		s.Nodes.Total++
-		up := upgrade.Upgraded(n.Version, st.Spec.TargetVersion)
+		up := upgraded(n.Version)
 		if n.Role == upgrade.RoleMaster {
 			s.Masters.Total++
 			if up {
