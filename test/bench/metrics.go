@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -90,14 +91,17 @@ type summary struct {
 	RSSMiB, CPUSeconds               float64
 	Status, StatusJSON               dist
 	StatusRequests                   int
+	StatusBytes, StatusJSONBytes     int64   // read through the proxy by the last run of each
 	StatusCPU, StatusRSSMiB          float64 // of the last `status` run
+	JobSeconds                       float64 // the simulated node work
+	PodReads                         int     // list and watch pods: the pre-check's and the health gate's
 	Watch                            map[string]int
 	Batch                            []batchStat
 	Trans                            []transition
 }
 
 func summarize(r *raw) summary {
-	s := summary{Nodes: r.Masters + r.Workers, Workers: r.Workers, Masters: r.Masters}
+	s := summary{Nodes: r.Masters + r.Workers, Workers: r.Workers, Masters: r.Masters, JobSeconds: r.JobSeconds}
 	byLabel := map[string]*batchStat{}
 	for _, j := range r.Jobs {
 		b := byLabel[j.Batch]
@@ -195,9 +199,15 @@ func summarize(r *raw) summary {
 	for _, t := range r.StatusTimings {
 		if len(t.Args) == 1 {
 			st = append(st, t.Seconds)
-			s.StatusRequests, s.StatusCPU, s.StatusRSSMiB = t.Requests, t.CPU, float64(t.MaxRSS)/1024
+			s.StatusRequests, s.StatusCPU, s.StatusRSSMiB, s.StatusBytes = t.Requests, t.CPU, float64(t.MaxRSS)/1024, t.Bytes
 		} else {
 			sj = append(sj, t.Seconds)
+			s.StatusJSONBytes = t.Bytes
+		}
+	}
+	for _, q := range r.Requests {
+		if q.Resource == "pods" && (q.Verb == "list" || q.Verb == "watch") {
+			s.PodReads++
 		}
 	}
 	s.Status, s.StatusJSON = distOf(st), distOf(sj)
@@ -215,3 +225,23 @@ func upgradedCurve(r *raw) []float64 {
 }
 
 func isMaster(label string) bool { return strings.HasPrefix(label, "m") }
+
+// defaultJobSeconds is the node work of the runs keyed by size alone (raw/N.json);
+// runs with other node work are kept apart (raw/N-60s.json).
+const defaultJobSeconds = 5
+
+// key names a run's raw file and plot: its size, and its node work unless the default.
+func runKey(workers int, jobSeconds float64) string {
+	if jobSeconds == defaultJobSeconds || jobSeconds == 0 {
+		return fmt.Sprint(workers)
+	}
+	return fmt.Sprintf("%d-%gs", workers, jobSeconds)
+}
+
+// label heads a run's column: N=1000, or N=1000 (60 s) for other node work.
+func (s summary) label() string {
+	if s.JobSeconds == defaultJobSeconds || s.JobSeconds == 0 {
+		return fmt.Sprintf("N=%d", s.Workers)
+	}
+	return fmt.Sprintf("N=%d (%g s)", s.Workers, s.JobSeconds)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,56 @@ func TestSummarize(t *testing.T) {
 	}
 	if !near(s.Startup, 1) || !near(s.Tail, 10-8.7) || s.CMDataMax != 120 || s.CMObjectMax != 320 || s.Watches != 1 || !near(s.PerNode, 0.4) {
 		t.Fatalf("summary %+v", s)
+	}
+}
+
+// Runs with other node work than the default are kept apart (their own raw file,
+// plot and column), so a 60 s run at 1,000 nodes does not replace the 5 s one.
+func TestRunKeyKeepsOtherNodeWorkApart(t *testing.T) {
+	for _, c := range []struct {
+		workers int
+		job     float64
+		key     string
+		label   string
+	}{{1000, 5, "1000", "N=1000"}, {1000, 60, "1000-60s", "N=1000 (60 s)"}, {100, 0, "100", "N=100"}} {
+		if k := runKey(c.workers, c.job); k != c.key {
+			t.Errorf("runKey(%d, %g) = %q, want %q", c.workers, c.job, k, c.key)
+		}
+		if l := (summary{Workers: c.workers, JobSeconds: c.job}).label(); l != c.label {
+			t.Errorf("label(%d, %g) = %q, want %q", c.workers, c.job, l, c.label)
+		}
+	}
+}
+
+// The targets of the report: the 60 s ratio and the memory rows are judged on the
+// right runs, and say "not measured" rather than judging a missing one.
+func TestTargetsJudgeTheRightRuns(t *testing.T) {
+	sums := []summary{
+		{Workers: 1000, JobSeconds: 5, PluginRatio: 1.008, RSSMiB: 70, Batches: 19, PodReads: 4},
+		{Workers: 1000, JobSeconds: 60, Ratio: 1.02, PluginRatio: 1.001},
+	}
+	got := map[string]string{}
+	for _, r := range targets(sums, nil) {
+		got[r.name] = r.met + " " + r.figure
+	}
+	want := map[string]string{
+		"the plugin's own share ≤ 1.01 at 1,000 nodes, 5 s of node work: (ideal + Σ reaction + tail) / ideal": "yes",
+		"wall / ideal ≤ 1.03 at 1,000 nodes, 60 s of node work, whole `start --wait`":                         "yes",
+		"plugin peak RSS < 60 MiB at 1000 nodes (`start --wait`)":                                             "**no**",
+		"plugin peak RSS < 150 MiB at 5000 nodes":                                                             "– not measured",
+		"health gate: at most one pod read per batch (N=1000; the pre-check reads 2)":                         "yes",
+	}
+	for name, prefix := range want {
+		if !strings.HasPrefix(got[name], prefix) {
+			t.Errorf("%s: %q, want %q…", name, got[name], prefix)
+		}
+	}
+}
+
+func TestBytesOf(t *testing.T) {
+	for n, want := range map[int64]string{0: "–", 2048: "2 KiB", 3 << 20: "3.0 MiB"} {
+		if got := bytesOf(n); got != want {
+			t.Errorf("bytesOf(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

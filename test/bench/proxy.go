@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -37,6 +38,9 @@ type countingProxy struct {
 	start    time.Time
 	mu       sync.Mutex
 	requests []request
+	// bytes counts the response bytes sent to the plugin (as on the wire: the API
+	// server gzips large responses to clients that accept it, as client-go does).
+	bytes atomic.Int64
 }
 
 // request is one API request as the proxy saw it.
@@ -80,7 +84,7 @@ func startProxy(upstream *rest.Config) (*countingProxy, error) {
 	p.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t := time.Now()
-			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, started: make(chan struct{})}
+			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, started: make(chan struct{}), bytes: &p.bytes}
 			verb, res := classify(r.Method, r.URL)
 			done := make(chan struct{})
 			go func() { // record when the response starts, so watches count as they open
@@ -114,6 +118,9 @@ func (p *countingProxy) Requests(from int) []request {
 	return append([]request(nil), p.requests[min(from, len(p.requests)):]...)
 }
 
+// Bytes returns the response bytes sent so far.
+func (p *countingProxy) Bytes() int64 { return p.bytes.Load() }
+
 // Mark returns the number of requests so far.
 func (p *countingProxy) Mark() int {
 	p.mu.Lock()
@@ -141,6 +148,7 @@ type statusRecorder struct {
 	code    int
 	started chan struct{}
 	once    sync.Once
+	bytes   *atomic.Int64
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -153,7 +161,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	s.once.Do(func() { close(s.started) })
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	if s.bytes != nil {
+		s.bytes.Add(int64(n))
+	}
+	return n, err
 }
 
 func (s *statusRecorder) statusCode() int {

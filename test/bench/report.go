@@ -16,6 +16,10 @@ const (
 	targetPerNode     = 5.0  // API requests per upgraded node
 	targetCMBytes     = 64 * 1024
 	targetStatus      = 1.0 // seconds, at 5,000 nodes
+	targetShare       = 1.01
+	targetRSS1000     = 60  // MiB, peak RSS of start --wait
+	targetRSS5000     = 150 // MiB
+	realisticJob      = 60  // seconds of node work of the end-to-end ratio's target
 )
 
 func loadRaws(dir string) ([]*raw, error) {
@@ -35,7 +39,12 @@ func loadRaws(dir string) ([]*raw, error) {
 		}
 		out = append(out, &r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Workers < out[j].Workers })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Workers != out[j].Workers {
+			return out[i].Workers < out[j].Workers
+		}
+		return out[i].JobSeconds < out[j].JobSeconds
+	})
 	return out, nil
 }
 
@@ -47,7 +56,7 @@ func saveRaw(dir string, r *raw) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "raw", fmt.Sprintf("%d.json", r.Workers)), b, 0o644)
+	return os.WriteFile(filepath.Join(dir, "raw", runKey(r.Workers, r.JobSeconds)+".json"), b, 0o644)
 }
 
 // writeReport regenerates RESULTS.md and the plots from every raw/N.json in dir.
@@ -69,7 +78,7 @@ func writeReport(dir string) error {
 		s := summarize(r)
 		sums = append(sums, s)
 		ok = append(ok, r)
-		if err := plotTimeline(filepath.Join(dir, fmt.Sprintf("timeline-%d.png", r.Workers)), r, s); err != nil {
+		if err := plotTimeline(filepath.Join(dir, "timeline-"+runKey(r.Workers, r.JobSeconds)+".png"), r, s); err != nil {
 			return fmt.Errorf("plot %d: %w", r.Workers, err)
 		}
 	}
@@ -93,8 +102,8 @@ func writeReport(dir string) error {
 		md("- Lab: kube-apiserver/controller-manager/scheduler %s, etcd %s, kwok %s (test/lab)", m.Kube, m.Etcd, m.Kwok)
 	}
 	for _, r := range raws {
-		md("- N=%d: %s, plugin `%s`; load average before %.1f / after %.1f (1 min), whole machine busy %.2f of %d cores during the run%s",
-			r.Workers, r.Date, r.PluginVersion, r.LoadBefore[0], r.LoadAfter[0], r.BusyCores, r.Machine.Cores, errNote(r))
+		md("- %s: %s, plugin `%s`; load average before %.1f / after %.1f (1 min), whole machine busy %.2f of %d cores during the run%s",
+			summary{Workers: r.Workers, JobSeconds: r.JobSeconds}.label(), r.Date, r.PluginVersion, r.LoadBefore[0], r.LoadAfter[0], r.BusyCores, r.Machine.Cores, errNote(r))
 	}
 	md("")
 	md("## Targets")
@@ -107,7 +116,7 @@ func writeReport(dir string) error {
 	md("")
 	md("## Per size")
 	md("")
-	header := "| | " + strings.Join(mapSums(sums, func(s summary) string { return fmt.Sprintf("N=%d (%d nodes)", s.Workers, s.Nodes) }), " | ") + " |"
+	header := "| | " + strings.Join(mapSums(sums, func(s summary) string { return fmt.Sprintf("%s (%d nodes)", s.label(), s.Nodes) }), " | ") + " |"
 	md("%s", header)
 	md("|---%s|", strings.Repeat("|---", len(sums)))
 	row := func(name string, f func(s summary) string) {
@@ -154,6 +163,10 @@ func writeReport(dir string) error {
 		}
 		return fmt.Sprintf("%d; %.2f s; %.0f MiB", s.StatusRequests, s.StatusCPU, s.StatusRSSMiB)
 	})
+	row("bytes read by one `status` / `status -o json` (responses, as sent)", func(s summary) string {
+		return fmt.Sprintf("%s / %s", bytesOf(s.StatusBytes), bytesOf(s.StatusJSONBytes))
+	})
+	row("pod reads by `start --wait` (list + watch: pre-check 2, health gate)", func(s summary) string { return fmt.Sprint(s.PodReads) })
 	for _, r := range ok {
 		_ = r
 	}
@@ -161,7 +174,7 @@ func writeReport(dir string) error {
 	md("CPU seconds used during the run (the lab and the plugin share the %d cores):", firstCores(raws))
 	md("")
 	names := cpuNames(ok)
-	md("| process | %s |", strings.Join(mapSums(sums, func(s summary) string { return fmt.Sprintf("N=%d", s.Workers) }), " | "))
+	md("| process | %s |", strings.Join(mapSums(sums, func(s summary) string { return s.label() }), " | "))
 	md("|---%s|", strings.Repeat("|---", len(sums)))
 	for _, n := range names {
 		var cells []string
@@ -178,7 +191,7 @@ func writeReport(dir string) error {
 	md("Count (per upgraded node), the `start --wait` process only, from the counting proxy:")
 	md("")
 	keys := verbKeys(sums)
-	md("| verb resource | %s |", strings.Join(mapSums(sums, func(s summary) string { return fmt.Sprintf("N=%d", s.Workers) }), " | "))
+	md("| verb resource | %s |", strings.Join(mapSums(sums, func(s summary) string { return s.label() }), " | "))
 	md("|---%s|", strings.Repeat("|---", len(sums)))
 	for _, k := range keys {
 		var cells []string
@@ -209,20 +222,21 @@ func writeReport(dir string) error {
 	}
 	md("")
 	for _, s := range sums {
-		md("- measured at N=%d: %s of data (%s as a JSON object with metadata and managedFields)", s.Workers, kib(s.CMDataMax), kib(s.CMObjectMax))
+		md("- measured at %s: %s of data (%s as a JSON object with metadata and managedFields)", s.label(), kib(s.CMDataMax), kib(s.CMObjectMax))
 	}
 	md("")
 	md("## Timelines")
 	md("")
 	for _, r := range ok {
-		md("### N=%d", r.Workers)
+		k := runKey(r.Workers, r.JobSeconds)
+		md("### %s", summary{Workers: r.Workers, JobSeconds: r.JobSeconds}.label())
 		md("")
-		md("![timeline %d](timeline-%d.png)", r.Workers, r.Workers)
+		md("![timeline %s](timeline-%s.png)", k, k)
 		md("")
 	}
 	for _, r := range raws {
 		if r.Error != "" {
-			md("### N=%d: did not complete", r.Workers)
+			md("### %s: did not complete", summary{Workers: r.Workers, JobSeconds: r.JobSeconds}.label())
 			md("")
 			md("```")
 			md("%s", r.Error)
@@ -246,14 +260,15 @@ type targetRow struct{ name, figure, met string }
 
 func targets(sums []summary, model []cmModelRow) []targetRow {
 	var out []targetRow
-	find := func(w int) *summary {
+	findWork := func(w int, job float64) *summary {
 		for i := range sums {
-			if sums[i].Workers == w {
+			if sums[i].Workers == w && sums[i].JobSeconds == job {
 				return &sums[i]
 			}
 		}
 		return nil
 	}
+	find := func(w int) *summary { return findWork(w, defaultJobSeconds) }
 	yes := func(b bool) string {
 		if b {
 			return "yes"
@@ -261,20 +276,45 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 		return "**no**"
 	}
 	if s := find(1000); s != nil {
-		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes, whole `start --wait`", fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s)", s.Ratio, s.Wall, s.Ideal), yes(s.Ratio <= targetRatio)},
-			targetRow{fmt.Sprintf("… from the first Job (without the %.1f s pre-check and plan)", s.Startup), fmt.Sprintf("%.3f (%.1f s)", s.RunRatio, s.RunWall), yes(s.RunRatio <= targetRatio)},
-			targetRow{"… the plugin's own share (reactions + tail; the Job → running pod time of the control plane excluded)", fmt.Sprintf("%.3f (%.3f with the start-up)", s.PluginRatio, s.PluginRatioStartup), yes(s.PluginRatio <= targetRatio)})
+		out = append(out, targetRow{fmt.Sprintf("the plugin's own share ≤ %.2f at 1,000 nodes, %g s of node work: (ideal + Σ reaction + tail) / ideal", targetShare, s.JobSeconds),
+			fmt.Sprintf("%.3f (Σ reaction %.1f s, tail %.2f s, ideal %.0f s; %.3f with the start-up)", s.PluginRatio, s.Gaps, s.Tail, s.Ideal, s.PluginRatioStartup), yes(s.PluginRatio <= targetShare)},
+			targetRow{fmt.Sprintf("… wall / ideal at 1,000 nodes, %g s of node work (for reference: the lab's Job → pod time weighs most here)", s.JobSeconds),
+				fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s; %.3f from the first Job)", s.Ratio, s.Wall, s.Ideal, s.RunRatio), "–"})
 	} else {
-		out = append(out, targetRow{"wall / ideal ≤ 1.03 at 1,000 nodes", "not measured (no N=1000 run)", "–"})
+		out = append(out, targetRow{fmt.Sprintf("the plugin's own share ≤ %.2f at 1,000 nodes", targetShare), "not measured (no N=1000 run)", "–"})
+	}
+	if s := findWork(1000, realisticJob); s != nil {
+		out = append(out, targetRow{fmt.Sprintf("wall / ideal ≤ %.2f at 1,000 nodes, %d s of node work, whole `start --wait`", targetRatio, realisticJob),
+			fmt.Sprintf("%.3f (%.1f s for an ideal %.0f s; %.3f from the first Job; plugin's share %.3f)", s.Ratio, s.Wall, s.Ideal, s.RunRatio, s.PluginRatio), yes(s.Ratio <= targetRatio)})
+	} else {
+		out = append(out, targetRow{fmt.Sprintf("wall / ideal ≤ %.2f at 1,000 nodes, %d s of node work", targetRatio, realisticJob),
+			fmt.Sprintf("not measured (make bench BENCH_SIZES=1000 BENCH_JOB_DURATION=%ds)", realisticJob), "–"})
+	}
+	for _, t := range []struct {
+		n   int
+		mib float64
+	}{{1000, targetRSS1000}, {5000, targetRSS5000}} {
+		if s := find(t.n); s != nil {
+			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes (`start --wait`)", t.mib, t.n),
+				fmt.Sprintf("%.0f MiB (CPU %.1f s for the run)", s.RSSMiB, s.CPUSeconds), yes(s.RSSMiB < t.mib)})
+		} else {
+			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes", t.mib, t.n), "not measured", "–"})
+		}
 	}
 	for _, s := range sums {
-		out = append(out, targetRow{fmt.Sprintf("reaction p95 < 1 s (N=%d)", s.Workers), fmt.Sprintf("p95 %.2f s (p50 %.2f, max %.2f)", s.Reaction.P95, s.Reaction.P50, s.Reaction.Max), yes(s.Reaction.P95 < targetReactionP95)})
+		if s.JobSeconds == defaultJobSeconds {
+			out = append(out, targetRow{fmt.Sprintf("health gate: at most one pod read per batch (N=%d; the pre-check reads 2)", s.Workers),
+				fmt.Sprintf("%d pod reads for %d batches", s.PodReads, s.Batches), yes(s.PodReads <= s.Batches+2)})
+		}
 	}
 	for _, s := range sums {
-		out = append(out, targetRow{fmt.Sprintf("≤ 5 API requests per upgraded node (N=%d)", s.Workers), fmt.Sprintf("%.2f (%d requests for %d nodes)", s.PerNode, s.Requests, s.Nodes), yes(s.PerNode <= targetPerNode)})
+		out = append(out, targetRow{fmt.Sprintf("reaction p95 < 1 s (%s)", s.label()), fmt.Sprintf("p95 %.2f s (p50 %.2f, max %.2f)", s.Reaction.P95, s.Reaction.P50, s.Reaction.Max), yes(s.Reaction.P95 < targetReactionP95)})
 	}
 	for _, s := range sums {
-		out = append(out, targetRow{fmt.Sprintf("ConfigMap < 64 KiB (N=%d, measured)", s.Workers), kib(s.CMDataMax) + " data, " + kib(s.CMObjectMax) + " object", yes(s.CMObjectMax < targetCMBytes)})
+		out = append(out, targetRow{fmt.Sprintf("≤ 5 API requests per upgraded node (%s)", s.label()), fmt.Sprintf("%.2f (%d requests for %d nodes)", s.PerNode, s.Requests, s.Nodes), yes(s.PerNode <= targetPerNode)})
+	}
+	for _, s := range sums {
+		out = append(out, targetRow{fmt.Sprintf("ConfigMap < 64 KiB (%s, measured)", s.label()), kib(s.CMDataMax) + " data, " + kib(s.CMObjectMax) + " object", yes(s.CMObjectMax < targetCMBytes)})
 	}
 	for _, m := range model {
 		if m.Workers == 10000 {
@@ -284,11 +324,16 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 				targetRow{"… 40-byte names, worst case (whole batch failed)", kib(m.Worst40), yes(m.Worst40 < targetCMBytes)})
 		}
 	}
+	statusFigure := func(s *summary) string {
+		return fmt.Sprintf("%.2f s (`-o json` %.2f s); %d requests, %s read; CPU %.2f s, peak RSS %.0f MiB",
+			s.Status.P50, s.StatusJSON.P50, s.StatusRequests, bytesOf(s.StatusBytes), s.StatusCPU, s.StatusRSSMiB)
+	}
 	if s := find(5000); s != nil {
-		out = append(out, targetRow{"`status` < 1 s at 5,000 nodes", fmt.Sprintf("%.2f s (`-o json` %.2f s)", s.Status.P50, s.StatusJSON.P50), yes(s.Status.P50 < targetStatus && s.StatusJSON.P50 < targetStatus)})
+		out = append(out, targetRow{"`status` and `status -o json` < 1 s at 5,000 nodes (p50 of the runs)", statusFigure(s), yes(s.Status.P50 < targetStatus && s.StatusJSON.P50 < targetStatus)})
 	} else {
-		for _, s := range sums {
-			out = append(out, targetRow{fmt.Sprintf("`status` < 1 s (N=%d; 5,000 not measured)", s.Workers), fmt.Sprintf("%.2f s (`-o json` %.2f s)", s.Status.P50, s.StatusJSON.P50), yes(s.Status.P50 < targetStatus && s.StatusJSON.P50 < targetStatus)})
+		for i := range sums {
+			s := &sums[i]
+			out = append(out, targetRow{fmt.Sprintf("`status` < 1 s (N=%d; 5,000 not measured)", s.Workers), statusFigure(s), yes(s.Status.P50 < targetStatus && s.StatusJSON.P50 < targetStatus)})
 		}
 	}
 	return out
@@ -306,6 +351,17 @@ func pm(d dist) string {
 		return "–"
 	}
 	return fmt.Sprintf("**%.2f s** / %.2f s", d.P50, d.Max)
+}
+
+// bytesOf is a byte count in KiB or MiB ("–" when not measured).
+func bytesOf(n int64) string {
+	switch {
+	case n <= 0:
+		return "–"
+	case n < 1<<20:
+		return fmt.Sprintf("%.0f KiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 func kib(n int) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }

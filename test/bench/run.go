@@ -89,6 +89,7 @@ type statusTiming struct {
 	Args     []string `json:"args"`
 	Seconds  float64  `json:"seconds"`
 	Requests int      `json:"requests"`
+	Bytes    int64    `json:"bytes"` // response bytes the process read through the proxy
 	MaxRSS   int64    `json:"maxRSSKiB"`
 	CPU      float64  `json:"cpuSeconds"`
 }
@@ -177,7 +178,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 	// status and status -o json at the end: the view of the finished run.
 	for _, args := range [][]string{{"status"}, {"status", "-o", "json"}} {
 		for range c.StatusRuns {
-			mark := proxy.Mark()
+			mark, bytes0 := proxy.Mark(), proxy.Bytes()
 			sr, err := runPlugin(ctx, c.Plugin, epoch, kc, args...)
 			if err != nil {
 				return r, err
@@ -186,7 +187,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 				return r, fmt.Errorf("%s exited %d: %s", strings.Join(args, " "), sr.exitCode, sr.stderrTail)
 			}
 			r.StatusTimings = append(r.StatusTimings, statusTiming{Args: args, Seconds: sr.end - sr.start,
-				Requests: len(proxy.Requests(mark)), MaxRSS: sr.maxRSS, CPU: sr.cpu})
+				Requests: len(proxy.Requests(mark)), Bytes: proxy.Bytes() - bytes0, MaxRSS: sr.maxRSS, CPU: sr.cpu})
 			if len(args) == 3 {
 				if r.Verified, err = verify(sr.stdout, c, r); err != nil {
 					return r, err
