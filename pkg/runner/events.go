@@ -53,6 +53,10 @@ func eventFailed(ev *corev1.Event, err error) upgrade.Event {
 // eventWriters bounds concurrent Event writes in the background.
 const eventWriters = 4
 
+// eventDrainers join the writers when Drive ends: nothing competes with the Events
+// then, and the last batch's NodeUpgraded Events (one per node) are the run's tail.
+const eventDrainers = 12
+
 // eventWriter writes Events handed to it by Emit; failures are reported by the
 // driving goroutine (report), never from the writers.
 type eventWriter struct {
@@ -66,21 +70,25 @@ type eventWriter struct {
 // pending Event to be written.
 func (r *Runner) startEvents(ctx context.Context) (stop func()) {
 	w := &eventWriter{ch: make(chan *corev1.Event, 1024)}
-	for range eventWriters {
-		w.wg.Go(func() {
-			for ev := range w.ch {
-				if err := r.writeEvent(ctx, ev); err != nil {
-					w.mu.Lock()
-					w.failed = append(w.failed, eventFailed(ev, err))
-					w.mu.Unlock()
-				}
+	write := func() {
+		for ev := range w.ch {
+			if err := r.writeEvent(ctx, ev); err != nil {
+				w.mu.Lock()
+				w.failed = append(w.failed, eventFailed(ev, err))
+				w.mu.Unlock()
 			}
-		})
+		}
+	}
+	for range eventWriters {
+		w.wg.Go(write)
 	}
 	r.events = w
 	return func() {
 		r.events = nil
 		close(w.ch)
+		for range min(eventDrainers, len(w.ch)) {
+			w.wg.Go(write)
+		}
 		w.wg.Wait()
 		r.reportEventFailures(w)
 	}
