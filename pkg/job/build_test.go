@@ -140,3 +140,21 @@ func TestBuildRuntimeVersion(t *testing.T) {
 		}
 	}
 }
+
+// The driver's memory request grows with the nodes it watches (as make bench
+// measured it), its limit leaves room for a relist, and GOMEMLIMIT sits below the
+// limit so that the collector works before the kernel kills.
+func TestDriverMemoryGrowsWithTheNodes(t *testing.T) {
+	small, smallLim, _ := DriverMemory(100)
+	big, bigLim, goLim := DriverMemory(5000)
+	if small.Cmp(big) >= 0 || big.Value() < 150<<20 || small.Value() > 80<<20 {
+		t.Errorf("requests %s at 100 nodes, %s at 5,000: want growing, at least the measured peak at 5,000", small.String(), big.String())
+	}
+	if smallLim.Value() != 2*small.Value() || bigLim.Value() != 2*big.Value() || goLim >= bigLim.Value() || goLim <= big.Value() {
+		t.Errorf("limit %s for %s, GOMEMLIMIT %d", bigLim.String(), big.String(), goLim)
+	}
+	pod := BuildDriver(DriverParams{RunID: "r", Image: "i", Nodes: 5000}).Spec.Template.Spec.Containers[0]
+	if pod.Resources.Requests.Memory().Cmp(big) != 0 || pod.Resources.Limits.Memory().Cmp(bigLim) != 0 {
+		t.Errorf("driver pod resources %+v", pod.Resources)
+	}
+}

@@ -1,6 +1,8 @@
 package job
 
 import (
+	"strconv"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -17,6 +19,29 @@ type DriverParams struct {
 	// Owner is the state ConfigMap; both objects are garbage-collected with it.
 	OwnerName string
 	OwnerUID  types.UID
+	// Nodes is how many nodes the run watches: the driver's memory grows with them
+	// (DriverMemory).
+	Nodes int
+}
+
+// The driver's memory, measured by make bench (docs/bench.md): the binary and its
+// clients take about driverBaseMemory; every watched node adds its Node, Job and pod,
+// trimmed to what the core reads (pkg/runner/trim.go), and the garbage collector's
+// headroom. The limit leaves room for a relist (the informers decode a whole list
+// while the old one is still referenced), and GOMEMLIMIT makes the collector work
+// harder before the limit rather than the kernel killing the pod at it.
+const (
+	driverBaseMemory    = 72 << 20
+	driverPerNodeMemory = 16 << 10
+)
+
+// DriverMemory is the memory request and limit of a driver or watchdog pod for a run
+// over nodes, and the GOMEMLIMIT (bytes) the driver runs with.
+func DriverMemory(nodes int) (request, limit resource.Quantity, goMemLimit int64) {
+	req := int64(driverBaseMemory + max(nodes, 0)*driverPerNodeMemory)
+	req = (req + 1<<20 - 1) &^ (1<<20 - 1) // whole MiB
+	lim := 2 * req
+	return *resource.NewQuantity(req, resource.BinarySI), *resource.NewQuantity(lim, resource.BinarySI), lim * 8 / 10
 }
 
 // WatchdogSchedule runs the watchdog every five minutes: a lost driver is replaced,
@@ -109,6 +134,7 @@ func driverPod(p DriverParams, args []string) corev1.PodSpec {
 	}}
 	upgrading := &metav1.LabelSelector{MatchLabels: map[string]string{
 		LabelManagedBy: ManagedBy, LabelComponent: ComponentNodeUpgrade, LabelRun: p.RunID}}
+	memReq, memLim, goMemLimit := DriverMemory(p.Nodes)
 	return corev1.PodSpec{
 		ServiceAccountName: ServiceAccountDriver,
 		RestartPolicy:      corev1.RestartPolicyNever,
@@ -139,9 +165,12 @@ func driverPod(p DriverParams, args []string) corev1.PodSpec {
 			Env: []corev1.EnvVar{
 				{Name: EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 				{Name: EnvNodeName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+				{Name: "GOMEMLIMIT", Value: strconv.FormatInt(goMemLimit, 10)},
 			},
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: memReq},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: memLim},
+			},
 			SecurityContext: &corev1.SecurityContext{
 				AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},

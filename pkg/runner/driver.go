@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -218,7 +219,11 @@ func (s *Session) driverParams(image string) (job.DriverParams, error) {
 	if cm == nil {
 		return job.DriverParams{}, fmt.Errorf("the state ConfigMap %s/%s is gone; see kubectl edgeupgrade status", job.Namespace, "edgeupgrade")
 	}
-	return job.DriverParams{RunID: s.state.RunID, Image: image, OwnerName: cm.Name, OwnerUID: cm.UID}, nil
+	nodes, err := s.cache.nodes.List(labels.Everything())
+	if err != nil {
+		return job.DriverParams{}, err
+	}
+	return job.DriverParams{RunID: s.state.RunID, Image: image, OwnerName: cm.Name, OwnerUID: cm.UID, Nodes: len(nodes)}, nil
 }
 
 // DeleteWatchdog removes the watchdog CronJob of a run (a pass in progress finishes).
