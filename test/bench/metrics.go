@@ -88,7 +88,7 @@ type summary struct {
 	ByVerb                           []tally
 	Watches                          int
 	CMDataMax, CMObjectMax, CMWrites int
-	RSSMiB, CPUSeconds               float64
+	RSSMiB, AnonMiB, CPUSeconds      float64
 	Status, StatusJSON               dist
 	StatusRequests                   int
 	StatusBytes, StatusJSONBytes     int64   // read through the proxy by the last run of each
@@ -193,7 +193,7 @@ func summarize(r *raw) summary {
 	}
 	s.CMWrites = len(r.ConfigMap)
 	s.Watch = r.WatchEvents
-	s.RSSMiB = float64(r.MaxRSSKiB) / 1024
+	s.RSSMiB, s.AnonMiB = float64(r.MaxRSSKiB)/1024, float64(r.MaxAnonKiB)/1024
 	s.CPUSeconds = r.CPUSeconds
 	var st, sj []float64
 	for _, t := range r.StatusTimings {

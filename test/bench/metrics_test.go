@@ -112,3 +112,10 @@ func TestBytesOf(t *testing.T) {
 		}
 	}
 }
+
+func TestMemOfReadsPeakAndAnonymous(t *testing.T) {
+	hwm, anon := memOf("Name:\tkubectl-edgeupg\nVmHWM:\t   76168 kB\nVmRSS:\t   70000 kB\nRssAnon:\t   31820 kB\nRssFile:\t   44348 kB\n")
+	if hwm != 76168 || anon != 31820 {
+		t.Errorf("memOf: %d, %d", hwm, anon)
+	}
+}

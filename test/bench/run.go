@@ -55,6 +55,7 @@ type raw struct {
 	PluginEnd   float64   `json:"pluginEnd"`
 	ExitCode    int       `json:"exitCode"`
 	MaxRSSKiB   int64     `json:"maxRSSKiB"`
+	MaxAnonKiB  int64     `json:"maxAnonKiB,omitempty"` // peak anonymous RSS (heap, stacks): RSS without the binary's pages
 	CPUSeconds  float64   `json:"cpuSeconds"`
 	StdoutLines []line    `json:"stdoutLines"`
 	StderrTail  string    `json:"stderrTail,omitempty"`
@@ -156,7 +157,7 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 		return nil, err
 	}
 	r.PluginStart, r.PluginEnd, r.ExitCode = res.start, res.end, res.exitCode
-	r.MaxRSSKiB, r.CPUSeconds, r.StdoutLines, r.StderrTail = res.maxRSS, res.cpu, res.lines, res.stderrTail
+	r.MaxRSSKiB, r.MaxAnonKiB, r.CPUSeconds, r.StdoutLines, r.StderrTail = res.maxRSS, res.maxAnon, res.cpu, res.lines, res.stderrTail
 	r.Requests = proxy.Requests(0)
 	c.logf("plugin exited %d after %.1fs (max RSS %d MiB, %d API requests)", res.exitCode, res.end-res.start, res.maxRSS/1024, len(r.Requests))
 
@@ -242,6 +243,7 @@ type pluginRun struct {
 	start, end float64
 	exitCode   int
 	maxRSS     int64 // KiB
+	maxAnon    int64 // KiB, peak anonymous RSS
 	cpu        float64
 	lines      []line
 	stdout     []byte
@@ -292,7 +294,7 @@ func runPlugin(ctx context.Context, plugin string, epoch time.Time, kubeconfig s
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		out.cpu = tv(ru.Utime) + tv(ru.Stime)
 	}
-	out.maxRSS = hwm()
+	out.maxRSS, out.maxAnon = hwm()
 	s := stderr.String()
 	if len(s) > 4000 {
 		s = s[len(s)-4000:]
@@ -301,12 +303,12 @@ func runPlugin(ctx context.Context, plugin string, epoch time.Time, kubeconfig s
 	return out, nil
 }
 
-// watchHWM samples the child's VmHWM (peak RSS of its own address space) every
-// 10 ms until it exits; the returned func gives the last sample in KiB. wait4's
-// ru_maxrss cannot be used: Go starts children with vfork, so the child's maxrss
-// inherits this (large) process's peak at exec.
-func watchHWM(pid int) func() int64 {
-	var peak atomic.Int64
+// watchHWM samples the child's VmHWM (peak RSS of its own address space) and its
+// anonymous RSS every 10 ms until it exits; the returned func gives the peaks in KiB.
+// wait4's ru_maxrss cannot be used: Go starts children with vfork, so the child's
+// maxrss inherits this (large) process's peak at exec.
+func watchHWM(pid int) func() (hwm, anon int64) {
+	var peak, peakAnon atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -315,27 +317,39 @@ func watchHWM(pid int) func() int64 {
 			if err != nil {
 				return
 			}
-			for _, l := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-					var kib int64
-					if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err == nil && kib > peak.Load() {
-						peak.Store(kib)
-					}
-				}
-			}
+			hwm, anon := memOf(string(b))
+			peak.Store(max(peak.Load(), hwm))
+			peakAnon.Store(max(peakAnon.Load(), anon))
 			if strings.Contains(string(b), "State:\tZ") {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	return func() int64 {
+	return func() (int64, int64) {
 		select {
 		case <-done:
 		case <-time.After(time.Second):
 		}
-		return peak.Load()
+		return peak.Load(), peakAnon.Load()
 	}
+}
+
+// memOf reads VmHWM and RssAnon (KiB) from /proc/PID/status. The rest of the RSS is
+// file-backed: the pages of the 80 MB binary the process touched, shared and
+// reclaimable, about 40 MiB for any command of the plugin.
+func memOf(status string) (hwm, anon int64) {
+	for _, l := range strings.Split(status, "\n") {
+		for _, f := range []struct {
+			prefix string
+			into   *int64
+		}{{"VmHWM:", &hwm}, {"RssAnon:", &anon}} {
+			if v, ok := strings.CutPrefix(l, f.prefix); ok {
+				_, _ = fmt.Sscanf(strings.TrimSpace(v), "%d kB", f.into)
+			}
+		}
+	}
+	return hwm, anon
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
