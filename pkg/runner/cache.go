@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,6 +54,7 @@ type Cache struct {
 	// The DaemonSet pods the health gate reads, watched from a driver's first gate on.
 	gateOnce sync.Once
 	gateInf  cache.SharedIndexInformer
+	gateErr  atomic.Pointer[error] // the watch's last error, to fail fast when forbidden
 }
 
 // CacheOptions tune what a Cache watches.
@@ -443,6 +446,7 @@ func (c *Cache) daemonPods(nodes []string) (map[string][]upgrade.Pod, error) {
 		inf := f.Core().V1().Pods().Informer()
 		// Errors here only mean the informer started already, which it has not.
 		_ = inf.SetTransform(trimPod)
+		_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.gateErr.Store(&err) })
 		_ = inf.AddIndexers(cache.Indexers{podNodeIndex: func(obj any) ([]string, error) {
 			if p, ok := obj.(*corev1.Pod); ok {
 				return []string{p.Spec.NodeName}, nil
@@ -452,8 +456,15 @@ func (c *Cache) daemonPods(nodes []string) (map[string][]upgrade.Pod, error) {
 		f.Start(c.ctx.Done())
 		c.gateInf = inf
 	})
-	if !synced(c.ctx, []cache.SharedIndexInformer{c.gateInf}, gateTimeout) {
-		return nil, fmt.Errorf("list the DaemonSet pods for the health gate: no answer within %s; check connectivity to the API server", gateTimeout)
+	deadline := time.Now().Add(gateTimeout)
+	for !c.gateInf.HasSynced() {
+		if e := c.gateErr.Load(); e != nil && (apierrors.IsForbidden(*e) || apierrors.IsUnauthorized(*e)) {
+			return nil, fmt.Errorf("watch the DaemonSet pods for the health gate: %w", *e)
+		}
+		if c.ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("list the DaemonSet pods for the health gate: no answer within %s; check connectivity to the API server", gateTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	var pods []*corev1.Pod
 	for _, n := range nodes {

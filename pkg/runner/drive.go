@@ -115,7 +115,9 @@ func (r *Runner) step(ctx context.Context) (upgrade.State, upgrade.Observation, 
 		if err != nil {
 			return st, upgrade.Observation{}, err
 		}
-		obs, err := r.cache.Observe(st)
+		// A follower decides nothing: the gate's DaemonSet pods are not its to read
+		// (a read-only viewer may not).
+		obs, err := r.cache.observe(st, false)
 		return st, obs, err
 	}
 	st, obs, err := r.Reconcile(ctx)

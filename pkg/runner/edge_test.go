@@ -8,7 +8,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
@@ -124,5 +127,26 @@ func TestDaemonPodsOfABigBatchIsOneList(t *testing.T) {
 	}
 	if len(got) != len(names)-1 || len(got["edge-01"]) != 1 || got["edge-01"][0].Name != "kube-system/proxy-edge-01" || got["edge-00"] != nil {
 		t.Errorf("gate pods %+v", got)
+	}
+}
+
+// A driver watches the DaemonSet pods for the gate; when it may not, the gate fails
+// at once with the API server's answer instead of waiting out its timeout.
+func TestGateWatchForbiddenFailsFast(t *testing.T) {
+	cs := fake.NewClientset()
+	forbid := func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", fmt.Errorf("no"))
+	}
+	cs.PrependReactor("list", "pods", forbid)
+	cs.PrependWatchReactor("pods", func(clienttesting.Action) (bool, watch.Interface, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", fmt.Errorf("no"))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &Cache{client: cs, ctx: ctx}
+	began := time.Now()
+	_, err := c.daemonPods([]string{"edge-1"})
+	if !apierrors.IsForbidden(err) || time.Since(began) > gateTimeout/2 {
+		t.Fatalf("after %s: %v, want forbidden at once", time.Since(began), err)
 	}
 }
