@@ -154,7 +154,7 @@ func writeReport(dir string) error {
 	})
 	row("ConfigMap versions seen (writes)", func(s summary) string { return fmt.Sprintf("%d", s.CMWrites) })
 	row("**plugin peak RSS** (VmHWM, sampled every 10 ms)", func(s summary) string { return fmt.Sprintf("**%.0f MiB**", s.RSSMiB) })
-	row("— of which anonymous (heap, stacks; the rest is the binary's pages)", func(s summary) string { return fmt.Sprintf("%.0f MiB", s.AnonMiB) })
+	row("— of which anonymous (heap, stacks; the rest is the binary's pages)", func(s summary) string { return mib(s.AnonMiB) })
 	row("plugin CPU (user+sys)", func(s summary) string { return fmt.Sprintf("%.1f s", s.CPUSeconds) })
 	row("**`status`** at the end, p50 / max", func(s summary) string { return pm(s.Status) })
 	row("**`status -o json`** at the end, p50 / max", func(s summary) string { return pm(s.StatusJSON) })
@@ -297,7 +297,7 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 	}{{1000, targetRSS1000}, {5000, targetRSS5000}} {
 		if s := find(t.n); s != nil {
 			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes (`start --wait`)", t.mib, t.n),
-				fmt.Sprintf("%.0f MiB, of which %.0f MiB anonymous (CPU %.1f s for the run)", s.RSSMiB, s.AnonMiB, s.CPUSeconds), yes(s.RSSMiB < t.mib)})
+				fmt.Sprintf("%.0f MiB, of which %s anonymous (CPU %.1f s for the run)", s.RSSMiB, mib(s.AnonMiB), s.CPUSeconds), yes(s.RSSMiB < t.mib)})
 		} else {
 			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes", t.mib, t.n), "not measured", "–"})
 		}
@@ -352,6 +352,14 @@ func pm(d dist) string {
 		return "–"
 	}
 	return fmt.Sprintf("**%.2f s** / %.2f s", d.P50, d.Max)
+}
+
+// mib is a size in MiB ("–" when not measured: runs before 2026-12-02).
+func mib(v float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", v)
 }
 
 // bytesOf is a byte count in KiB or MiB ("–" when not measured).
