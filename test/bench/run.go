@@ -150,7 +150,10 @@ func measure(ctx context.Context, c sizeConfig) (*raw, error) {
 	r.LoadBefore = loadavg()
 
 	c.logf("running %s start --to %s --wait", filepath.Base(c.Plugin), c.Target)
-	res, err := runPlugin(ctx, c.Plugin, epoch, kc, "start", "--to", c.Target, "--wait",
+	// --no-stage: this benchmark measures the orchestration of the node work (the
+	// simulator pulls nothing here); staging has its own benchmark (staging.go), and its
+	// Jobs would add job-controller load that the ideal below does not count.
+	res, err := runPlugin(ctx, c.Plugin, epoch, kc, "start", "--to", c.Target, "--wait", "--no-stage",
 		"--preprocess-image", "registry.invalid/edgeupgrade/node-preprocess:bench",
 		"--upgrade-image", "registry.invalid/edgeupgrade/upgrade:bench")
 	if err != nil {
