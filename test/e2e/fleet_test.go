@@ -154,8 +154,21 @@ func TestFleet(t *testing.T) {
 		t.Errorf("site-c started while site-b ran and site-a, unreachable, held the other slot")
 	}
 
-	// 3. The link is back: fleet start finds every cluster done.
+	// A stopped API server (connections refused) is unreachable too, and said at once.
 	px.cut(false)
+	px.stop(t)
+	t0 = time.Now()
+	st = fleetJSON(t, fleet("status", "-o", "json", short))
+	if got := st.phases(); got != "mgmt=Done site-a=Unreachable site-b=Done site-c=Done" {
+		t.Fatalf("fleet status with site-a's API server stopped: %s", got)
+	}
+	if r = fleet("start", short); r.code != 6 || !strings.Contains(r.err, "unreachable, so not done: site-a") {
+		t.Fatalf("fleet start with site-a's API server stopped: %s", r)
+	}
+	t.Logf("fleet status and start with a stopped API server: %s", time.Since(t0).Round(time.Millisecond))
+
+	// 3. The link is back: fleet start finds every cluster done.
+	px.listen(t)
 	r = fleet("start")
 	if r.code != 0 || !strings.Contains(r.out, "fleet complete: 4 clusters at "+target) {
 		t.Fatalf("fleet start after the link came back: %s", r)
@@ -357,6 +370,7 @@ func (v fleetView) preCheck(name string) string {
 // connection and holds new ones unanswered, as a lost link does.
 type proxy struct {
 	ln     net.Listener
+	addr   string // the loopback address, kept across stop and listen
 	target string
 	mu     sync.Mutex
 	cutOff bool
@@ -368,17 +382,45 @@ func newProxy(t *testing.T, server string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: strings.TrimPrefix(server, "https://"), conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() { _ = ln.Close(); p.cut(true) })
+	p := &proxy{ln: ln, addr: ln.Addr().String(), target: strings.TrimPrefix(server, "https://"), conns: map[net.Conn]bool{}}
+	go p.serve(ln)
+	t.Cleanup(func() {
+		p.mu.Lock()
+		_ = p.ln.Close()
+		p.mu.Unlock()
+		p.cut(true)
+	})
 	return p
 }
 
-func (p *proxy) URL() string { return "https://" + p.ln.Addr().String() }
+func (p *proxy) URL() string { return "https://" + p.addr }
 
-func (p *proxy) serve() {
+// stop closes the listener: connections are refused, as by a stopped API server.
+func (p *proxy) stop(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listen listens again on the same loopback address after stop.
+func (p *proxy) listen(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go p.serve(ln)
+}
+
+func (p *proxy) serve(ln net.Listener) {
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
