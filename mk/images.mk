@@ -51,10 +51,13 @@ PLUGIN_SOURCES := $(shell find cmd/kubectl-edgeupgrade pkg -name '*.go' -not -na
 PLUGIN_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/plugin/linux-$(a)/kubectl-edgeupgrade)
 UPGRADE_TAR := $(IMAGES_DIR)/upgrade_$(KUBE_VERSION).tar
 
-.PHONY: images image-tool agent-test
+.PHONY: images image-sizes image-tool agent-test
 
 images: $(PREPROCESS_TAR) $(UPGRADE_TAR) $(DRIVER_TAR) ## node-preprocess, upgrade and the driver's edgeupgrade image into dist/images (offline; KUBE_VERSION=…)
 	@ls -l $(IMAGES_DIR) | sed 1d
+
+image-sizes: images ## per image, platform and layer: the compressed size a node pulls (staging's load on edge links)
+	@$(IMAGE_TOOL) sizes $(UPGRADE_TAR) $(PREPROCESS_TAR) $(DRIVER_TAR)
 
 image-tool: $(IMAGE_TOOL) ## build bin/edgeupgrade-image (image archives from local files)
 

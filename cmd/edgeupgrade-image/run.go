@@ -18,7 +18,7 @@ without Docker and without a registry, and inspect them. The archives load with
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
-	root.AddCommand(newCmdBuild(out), newCmdInspect(out))
+	root.AddCommand(newCmdBuild(out), newCmdInspect(out), newCmdSizes(out))
 	return root
 }
 
