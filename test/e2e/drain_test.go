@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/test/lab"
 )
 
@@ -72,7 +73,7 @@ func TestDrainBlockedByPDB(t *testing.T) {
 	if s.Pause == nil || !s.Pause.ByError || !contains(s.Pause.Reason, "edge-a-001") {
 		t.Fatalf("pause %+v", s.Pause)
 	}
-	if s.Nodes.Upgraded != 0 || e.jobCount("app.kubernetes.io/managed-by=kubectl-edgeupgrade") != 0 {
+	if s.Nodes.Upgraded != 0 || e.jobCount(job.LabelManagedBy+"="+job.ManagedBy+","+job.LabelComponent+"="+job.ComponentNodeUpgrade) != 0 {
 		t.Fatal("a node was upgraded although its drain failed")
 	}
 }
