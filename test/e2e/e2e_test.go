@@ -114,7 +114,9 @@ func TestPauseAndResume(t *testing.T) {
 // rest stay old; a new start can follow.
 func TestCancel(t *testing.T) {
 	e := startLab(t, lab.Config{Workers: 30, Pools: 1, JobDuration: 2 * time.Second})
-	if r := e.run(startArgs("--mode", "nodes")...); r.code != 0 {
+	// --no-stage: start's own pass then starts the first node's Job at once (with
+	// staging it waits for that node's pull, and a cancel before it finds no node started).
+	if r := e.run(startArgs("--mode", "nodes", "--no-stage")...); r.code != 0 {
 		t.Fatalf("start: %s", r)
 	}
 	if r := e.run("cancel", "--yes"); r.code == 0 || !contains(r.err, "pause it first") {
