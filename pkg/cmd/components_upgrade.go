@@ -42,10 +42,12 @@ type ComponentUpgradeOptions struct {
 	Soak         time.Duration
 	PodTimeout   time.Duration
 	PauseExpiry  time.Duration
+	Settle       time.Duration
 	Wait         bool
 	drive        driveFlags
 
 	images  map[string]string
+	kind    upgrade.RunKind
 	connect connector
 	client  kubernetes.Interface
 	streams genericiooptions.IOStreams
@@ -57,8 +59,8 @@ var _ commandOptions = (*ComponentUpgradeOptions)(nil)
 func newCmdComponentsUpgrade(connect connector, streams genericiooptions.IOStreams, now func() time.Time) *cobra.Command {
 	o := &ComponentUpgradeOptions{connect: connect, streams: streams, now: now}
 	cmd := &cobra.Command{
-		Use:   "upgrade daemonset/NAME (--image CONTAINER=IMAGE ... | --filename FILE)",
-		Short: "Upgrade a DaemonSet node by node, pool by pool, in batches, with pause, resume and cancel",
+		Use:   "upgrade (daemonset|deployment)/NAME (--image CONTAINER=IMAGE ... | --filename FILE)",
+		Short: "Upgrade a DaemonSet node by node, or a Deployment with a verified rollout, with pause, resume and cancel",
 		Long: templates.LongDesc(`Upgrade a DaemonSet to new images (or to the pod template of a DaemonSet in
 			a file) as an edgeupgrade run: control-plane nodes one at a time, then workers pool
 			by pool in batches of 1, 2, 4, ... up to the cap, under the same rules, state and
@@ -68,24 +70,37 @@ func newCmdComponentsUpgrade(connect connector, streams genericiooptions.IOStrea
 			Offline nodes are deferred and caught up when back. The DaemonSet is held on
 			updateStrategy OnDelete for the run; its strategy is restored when the run ends,
 			and a cancel restores its previous template too (nodes not started keep their
-			pods). One run at a time per cluster.`),
+			pods).
+
+			A Deployment gets its native rollout: the run sets its new template and the
+			Deployment controller rolls it; the run then verifies the rollout's health and
+			completes when the rollout is complete, every node is Ready, and the Deployment's
+			pods stay Running and Ready for --settle. A rollout not complete within
+			--pod-timeout, a crash-looping pod, or a node NotReady while settling pauses the
+			run naming the pod or node; resume checks again; cancel rolls the Deployment back
+			to its previous template. One run at a time per cluster.`),
 		Example: templates.Examples(`
 			# Upgrade flannel's agent, following the run to its end
 			kubectl edgeupgrade components upgrade daemonset/kube-flannel-ds -n kube-flannel \
-			  --image kube-flannel=ghcr.io/flannel-io/flannel:v0.26.2 --wait`),
+			  --image kube-flannel=ghcr.io/flannel-io/flannel:v0.26.2 --wait
+
+			# Upgrade CoreDNS, waiting five minutes of health after its rollout
+			kubectl edgeupgrade components upgrade deployment/coredns -n kube-system \
+			  --image coredns=registry.k8s.io/coredns/coredns:v1.12.1 --wait`),
 		Args: cobra.ExactArgs(1),
 		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Namespace, "namespace", "n", "kube-system", "namespace of the DaemonSet")
+	f.StringVarP(&o.Namespace, "namespace", "n", "kube-system", "namespace of the DaemonSet or Deployment")
 	f.StringArrayVar(&o.Images, "image", nil, "CONTAINER=IMAGE: the new image of a container (repeatable)")
-	f.StringVarP(&o.Filename, "filename", "f", "", "a DaemonSet manifest whose pod template replaces the current one")
+	f.StringVarP(&o.Filename, "filename", "f", "", "a DaemonSet or Deployment manifest whose pod template replaces the current one")
 	f.IntVar(&o.MaxBatchSize, "max-batch-size", 0, "largest worker batch (0: 10% of the workers, at least 1)")
 	f.StringVar(&o.PoolLabel, "pool-label", "", "node label that names pools (default: the OpenYurt and ACK pool labels)")
 	f.StringVar(&o.MaxDeferred, "max-deferred", upgrade.DefaultMaxDeferred, "offline workers deferred before the run pauses: a count or a percentage")
 	f.DurationVar(&o.OfflineGrace, "offline-grace", upgrade.DefaultOfflineGrace, "how long a node may be NotReady during its step, and the health gate waits")
 	f.DurationVar(&o.Soak, "soak", 0, "how long the health gate must hold after each batch")
-	f.DurationVar(&o.PodTimeout, "pod-timeout", DefaultPodTimeout, "how long a node's new pod may take to become Ready")
+	f.DurationVar(&o.PodTimeout, "pod-timeout", DefaultPodTimeout, "how long a node's new pod (a Deployment: its whole rollout) may take to become Ready")
+	f.DurationVar(&o.Settle, "settle", DefaultSettle, "a Deployment: how long its rollout must stay healthy before the run completes")
 	f.DurationVar(&o.PauseExpiry, "pause-expiry", upgrade.DefaultPauseExpiry, "a run paused longer is cancelled")
 	f.BoolVar(&o.Wait, "wait", false, "keep driving the run until it completes or pauses")
 	o.drive.add(cmd, true)
@@ -96,14 +111,15 @@ func newCmdComponentsUpgrade(connect connector, streams genericiooptions.IOStrea
 func (o *ComponentUpgradeOptions) Complete(args []string) error {
 	kind, name, ok := strings.Cut(args[0], "/")
 	if !ok || name == "" {
-		return fmt.Errorf("name the component as daemonset/NAME, got %q", args[0])
+		return fmt.Errorf("name the component as daemonset/NAME or deployment/NAME, got %q", args[0])
 	}
 	switch strings.ToLower(kind) {
 	case "daemonset", "daemonsets", "ds":
+		o.kind = upgrade.KindDaemonSet
 	case "deployment", "deployments", "deploy":
-		return fmt.Errorf("upgrading a Deployment as a run is not built yet: use kubectl set image and kubectl rollout status, then kubectl edgeupgrade components to verify")
+		o.kind = upgrade.KindDeployment
 	default:
-		return fmt.Errorf("unknown kind %q: use daemonset/NAME", kind)
+		return fmt.Errorf("unknown kind %q: use daemonset/NAME or deployment/NAME", kind)
 	}
 	o.Name = name
 	o.images = map[string]string{}
@@ -124,8 +140,8 @@ func (o *ComponentUpgradeOptions) Validate() error {
 	if (len(o.images) == 0) == (o.Filename == "") {
 		return errors.New("give the new images with --image CONTAINER=IMAGE, or a new template with --filename, not both")
 	}
-	if o.PodTimeout <= 0 || o.PauseExpiry <= 0 || o.MaxBatchSize < 0 || o.OfflineGrace < 0 || o.Soak < 0 {
-		return errors.New("--pod-timeout and --pause-expiry must be positive; --max-batch-size, --offline-grace and --soak must not be negative")
+	if o.PodTimeout <= 0 || o.PauseExpiry <= 0 || o.MaxBatchSize < 0 || o.OfflineGrace < 0 || o.Soak < 0 || o.Settle < 0 {
+		return errors.New("--pod-timeout and --pause-expiry must be positive; --max-batch-size, --offline-grace, --soak and --settle must not be negative")
 	}
 	if o.drive.Output != "" && !o.Wait {
 		return fmt.Errorf("-o json streams the status while driving: add --wait")
@@ -147,6 +163,9 @@ func (o *ComponentUpgradeOptions) Run(ctx context.Context) error {
 	case !prev.Phase.Terminal():
 		return fmt.Errorf("a run is already in progress (run %s, %s to %s, %s); follow it with kubectl edgeupgrade status, or pause and cancel it first",
 			prev.RunID, upgrade.KindOf(prev.Spec), prev.Spec.TargetVersion, prev.Phase)
+	}
+	if o.kind == upgrade.KindDeployment {
+		return o.runDeployment(ctx, prev, prevCM)
 	}
 	ds, err := o.client.AppsV1().DaemonSets(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	if err != nil {
@@ -189,14 +208,15 @@ func (o *ComponentUpgradeOptions) begin(ctx context.Context, prev upgrade.State,
 		}
 		return err
 	}
-	_, _ = fmt.Fprintf(out, "upgrade %s of DaemonSet %s/%s started: %s → %s (%s)\n", first.RunID, first.Spec.Component.Namespace,
+	what := kindName(first.Spec)
+	_, _ = fmt.Fprintf(out, "upgrade %s of %s %s/%s started: %s → %s (%s)\n", first.RunID, what, first.Spec.Component.Namespace,
 		first.Spec.Component.Name, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Component.Images)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	s.Emit(ctx, cm, upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonRunStarted,
-		Message: fmt.Sprintf("upgrade %s started: DaemonSet %s/%s %s to %s (%s), cap %d", first.RunID, first.Spec.Component.Namespace,
+		Message: fmt.Sprintf("upgrade %s started: %s %s/%s %s to %s (%s), cap %d", first.RunID, what, first.Spec.Component.Namespace,
 			first.Spec.Component.Name, first.Spec.FromVersion, first.Spec.TargetVersion, first.Spec.Component.Images, first.Cap)})
 	if !o.Wait {
 		_, _, err := s.Reconcile(ctx)
@@ -224,7 +244,7 @@ func (o *ComponentUpgradeOptions) hold(ctx context.Context, ds *appsv1.DaemonSet
 		strategy = nil // nothing to restore beyond what it is
 	}
 	next := ds.DeepCopy()
-	if err := o.newTemplate(next); err != nil {
+	if err := o.newTemplate(ds.Namespace, ds.Name, &next.Spec.Template); err != nil {
 		return upgrade.Spec{}, err
 	}
 	next.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
@@ -251,7 +271,11 @@ func (o *ComponentUpgradeOptions) hold(ctx context.Context, ds *appsv1.DaemonSet
 // release undoes hold when no run was recorded: the strategy and the template go back.
 func (o *ComponentUpgradeOptions) release(ctx context.Context, sp upgrade.Spec) {
 	st := upgrade.State{Spec: sp, Phase: upgrade.PhaseCancelled}
-	if err := runner.RestoreDaemonSet(ctx, o.client, st); err != nil {
+	restore := runner.RestoreDaemonSet
+	if sp.Kind == upgrade.KindDeployment {
+		restore = runner.RestoreDeployment
+	}
+	if err := restore(ctx, o.client, st); err != nil {
 		_, _ = fmt.Fprintln(o.streams.ErrOut, "warning: "+err.Error())
 	}
 }
@@ -264,8 +288,9 @@ func containerImages(cs []corev1.Container) []string {
 	return out
 }
 
-// newTemplate puts the new images, or the file's template, into ds.
-func (o *ComponentUpgradeOptions) newTemplate(ds *appsv1.DaemonSet) error {
+// newTemplate puts the new images, or the file's template, into the pod template t of
+// the workload ns/name.
+func (o *ComponentUpgradeOptions) newTemplate(ns, name string, t *corev1.PodTemplateSpec) error {
 	if o.Filename != "" {
 		data, err := os.ReadFile(o.Filename)
 		if err != nil {
@@ -275,16 +300,19 @@ func (o *ComponentUpgradeOptions) newTemplate(ds *appsv1.DaemonSet) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.Filename, err)
 		}
-		from, ok := obj.(*appsv1.DaemonSet)
-		if !ok {
-			return fmt.Errorf("%s holds a %T, not a DaemonSet", o.Filename, obj)
+		switch from := obj.(type) {
+		case *appsv1.DaemonSet:
+			*t = from.Spec.Template
+		case *appsv1.Deployment:
+			*t = from.Spec.Template
+		default:
+			return fmt.Errorf("%s holds a %T, not a DaemonSet or a Deployment", o.Filename, obj)
 		}
-		ds.Spec.Template = from.Spec.Template
 		return nil
 	}
 	for c, img := range o.images {
 		found := false
-		for _, list := range [][]corev1.Container{ds.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.InitContainers} {
+		for _, list := range [][]corev1.Container{t.Spec.Containers, t.Spec.InitContainers} {
 			for i := range list {
 				if list[i].Name == c {
 					list[i].Image, found = img, true
@@ -292,8 +320,8 @@ func (o *ComponentUpgradeOptions) newTemplate(ds *appsv1.DaemonSet) error {
 			}
 		}
 		if !found {
-			return fmt.Errorf("DaemonSet %s/%s has no container %q: its containers are %s", ds.Namespace, ds.Name, c,
-				strings.Join(containerImages(ds.Spec.Template.Spec.Containers), ", "))
+			return fmt.Errorf("%s/%s has no container %q: its containers are %s", ns, name, c,
+				strings.Join(containerImages(t.Spec.Containers), ", "))
 		}
 	}
 	return nil

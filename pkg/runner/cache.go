@@ -318,6 +318,10 @@ func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, e
 	if isDaemonSetRun(st) {
 		return c.observeDaemonSet(st, gatePods)
 	}
+	if isDeploymentRun(st) {
+		obs, _, err := c.observeDeployment(context.Background(), st)
+		return obs, err
+	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return upgrade.Observation{}, err

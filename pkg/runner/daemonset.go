@@ -34,17 +34,17 @@ func isDaemonSetRun(st upgrade.State) bool { return upgrade.KindOf(st.Spec) == u
 // componentPods watches the pods of a DaemonSet run's DaemonSet, so that a new pod
 // becoming Ready wakes the driver at once. Nil for other runs.
 func (c *Cache) watchComponent(ctx context.Context, st upgrade.State) (cache.SharedIndexInformer, error) {
-	if !isDaemonSetRun(st) {
+	if !isDaemonSetRun(st) && !isDeploymentRun(st) {
 		return nil, nil
 	}
 	cs := st.Spec.Component
-	ds, err := c.client.AppsV1().DaemonSets(cs.Namespace).Get(ctx, cs.Name, metav1.GetOptions{})
+	ls, err := componentSelector(ctx, c.client, st)
 	if err != nil {
-		return nil, fmt.Errorf("read DaemonSet %s/%s of the run: %w", cs.Namespace, cs.Name, err)
+		return nil, err
 	}
-	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(ls)
 	if err != nil {
-		return nil, fmt.Errorf("DaemonSet %s/%s: %w", cs.Namespace, cs.Name, err)
+		return nil, fmt.Errorf("%s/%s: %w", cs.Namespace, cs.Name, err)
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithNamespace(cs.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
@@ -53,6 +53,12 @@ func (c *Cache) watchComponent(ctx context.Context, st upgrade.State) (cache.Sha
 		return nil, err
 	}
 	c.componentPods = f.Core().V1().Pods().Lister()
+	if isDeploymentRun(st) {
+		// Its status (updated and available replicas) wakes the driver too.
+		if _, err := f.Apps().V1().Deployments().Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+			return nil, err
+		}
+	}
 	f.Start(ctx.Done())
 	return inf, nil
 }
@@ -241,10 +247,14 @@ func (r *Runner) markPodsSkipped(ctx context.Context, st upgrade.State, nodes []
 // so that the nodes not started keep their pods and no rolling update of the new
 // template follows the cancel.
 func (r *Runner) restoreComponent(ctx context.Context, st upgrade.State) {
-	if !isDaemonSetRun(st) {
-		return
+	var err error
+	switch {
+	case isDaemonSetRun(st):
+		err = RestoreDaemonSet(ctx, r.client, st)
+	case isDeploymentRun(st):
+		err = RestoreDeployment(ctx, r.client, st)
 	}
-	if err := RestoreDaemonSet(ctx, r.client, st); err != nil && r.onEvent != nil {
+	if err != nil && r.onEvent != nil {
 		r.onEvent(upgrade.Event{Type: upgrade.Warning, Reason: "RestoreFailed", Message: err.Error()})
 	}
 }

@@ -14,7 +14,11 @@ func TestDaemonSetRunIsNotDetached(t *testing.T) {
 	if _, err := (&Session{state: st}).driverParams("img"); err == nil || !strings.Contains(err.Error(), "cannot be detached") {
 		t.Fatalf("driverParams of a DaemonSet run: %v", err)
 	}
-	if isDaemonSetRun(upgrade.State{}) {
+	st.Spec.Kind = upgrade.KindDeployment
+	if _, err := (&Session{state: st}).driverParams("img"); err == nil || !strings.Contains(err.Error(), "cannot be detached") {
+		t.Fatalf("driverParams of a Deployment run: %v", err)
+	}
+	if isDaemonSetRun(upgrade.State{}) || isDeploymentRun(upgrade.State{}) {
 		t.Fatalf("a run without a kind is a Kubernetes run")
 	}
 }

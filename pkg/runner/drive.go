@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/components/rollout"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -73,6 +74,9 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 // runs out: upgrade.NextWake), so that it does not wait for the next resync.
 func wake(st upgrade.State, obs upgrade.Observation, now time.Time) <-chan time.Time {
 	next := upgrade.NextWake(st, obs, now)
+	if isDeploymentRun(st) {
+		next = rollout.NextWake(st, now)
+	}
 	if next.IsZero() || next.Sub(now) >= resync {
 		return nil // the resync comes first
 	}

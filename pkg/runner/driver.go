@@ -211,9 +211,9 @@ func (s *Session) EnsureDriver(ctx context.Context, image string) (bool, error) 
 }
 
 func (s *Session) driverParams(image string) (job.DriverParams, error) {
-	if isDaemonSetRun(s.state) {
+	if isDaemonSetRun(s.state) || isDeploymentRun(s.state) {
 		// The driver's roles do not reach the component's namespace (daemonset.go).
-		return job.DriverParams{}, fmt.Errorf("a DaemonSet run cannot be detached yet: drive it with resume --wait or status --watch")
+		return job.DriverParams{}, fmt.Errorf("a %s run cannot be detached yet: drive it with resume --wait or status --watch", upgrade.KindOf(s.state.Spec))
 	}
 	cm := s.cache.StateConfigMap()
 	if cm == nil {

@@ -87,11 +87,10 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		if err != nil {
 			return st, upgrade.Observation{}, false, err
 		}
-		obs, err := r.cache.Observe(st)
-		if err != nil {
-			return st, obs, false, err
+		next, obs, acts, err, oerr := r.decide(ctx, st, in)
+		if oerr != nil {
+			return st, obs, false, oerr
 		}
-		next, acts, err := upgrade.Step(st, obs, in, r.now())
 		if !reported {
 			verdict = err
 		}
@@ -121,6 +120,20 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		return next, obs, r.jobsSeen(next, after), verdict
 	}
 	return upgrade.State{}, upgrade.Observation{}, false, fmt.Errorf("the state ConfigMap kept changing under %d attempts; another process is writing it, retry", maxConflicts)
+}
+
+// decide observes and decides: the node core for node runs, rollout.Step for a
+// Deployment run. The first error is the decision's verdict, the second the observation's.
+func (r *Runner) decide(ctx context.Context, st upgrade.State, in upgrade.Input) (upgrade.State, upgrade.Observation, []upgrade.Action, error, error) {
+	if isDeploymentRun(st) {
+		return r.stepDeployment(ctx, st, in)
+	}
+	obs, err := r.cache.Observe(st)
+	if err != nil {
+		return st, obs, nil, nil, err
+	}
+	next, acts, verdict := upgrade.Step(st, obs, in, r.now())
+	return next, obs, acts, verdict, nil
 }
 
 // save performs the actions that must come before the state, then writes next if it

@@ -46,6 +46,12 @@ type ComponentSpec struct {
 	// PodTimeout is how long a node's new pod may take to become Ready before the node
 	// fails.
 	PodTimeout Duration `json:"podTimeout,omitzero"`
+	// Settle is how long a Deployment run's rollout must stay healthy (every node
+	// Ready, every pod Running and Ready) before the run completes.
+	Settle Duration `json:"settle,omitzero"`
+	// Template is a Deployment run's pod template before the run, as JSON: a cancel
+	// patches it back.
+	Template string `json:"template,omitempty"`
 }
 
 // RevisionVersion is how a component run names a revision of its template.

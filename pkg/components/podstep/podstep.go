@@ -24,6 +24,8 @@ const CrashRestarts = 3
 type Pod struct {
 	// Name is namespace/name.
 	Name string
+	// Node is the node the pod is bound to ("" if none yet).
+	Node string
 	// Hash is the pod's controller-revision-hash: the template it was created from.
 	Hash     string
 	Deleting bool
@@ -43,7 +45,7 @@ type Pod struct {
 
 // PodOf reads a pod for the node step.
 func PodOf(p *corev1.Pod) Pod {
-	out := Pod{Name: p.Namespace + "/" + p.Name, Hash: p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
+	out := Pod{Name: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Hash: p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
 		Deleting: p.DeletionTimestamp != nil, Created: p.CreationTimestamp.Time, Started: p.Status.Phase != corev1.PodPending,
 		Skipped: p.Annotations[job.AnnotationSkipped] == "true"}
 	for _, c := range p.Status.Conditions {
