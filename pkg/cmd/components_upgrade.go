@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -171,13 +171,12 @@ func (o *ComponentUpgradeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read DaemonSet %s/%s: %w", o.Namespace, o.Name, err)
 	}
-	sp, err := o.hold(ctx, ds)
-	if err != nil {
+	sp, err := o.plan(ctx, ds)
+	if err != nil || sp.Component.Name == "" {
 		return err
 	}
 	first, err := o.firstState(ctx, sp)
 	if err != nil {
-		o.release(ctx, sp)
 		if errors.Is(err, upgrade.ErrNothingToDo) {
 			_, err = fmt.Fprintln(o.streams.Out, err.Error())
 		}
@@ -202,7 +201,9 @@ func (o *ComponentUpgradeOptions) begin(ctx context.Context, prev upgrade.State,
 	}
 	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)
 	if cm == nil {
-		o.release(ctx, first.Spec)
+		if first.Spec.Kind == upgrade.KindDeployment {
+			o.release(ctx, first.Spec)
+		}
 		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
 			return fmt.Errorf("another run was started at the same time; see kubectl edgeupgrade status")
 		}
@@ -228,11 +229,13 @@ func (o *ComponentUpgradeOptions) begin(ctx context.Context, prev upgrade.State,
 	return driveToEnd(ctx, s, p)
 }
 
-// hold switches the DaemonSet to OnDelete with the new template (one conditional
-// update), waits for its controller to record the new revision and returns the run's
-// spec. The old strategy is kept in the spec, to be restored when the run ends.
-func (o *ComponentUpgradeOptions) hold(ctx context.Context, ds *appsv1.DaemonSet) (upgrade.Spec, error) {
-	fromRev, fromHash, err := currentRevision(ctx, o.client, ds)
+// plan is the run's spec: the DaemonSet's strategy, its current revision and the new
+// template, kept in the state. The DaemonSet is not touched here: the run is recorded
+// first, and its first reconcile holds the DaemonSet on OnDelete with the new template
+// (runner.SwitchDaemonSet), so that no crash leaves a DaemonSet switched with no run
+// that knows how to restore it. A zero spec: nothing to do (said on the output).
+func (o *ComponentUpgradeOptions) plan(ctx context.Context, ds *appsv1.DaemonSet) (upgrade.Spec, error) {
+	fromRev, fromHash, err := runner.CurrentRevision(ctx, o.client, ds)
 	if err != nil {
 		return upgrade.Spec{}, err
 	}
@@ -247,28 +250,30 @@ func (o *ComponentUpgradeOptions) hold(ctx context.Context, ds *appsv1.DaemonSet
 	if err := o.newTemplate(ds.Namespace, ds.Name, &next.Spec.Template); err != nil {
 		return upgrade.Spec{}, err
 	}
-	next.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
-	updated, err := o.client.AppsV1().DaemonSets(ds.Namespace).Update(ctx, next, metav1.UpdateOptions{})
-	if err != nil {
-		return upgrade.Spec{}, fmt.Errorf("hold DaemonSet %s/%s on OnDelete with the new template: %w", ds.Namespace, ds.Name, err)
+	if apiequality.Semantic.DeepEqual(next.Spec.Template, ds.Spec.Template) {
+		_, err := fmt.Fprintf(o.streams.Out, "DaemonSet %s/%s already has this template (%s): %s\n", ds.Namespace, ds.Name,
+			upgrade.RevisionVersion(fromRev), upgrade.ErrNothingToDo)
+		return upgrade.Spec{}, err
 	}
-	sp := upgrade.Spec{
+	tmpl, err := json.Marshal(next.Spec.Template)
+	if err != nil {
+		return upgrade.Spec{}, err
+	}
+	return upgrade.Spec{
 		Kind: upgrade.KindDaemonSet, Mode: upgrade.ModeAll, MaxBatchSize: o.MaxBatchSize, PoolLabel: o.PoolLabel,
 		MaxDeferred: o.MaxDeferred, OfflineGrace: upgrade.Duration{Duration: o.OfflineGrace}, Soak: upgrade.Duration{Duration: o.Soak},
 		PauseExpiry: upgrade.Duration{Duration: o.PauseExpiry}, FromVersion: upgrade.RevisionVersion(fromRev),
+		// The controller numbers the new template's revision next (reusing an equal older
+		// one renumbers it too); the switch records the revision it made.
+		TargetVersion: upgrade.RevisionVersion(fromRev + 1),
 		Component: upgrade.ComponentSpec{Namespace: ds.Namespace, Name: ds.Name, FromHash: fromHash, UpdateStrategy: string(strategy),
-			Images: strings.Join(containerImages(updated.Spec.Template.Spec.Containers), ", "), PodTimeout: upgrade.Duration{Duration: o.PodTimeout}},
-	}
-	toRev, toHash, err := o.newRevision(ctx, updated, fromHash)
-	if err != nil {
-		o.release(ctx, sp)
-		return sp, err
-	}
-	sp.TargetVersion, sp.Component.TargetHash = upgrade.RevisionVersion(toRev), toHash
-	return sp, nil
+			NewTemplate: string(tmpl), Images: strings.Join(containerImages(next.Spec.Template.Spec.Containers), ", "),
+			PodTimeout: upgrade.Duration{Duration: o.PodTimeout}},
+	}, nil
 }
 
-// release undoes hold when no run was recorded: the strategy and the template go back.
+// release undoes a Deployment's new template when no run was recorded. A DaemonSet is
+// switched only after its run is recorded: nothing to undo.
 func (o *ComponentUpgradeOptions) release(ctx context.Context, sp upgrade.Spec) {
 	st := upgrade.State{Spec: sp, Phase: upgrade.PhaseCancelled}
 	restore := runner.RestoreDaemonSet
@@ -325,46 +330,6 @@ func (o *ComponentUpgradeOptions) newTemplate(ns, name string, t *corev1.PodTemp
 		}
 	}
 	return nil
-}
-
-// currentRevision is the DaemonSet's newest ControllerRevision: its number and hash.
-func currentRevision(ctx context.Context, cs kubernetes.Interface, ds *appsv1.DaemonSet) (int64, string, error) {
-	revs, err := cs.AppsV1().ControllerRevisions(ds.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, "", fmt.Errorf("read the revisions of DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	var num int64
-	hash := ""
-	for _, r := range revs.Items {
-		if ref := metav1.GetControllerOf(&r); ref != nil && ref.UID == ds.UID && r.Revision > num {
-			num, hash = r.Revision, r.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
-		}
-	}
-	if hash == "" {
-		return 0, "", fmt.Errorf("DaemonSet %s/%s has no revision yet: is kube-controller-manager running?", ds.Namespace, ds.Name)
-	}
-	return num, hash, nil
-}
-
-// newRevision waits until the controller has seen the new template and recorded it.
-func (o *ComponentUpgradeOptions) newRevision(ctx context.Context, ds *appsv1.DaemonSet, fromHash string) (int64, string, error) {
-	var num int64
-	var hash string
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		cur, err := o.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		if err != nil || cur.Status.ObservedGeneration < ds.Generation {
-			return false, nil
-		}
-		num, hash, err = currentRevision(ctx, o.client, cur)
-		return err == nil, nil
-	})
-	switch {
-	case err != nil:
-		return 0, "", fmt.Errorf("the DaemonSet controller did not record the new template within 1m: %w", err)
-	case hash == fromHash:
-		return 0, "", fmt.Errorf("DaemonSet %s/%s already has this template (%s): %w", ds.Namespace, ds.Name, upgrade.RevisionVersion(num), upgrade.ErrNothingToDo)
-	}
-	return num, hash, nil
 }
 
 // firstState builds the run over the nodes the DaemonSet runs on.

@@ -87,6 +87,14 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 		if err != nil {
 			return st, upgrade.Observation{}, false, err
 		}
+		if upgrade.SwitchPending(st) {
+			// Recorded, not switched yet (a crash in between): switch, then decide.
+			if err := r.switchPending(ctx, st, fresh); err != nil && !apierrors.IsConflict(err) {
+				return st, upgrade.Observation{}, false, err
+			}
+			forceGet = true
+			continue
+		}
 		next, obs, acts, err, oerr := r.decide(ctx, st, in)
 		if oerr != nil {
 			return st, obs, false, oerr

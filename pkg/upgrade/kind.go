@@ -52,6 +52,19 @@ type ComponentSpec struct {
 	// Template is a Deployment run's pod template before the run, as JSON: a cancel
 	// patches it back.
 	Template string `json:"template,omitempty"`
+	// NewTemplate is a DaemonSet run's new pod template, as JSON. The run is recorded
+	// before its DaemonSet is touched, with no TargetHash: the adapter then holds the
+	// DaemonSet on OnDelete with this template and records the revision the controller
+	// made of it (TargetHash, Spec.TargetVersion) before any node starts. A run that
+	// stopped in between is switched by whoever drives it next; a cancel restores the
+	// strategy above from the state.
+	NewTemplate string `json:"newTemplate,omitempty"`
+}
+
+// SwitchPending reports whether a DaemonSet run is recorded but its DaemonSet not yet
+// switched to the new template: no node may start before the switch.
+func SwitchPending(s State) bool {
+	return KindOf(s.Spec) == KindDaemonSet && s.Spec.Component.TargetHash == "" && s.Spec.Component.NewTemplate != "" && !s.Phase.Terminal()
 }
 
 // RevisionVersion is how a component run names a revision of its template.
@@ -65,7 +78,7 @@ func NewComponentState(sp Spec, runID string, nodes []Node, now time.Time) (Stat
 	if sp.Kind != KindDaemonSet && sp.Kind != KindDeployment {
 		errs = append(errs, fmt.Sprintf("unknown run kind %q", sp.Kind))
 	}
-	if sp.Component.Namespace == "" || sp.Component.Name == "" || sp.Component.TargetHash == "" {
+	if sp.Component.Namespace == "" || sp.Component.Name == "" || (sp.Component.TargetHash == "" && sp.Component.NewTemplate == "") {
 		errs = append(errs, "the component's namespace, name and target revision must be set")
 	}
 	if !strings.HasPrefix(sp.TargetVersion, "revision ") || sp.TargetVersion == sp.FromVersion {
