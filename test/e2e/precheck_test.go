@@ -134,9 +134,14 @@ func TestPreCheckFindsPlantedProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, r := e.checkReport()
+	// --runtime-version none: the run would leave containerd alone, so a 1.x node is an
+	// error; by default (auto) the run upgrades it first and the check only warns.
+	rep, r := e.checkReport("--runtime-version", "none")
 	if r.code != 2 {
 		t.Fatalf("check with planted problems: want exit 2: %s", r)
+	}
+	if auto, _ := e.checkReport(); !containsString(findings(auto)["runtime-version"], "warning Node/edge-a-002") {
+		t.Errorf("runtime-version with --runtime-version auto: %v, want a warning for edge-a-002", findings(auto)["runtime-version"])
 	}
 	got := findings(rep)
 	for id, want := range map[string]string{
