@@ -75,10 +75,10 @@ func CurrentRevision(ctx context.Context, cs kubernetes.Interface, ds *appsv1.Da
 	return num, hash, nil
 }
 
-// switchPending switches the DaemonSet of a run recorded before its switch and saves
-// the target it got, before any decision is made on the run.
+// switchPending switches the DaemonSet or Deployment of a run recorded before its
+// switch and saves the target it got, before any decision is made on the run.
 func (r *Runner) switchPending(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap) error {
-	sp, err := SwitchDaemonSet(ctx, r.client, st.Spec)
+	sp, err := switchWorkload(ctx, r.client, st.Spec)
 	if err != nil {
 		return err
 	}

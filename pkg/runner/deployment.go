@@ -7,6 +7,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -95,11 +97,15 @@ func (r *Runner) stepDeployment(ctx context.Context, st upgrade.State, in upgrad
 
 // RestoreDeployment puts back the pod template a cancelled Deployment run saved in its
 // state (a JSON patch replacing the whole template, so that nothing of the new one
-// stays); the Deployment controller then rolls it out. Idempotent.
+// stays); the Deployment controller then rolls it out. Idempotent. A run cancelled
+// before its switch restores nothing: its Deployment was never touched.
 func RestoreDeployment(ctx context.Context, cs kubernetes.Interface, st upgrade.State) error {
 	c := st.Spec.Component
 	if st.Phase != upgrade.PhaseCancelled || c.Template == "" {
 		return nil
+	}
+	if switched, err := deploymentSwitched(ctx, cs, st.Spec); err != nil || !switched {
+		return err
 	}
 	patch := []map[string]any{{"op": "replace", "path": "/spec/template", "value": json.RawMessage(c.Template)}}
 	body, err := json.Marshal(patch)
@@ -111,4 +117,22 @@ func RestoreDeployment(ctx context.Context, cs kubernetes.Interface, st upgrade.
 			c.Namespace, c.Name, st.Spec.FromVersion, err, c.Name, c.Namespace)
 	}
 	return nil
+}
+
+// deploymentSwitched reports whether the run may have set its template: its switch is
+// recorded, or (a cancel racing the switch) the Deployment holds the run's new template.
+func deploymentSwitched(ctx context.Context, cs kubernetes.Interface, sp upgrade.Spec) (bool, error) {
+	c := sp.Component
+	if c.TargetHash != "" || c.NewTemplate == "" {
+		return true, nil
+	}
+	var tmpl corev1.PodTemplateSpec
+	if err := json.Unmarshal([]byte(c.NewTemplate), &tmpl); err != nil {
+		return false, fmt.Errorf("the run's new template of Deployment %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	d, err := cs.AppsV1().Deployments(c.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("read Deployment %s/%s of the run: %w", c.Namespace, c.Name, err)
+	}
+	return apiequality.Semantic.DeepEqual(d.Spec.Template, tmpl), nil
 }

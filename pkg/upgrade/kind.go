@@ -52,19 +52,20 @@ type ComponentSpec struct {
 	// Template is a Deployment run's pod template before the run, as JSON: a cancel
 	// patches it back.
 	Template string `json:"template,omitempty"`
-	// NewTemplate is a DaemonSet run's new pod template, as JSON. The run is recorded
-	// before its DaemonSet is touched, with no TargetHash: the adapter then holds the
-	// DaemonSet on OnDelete with this template and records the revision the controller
-	// made of it (TargetHash, Spec.TargetVersion) before any node starts. A run that
-	// stopped in between is switched by whoever drives it next; a cancel restores the
-	// strategy above from the state.
+	// NewTemplate is a component run's new pod template, as JSON. The run is recorded
+	// before its workload is touched, with no TargetHash: the adapter then sets this
+	// template (a DaemonSet also held on OnDelete) and records the revision the
+	// controller made of it (TargetHash, Spec.TargetVersion) before any decision. A run
+	// that stopped in between is switched by whoever drives it next; a cancel restores
+	// the DaemonSet's strategy above, or the Deployment's Template if it was switched.
 	NewTemplate string `json:"newTemplate,omitempty"`
 }
 
-// SwitchPending reports whether a DaemonSet run is recorded but its DaemonSet not yet
-// switched to the new template: no node may start before the switch.
+// SwitchPending reports whether a component run is recorded but its DaemonSet or
+// Deployment not yet switched to the new template: nothing is decided before the switch.
 func SwitchPending(s State) bool {
-	return KindOf(s.Spec) == KindDaemonSet && s.Spec.Component.TargetHash == "" && s.Spec.Component.NewTemplate != "" && !s.Phase.Terminal()
+	k := KindOf(s.Spec)
+	return (k == KindDaemonSet || k == KindDeployment) && s.Spec.Component.TargetHash == "" && s.Spec.Component.NewTemplate != "" && !s.Phase.Terminal()
 }
 
 // RevisionVersion is how a component run names a revision of its template.

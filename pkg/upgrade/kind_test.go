@@ -98,3 +98,25 @@ func TestNewComponentStateRefuses(t *testing.T) {
 		t.Errorf("Validate accepted a component run without a revision hash")
 	}
 }
+
+// A component run of either kind recorded with its new template and no target is
+// pending its switch until it ends; ended before the switch it stays valid.
+func TestSwitchPendingByKind(t *testing.T) {
+	for _, kind := range []RunKind{KindDaemonSet, KindDeployment} {
+		sp := componentSpec()
+		sp.Kind, sp.Component.TargetHash, sp.Component.NewTemplate = kind, "", `{"spec":{}}`
+		s, err := NewComponentState(sp, "run1", newCluster(0, map[string]int{"a": 1}).nodes, t0)
+		if err != nil || !SwitchPending(s) || Validate(s) != nil {
+			t.Fatalf("%s recorded before its switch: %v, pending %v, valid %v", kind, err, SwitchPending(s), Validate(s))
+		}
+		s.Phase, s.FinishedAt, s.EndReason = PhaseCancelled, &t0, "cancelled by user"
+		if SwitchPending(s) || Validate(s) != nil {
+			t.Errorf("%s cancelled before its switch: pending %v (never switched), valid %v", kind, SwitchPending(s), Validate(s))
+		}
+	}
+	k := componentSpec()
+	k.Kind, k.Component.TargetHash, k.Component.NewTemplate = KindKubernetes, "", `{"spec":{}}`
+	if SwitchPending(State{Spec: k, Phase: PhasePreCheck}) {
+		t.Errorf("a Kubernetes run has no switch")
+	}
+}

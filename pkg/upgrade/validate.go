@@ -24,7 +24,8 @@ func Validate(s State) error {
 		check(err == nil, "spec.targetVersion %q is not a version", s.Spec.TargetVersion)
 	case KindDaemonSet, KindDeployment:
 		check(Upgraded(s.Spec.TargetVersion, s.Spec.TargetVersion), "spec.targetVersion %q is not a revision", s.Spec.TargetVersion)
-		check(s.Spec.Component.Name != "" && (s.Spec.Component.TargetHash != "" || SwitchPending(s)), "spec.component names no component or revision")
+		// No TargetHash: recorded before the switch (SwitchPending), or ended before it.
+		check(s.Spec.Component.Name != "" && (s.Spec.Component.TargetHash != "" || s.Spec.Component.NewTemplate != ""), "spec.component names no component or revision")
 	default:
 		check(false, "unknown spec.kind %q", s.Spec.Kind)
 	}
