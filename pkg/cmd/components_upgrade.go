@@ -152,8 +152,8 @@ func (o *ComponentUpgradeOptions) Validate() error {
 	return o.drive.validate()
 }
 
-// Run refuses while a run is live, holds the DaemonSet on OnDelete with the new
-// template, records the run and starts it.
+// Run refuses while a run is live, records the run with the new template and starts
+// it; its first reconcile switches the DaemonSet or Deployment (runner.switchPending).
 func (o *ComponentUpgradeOptions) Run(ctx context.Context) error {
 	prev, prevCM, err := runner.Load(ctx, o.client)
 	switch {
@@ -201,9 +201,7 @@ func (o *ComponentUpgradeOptions) begin(ctx context.Context, prev upgrade.State,
 	}
 	s, cm, err := runner.Begin(ctx, o.client, prevCM, prevRunID, first, opts)
 	if cm == nil {
-		if first.Spec.Kind == upgrade.KindDeployment {
-			o.release(ctx, first.Spec)
-		}
+		// Nothing to undo: a workload is switched only after its run is recorded.
 		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
 			return fmt.Errorf("another run was started at the same time; see kubectl edgeupgrade status")
 		}
@@ -270,19 +268,6 @@ func (o *ComponentUpgradeOptions) plan(ctx context.Context, ds *appsv1.DaemonSet
 			NewTemplate: string(tmpl), Images: strings.Join(containerImages(next.Spec.Template.Spec.Containers), ", "),
 			PodTimeout: upgrade.Duration{Duration: o.PodTimeout}},
 	}, nil
-}
-
-// release undoes a Deployment's new template when no run was recorded. A DaemonSet is
-// switched only after its run is recorded: nothing to undo.
-func (o *ComponentUpgradeOptions) release(ctx context.Context, sp upgrade.Spec) {
-	st := upgrade.State{Spec: sp, Phase: upgrade.PhaseCancelled}
-	restore := runner.RestoreDaemonSet
-	if sp.Kind == upgrade.KindDeployment {
-		restore = runner.RestoreDeployment
-	}
-	if err := restore(ctx, o.client, st); err != nil {
-		_, _ = fmt.Fprintln(o.streams.ErrOut, "warning: "+err.Error())
-	}
 }
 
 func containerImages(cs []corev1.Container) []string {
