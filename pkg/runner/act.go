@@ -158,12 +158,18 @@ func (r *Runner) deleteRun(ctx context.Context, runID string) error {
 // node is only removed once its kubelet is back, and that kubelet never starts a pod
 // marked for deletion. The name is free again as soon as the Job object is gone.
 func (r *Runner) deferJobs(ctx context.Context, runID string, nodes []string) error {
+	return r.deleteNodeJobs(ctx, nodes, func(n string) string { return job.Name(runID, n) }, "the Job %s of offline node %q")
+}
+
+// deleteNodeJobs deletes the Job name(node) of every node, its pods in the background,
+// without waiting; one already gone is fine. what describes a Job and its node in an
+// error ("the Job %s of offline node %q").
+func (r *Runner) deleteNodeJobs(ctx context.Context, nodes []string, name func(node string) string, what string) error {
 	bg := metav1.DeletePropagationBackground
 	for _, n := range nodes {
-		name := job.Name(runID, n)
-		err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+		err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, name(n), metav1.DeleteOptions{PropagationPolicy: &bg})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete the Job %s of offline node %q: %w", name, n, err)
+			return fmt.Errorf("delete "+what+": %w", name(n), n, err)
 		}
 	}
 	return nil

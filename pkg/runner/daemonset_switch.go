@@ -39,18 +39,29 @@ func SwitchDaemonSet(ctx context.Context, cs kubernetes.Interface, sp upgrade.Sp
 			return sp, fmt.Errorf("hold DaemonSet %s/%s on OnDelete with the new template: %w", c.Namespace, c.Name, err)
 		}
 	}
-	var num int64
-	var hash string
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	return awaitRevision(ctx, sp, func(ctx context.Context) (int64, string, bool) {
 		cur, err := cs.AppsV1().DaemonSets(c.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
 		if err != nil || cur.Status.ObservedGeneration < ds.Generation {
-			return false, nil
+			return 0, "", false
 		}
-		num, hash, err = CurrentRevision(ctx, cs, cur)
-		return err == nil, nil
+		num, hash, err := CurrentRevision(ctx, cs, cur)
+		return num, hash, err == nil
+	}, fmt.Sprintf("the DaemonSet controller did not record the new template of %s/%s", c.Namespace, c.Name))
+}
+
+// awaitRevision polls revision until the workload's controller has made the revision
+// of its new template (ok), for at most a minute, and returns the spec with that
+// revision as the run's target. stalled says what did not happen, for the error.
+func awaitRevision(ctx context.Context, sp upgrade.Spec, revision func(context.Context) (int64, string, bool), stalled string) (upgrade.Spec, error) {
+	var num int64
+	var hash string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var ok bool
+		num, hash, ok = revision(ctx)
+		return ok, nil
 	})
 	if err != nil {
-		return sp, fmt.Errorf("the DaemonSet controller did not record the new template of %s/%s within 1m (is kube-controller-manager running?): %w", c.Namespace, c.Name, err)
+		return sp, fmt.Errorf("%s within 1m (is kube-controller-manager running?): %w", stalled, err)
 	}
 	sp.Component.TargetHash, sp.TargetVersion = hash, upgrade.RevisionVersion(num)
 	return sp, nil

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
@@ -44,22 +42,14 @@ func SwitchDeployment(ctx context.Context, cs kubernetes.Interface, sp upgrade.S
 			return sp, fmt.Errorf("set the new template of Deployment %s/%s: %w", c.Namespace, c.Name, err)
 		}
 	}
-	var num int64
-	var hash string
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	return awaitRevision(ctx, sp, func(ctx context.Context) (int64, string, bool) {
 		cur, err := cs.AppsV1().Deployments(c.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
 		if err != nil || cur.Status.ObservedGeneration < d.Generation {
-			return false, nil
+			return 0, "", false
 		}
-		num, hash, err = DeploymentRevision(ctx, cs, cur)
-		return err == nil && hash != "", nil
-	})
-	if err != nil {
-		return sp, fmt.Errorf("the Deployment controller did not roll Deployment %s/%s to a new ReplicaSet within 1m (is kube-controller-manager running?): %w",
-			c.Namespace, c.Name, err)
-	}
-	sp.Component.TargetHash, sp.TargetVersion = hash, upgrade.RevisionVersion(num)
-	return sp, nil
+		num, hash, err := DeploymentRevision(ctx, cs, cur)
+		return num, hash, err == nil && hash != ""
+	}, fmt.Sprintf("the Deployment controller did not roll Deployment %s/%s to a new ReplicaSet", c.Namespace, c.Name))
 }
 
 // DeploymentRevision is the Deployment's revision and the pod-template-hash of its

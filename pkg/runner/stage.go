@@ -191,15 +191,7 @@ func (r *Runner) createStage(ctx context.Context, st upgrade.State, cm *corev1.C
 // offline while pulling) with their pods in the background, without waiting: the
 // name is free again once the Job is gone, and the core recreates it then.
 func (r *Runner) deleteStage(ctx context.Context, runID string, nodes []string) error {
-	bg := metav1.DeletePropagationBackground
-	for _, n := range nodes {
-		name := job.StageName(runID, n)
-		err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete the staging Job %s of node %q: %w", name, n, err)
-		}
-	}
-	return nil
+	return r.deleteNodeJobs(ctx, nodes, func(n string) string { return job.StageName(runID, n) }, "the staging Job %s of node %q")
 }
 
 // pools maps the cached nodes to their pools (the staging Job's annotation).
