@@ -74,56 +74,24 @@ type CacheOptions struct {
 }
 
 // NewCache starts the informers for a run and waits for their first list.
-func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, opts CacheOptions) (*Cache, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	c := &Cache{client: client, Changed: make(chan struct{}, 1), cancel: cancel, ctx: ctx, lean: opts.Lean}
-	nodeF := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = st.Spec.Selector }))
+func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, opts CacheOptions) (_ *Cache, err error) {
 	if opts.Lean && opts.Metadata == nil {
-		cancel()
 		return nil, fmt.Errorf("a lean cache needs a metadata client")
 	}
-	runSelector := func(field string) informers.SharedInformerOption {
-		return informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = job.NodeUpgradeSelector(st.RunID)
-			if opts.Lean {
-				o.FieldSelector = field
-			}
-		})
-	}
-	runF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
-		runSelector(fields.OneTermEqualSelector("status.successful", "0").String()))
-	podF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
-		runSelector(fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)).String()))
-	cmF := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", store.Name).String()
-		}))
-	infs := []cache.SharedIndexInformer{
-		cmF.Core().V1().ConfigMaps().Informer(),
-		runF.Batch().V1().Jobs().Informer(),
-		podF.Core().V1().Pods().Informer(),
-	}
-	pool := st.Spec.PoolLabel
-	relevant := []func(old, cur any) bool{func(_, _ any) bool { return true }, jobChanged, podChanged}
-	transforms := []cache.TransformFunc{trimObject, trimJob, trimPod}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
+	c := &Cache{client: client, Changed: make(chan struct{}, 1), cancel: cancel, ctx: ctx, lean: opts.Lean}
+	f := newFactories(client, st, opts.Lean)
 	// A one-shot command with a Table client reads the nodes once (nodeTable);
 	// otherwise the nodes are watched like the rest.
 	tableNodes := opts.Lean && opts.Table != nil
-	if !tableNodes {
-		infs = append(infs, nodeF.Core().V1().Nodes().Informer())
-		relevant = append(relevant, func(old, cur any) bool { return nodeChanged(old, cur, pool) })
-		transforms = append(transforms, trimNode)
-	}
-	for i, inf := range infs {
-		if err := inf.SetTransform(transforms[i]); err != nil {
-			cancel()
-			return nil, err
-		}
-		if _, err := inf.AddEventHandler(c.handler(relevant[i])); err != nil {
-			cancel()
-			return nil, err
-		}
+	infs, err := c.register(f, st.Spec.PoolLabel, !tableNodes)
+	if err != nil {
+		return nil, err
 	}
 	var nodesRead chan error
 	if tableNodes {
@@ -131,63 +99,120 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		go func() { nodesRead <- c.readNodes(ctx, opts.Table, st.Spec.Selector) }()
 	}
 	// Nodes, pods and the ConfigMap list while the Jobs' metadata does (2 cores decode).
-	for _, f := range []informers.SharedInformerFactory{cmF, nodeF, podF} {
-		f.Start(ctx.Done())
+	for _, fac := range []informers.SharedInformerFactory{f.cm, f.nodes, f.pods} {
+		fac.Start(ctx.Done())
 	}
 	if opts.Lean {
-		// The metadata list first: the Jobs list that follows is then at least as
-		// new, so a Job in the first and not in the second has succeeded.
-		metaF := metadatainformer.NewFilteredSharedInformerFactory(opts.Metadata, 0, job.Namespace,
-			func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(st.RunID) })
-		inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
-		if err := inf.Informer().SetTransform(trimMeta); err != nil {
-			cancel()
+		if err := c.syncJobMetadata(ctx, opts.Metadata, st.RunID); err != nil {
 			return nil, err
-		}
-		if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
-			cancel()
-			return nil, err
-		}
-		c.meta = inf.Lister()
-		metaF.Start(ctx.Done())
-		if !synced(ctx, []cache.SharedIndexInformer{inf.Informer()}, 2*time.Minute) {
-			cancel()
-			return nil, errNoSync
 		}
 	}
-	c.cm = cmF.Core().V1().ConfigMaps().Lister()
+	c.cm = f.cm.Core().V1().ConfigMaps().Lister()
 	if !tableNodes {
-		c.nodes = nodeF.Core().V1().Nodes().Lister()
+		c.nodes = f.nodes.Core().V1().Nodes().Lister()
 	}
-	c.jobs = runF.Batch().V1().Jobs().Lister()
-	c.pods = podF.Core().V1().Pods().Lister()
-	var err error
+	c.jobs = f.jobs.Batch().V1().Jobs().Lister()
+	c.pods = f.pods.Core().V1().Pods().Lister()
 	if c.stage, err = newStageCache(ctx, client, st, c.handler(stageJobChanged)); err != nil {
-		cancel()
 		return nil, err
 	}
 	if c.stage != nil {
 		infs = append(infs, c.stage.inf)
 	}
-	runF.Start(ctx.Done())
-	if inf, err := c.watchComponent(ctx, st); err != nil || inf != nil {
-		if err != nil {
-			cancel()
-			return nil, err
-		}
+	f.jobs.Start(ctx.Done())
+	inf, err := c.watchComponent(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if inf != nil {
 		infs = append(infs, inf)
 	}
 	if !synced(ctx, infs, 2*time.Minute) {
-		cancel()
 		return nil, errNoSync
 	}
 	if nodesRead != nil {
 		if err := <-nodesRead; err != nil {
-			cancel()
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// factories are the cache's informer factories: the nodes in scope, the run's node
+// Jobs and their pods (in a lean cache only the unfinished ones), the state ConfigMap.
+type factories struct {
+	nodes, jobs, pods, cm informers.SharedInformerFactory
+}
+
+func newFactories(client kubernetes.Interface, st upgrade.State, lean bool) factories {
+	runSelector := func(field string) informers.SharedInformerOption {
+		return informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = job.NodeUpgradeSelector(st.RunID)
+			if lean {
+				o.FieldSelector = field
+			}
+		})
+	}
+	return factories{
+		nodes: informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = st.Spec.Selector })),
+		jobs: informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
+			runSelector(fields.OneTermEqualSelector("status.successful", "0").String())),
+		pods: informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
+			runSelector(fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)).String())),
+		cm: informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(job.Namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", store.Name).String()
+			})),
+	}
+}
+
+// register creates the informers (the nodes' only with watchNodes), each with the
+// transform that trims what the core does not read and a handler that signals Changed
+// when a change matters.
+func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.SharedIndexInformer, error) {
+	infs := []cache.SharedIndexInformer{
+		f.cm.Core().V1().ConfigMaps().Informer(),
+		f.jobs.Batch().V1().Jobs().Informer(),
+		f.pods.Core().V1().Pods().Informer(),
+	}
+	relevant := []func(old, cur any) bool{func(_, _ any) bool { return true }, jobChanged, podChanged}
+	transforms := []cache.TransformFunc{trimObject, trimJob, trimPod}
+	if watchNodes {
+		infs = append(infs, f.nodes.Core().V1().Nodes().Informer())
+		relevant = append(relevant, func(old, cur any) bool { return nodeChanged(old, cur, pool) })
+		transforms = append(transforms, trimNode)
+	}
+	for i, inf := range infs {
+		if err := inf.SetTransform(transforms[i]); err != nil {
+			return nil, err
+		}
+		if _, err := inf.AddEventHandler(c.handler(relevant[i])); err != nil {
+			return nil, err
+		}
+	}
+	return infs, nil
+}
+
+// syncJobMetadata lists and watches the run's node Jobs as metadata only (a lean
+// cache). It runs before the Jobs list: that list is then at least as new, so a Job in
+// the first and not in the second has succeeded.
+func (c *Cache) syncJobMetadata(ctx context.Context, md metadata.Interface, runID string) error {
+	metaF := metadatainformer.NewFilteredSharedInformerFactory(md, 0, job.Namespace,
+		func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(runID) })
+	inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
+	if err := inf.Informer().SetTransform(trimMeta); err != nil {
+		return err
+	}
+	if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+		return err
+	}
+	c.meta = inf.Lister()
+	metaF.Start(ctx.Done())
+	if !synced(ctx, []cache.SharedIndexInformer{inf.Informer()}, 2*time.Minute) {
+		return errNoSync
+	}
+	return nil
 }
 
 // readNodes fills the node lister from one Table read (ListNodesLean): a one-shot
