@@ -384,6 +384,11 @@ func (s *Simulator) syncUpgrade(ctx context.Context, pod *corev1.Pod, node *core
 			if elapsed < knobs.NotReadyFor {
 				return knobs.NotReadyFor - elapsed, nil
 			}
+			if nodeReady(node) {
+				// kwok has not reported the node NotReady yet (a loaded machine): keep
+				// the label until it has, or the blip would never be seen.
+				return 100 * time.Millisecond, nil
+			}
 			if err := s.setNotReady(ctx, node.Name, false); err != nil {
 				return 0, err
 			}
