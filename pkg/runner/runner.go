@@ -137,6 +137,9 @@ func (r *Runner) decide(ctx context.Context, st upgrade.State, in upgrade.Input)
 		return r.stepDeployment(ctx, st, in)
 	}
 	obs, err := r.cache.Observe(st)
+	if err == nil {
+		obs, err = r.awaitRecordedJobs(ctx, st, obs)
+	}
 	if err != nil {
 		return st, obs, nil, nil, err
 	}
