@@ -53,7 +53,11 @@ func EnsureDriver(ctx context.Context, cs kubernetes.Interface, p job.DriverPara
 	case err != nil:
 		return false, fmt.Errorf("read the driver Job %s: %w", name, err)
 	case cur.DeletionTimestamp == nil && !jobFinished(cur):
-		return false, nil
+		exited, err := awaitDriver(ctx, cs, name, time.Now())
+		if err != nil || !exited {
+			return false, err
+		}
+		fallthrough // it saw the run paused and exited, after our read: replace it
 	default:
 		if p.OwnerUID == "" {
 			p.OwnerName, p.OwnerUID = ownerOf(cur)

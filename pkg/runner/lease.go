@@ -343,6 +343,21 @@ func processAlive(procRoot string, pid int) bool {
 // drive runs Runner.Drive under an Elector: it acts while it holds the Lease and
 // observes otherwise; the Lease is released when it returns.
 func (s *Session) drive(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
+	for {
+		st, err := s.driveOnce(ctx, show)
+		if err != nil || st.Pause == nil || st.Phase.Terminal() {
+			return st, err
+		}
+		// Paused, and the Lease released: a resume in the meantime found this driver's
+		// Job still active and counted on it (awaitDriver), so look once more.
+		cur, _, err := s.store.Get(ctx)
+		if err != nil || cur.RunID != st.RunID || cur.Pause != nil || cur.Phase.Terminal() {
+			return st, nil
+		}
+	}
+}
+
+func (s *Session) driveOnce(ctx context.Context, show func(upgrade.State, upgrade.Observation)) (upgrade.State, error) {
 	e := &Elector{Client: s.client, Holder: s.holder, Clock: clock.RealClock{}, LastReconcile: s.runner.LastReconcile}
 	forbidden := false
 	e.OnChange = func(bool) {

@@ -247,11 +247,16 @@ if [ "$FAILURE_CASE" = 1 ]; then
   # The operator fixes the node and retries it.
   node_exec "$WORKER_NODE" rm -f /etc/eulab/break-kubelet
   stage_begin "resume --retry-failed --detach: worker ok"
+  t_resume=$(date +%s)
   rc=0; ku resume --retry-failed "${DETACH_FLAGS[@]}" > "$LAB_DIR/resume.txt" 2>&1 || rc=$?
   cat "$LAB_DIR/resume.txt" >&2
   wait_detached
   stage_end
   check "resume --retry-failed --detach exits 0" eq "$rc" 0
+  # The resume comes seconds after the automatic pause, while the driver that saw the
+  # pause may still be exiting: a driver must take the resumed run at once, not the
+  # watchdog's next pass (up to 5 minutes later).
+  check "the resumed run was driven at once: done within 120 s of the resume" [ $(( $(date +%s) - t_resume )) -lt 120 ]
 else
   stage_begin "upgrade run (detached)"
   rc=0; ku start "${UPGRADE_FLAGS[@]}" "${DETACH_FLAGS[@]}" > "$LAB_DIR/start.txt" 2>&1 || rc=$?
