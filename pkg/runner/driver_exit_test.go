@@ -34,7 +34,6 @@ func shortDriverWait(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { driverExitWait = old })
 }
 
-
 // A resume that finds the driver Job active while its driver exits on the pause it saw
 // replaces the driver once the pod has ended, instead of counting on it.
 func TestEnsureDriverReplacesADriverExitingOnThePause(t *testing.T) {
