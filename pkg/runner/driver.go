@@ -53,7 +53,7 @@ func EnsureDriver(ctx context.Context, cs kubernetes.Interface, p job.DriverPara
 	case err != nil:
 		return false, fmt.Errorf("read the driver Job %s: %w", name, err)
 	case cur.DeletionTimestamp == nil && !jobFinished(cur):
-		exited, err := awaitDriver(ctx, cs, name, time.Now())
+		exited, err := awaitDriver(ctx, cs, name)
 		if err != nil || !exited {
 			return false, err
 		}

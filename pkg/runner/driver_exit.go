@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,24 +17,28 @@ import (
 // A driver exits when the run pauses, and a resume then finds its Job still active for
 // the second or so the driver takes to exit (the real-cluster lab's resume came 2 s
 // after the automatic pause): "already running" would leave the resumed run with no
-// driver until the watchdog's next pass, minutes later. So an active driver Job counts
-// as driving only once the Lease shows a holder renewing after `since`; a driver that
-// exits has released the Lease, and its pod ends. awaitDriver waits (at most
-// driverExitWait) for one or the other and reports whether the driver exited.
-func awaitDriver(ctx context.Context, cs kubernetes.Interface, name string, since time.Time) (bool, error) {
+// driver until the watchdog's next pass, minutes later. A driver that stops releases
+// the Lease first, then reads the state once more (Session.drive), so:
+//   - the Lease held: its holder will see the resume; it drives;
+//   - no driver pod running (none yet, or pending): a driver starting, which reads the
+//     state when it starts; it drives;
+//   - a driver pod running and the Lease free: it is exiting, or starting; wait (at
+//     most driverExitWait) until it ends (then it is replaced) or takes the Lease.
+//
+// awaitDriver reports whether the driver exited.
+func awaitDriver(ctx context.Context, cs kubernetes.Interface, name string) (bool, error) {
 	exited := false
 	err := wait.PollUntilContextTimeout(ctx, driverPoll, driverExitWait, true, func(ctx context.Context) (bool, error) {
-		driving, err := leaseRenewedAfter(ctx, cs, since)
-		if err != nil || driving {
+		held, err := leaseHeld(ctx, cs, time.Now())
+		if err != nil || held {
 			return true, err
 		}
-		exited, err = driverExited(ctx, cs, name)
-		return exited, err
+		var running bool
+		running, exited, err = driverPods(ctx, cs, name)
+		return err != nil || !running, err
 	})
 	if wait.Interrupted(err) {
-		// Neither within the wait: a driver pod still starting (scheduling, image
-		// pull), which reads the state when it starts. It is left to drive.
-		return false, nil
+		return false, nil // still neither: leave it to drive
 	}
 	return exited, err
 }
@@ -45,10 +48,10 @@ var (
 	driverExitWait = 30 * time.Second
 )
 
-// leaseRenewedAfter reports whether a holder has renewed the driver Lease after since.
-// Without permission to read the Lease (an old RBAC manifest) nothing can be told: the
-// Job is then taken as driving, as before the Lease existed.
-func leaseRenewedAfter(ctx context.Context, cs kubernetes.Interface, since time.Time) (bool, error) {
+// leaseHeld reports whether a holder renewed the driver Lease within its duration.
+// Without permission to read the Lease (an old RBAC manifest) nothing can be told: it
+// is then taken as held, as before the Lease existed.
+func leaseHeld(ctx context.Context, cs kubernetes.Interface, now time.Time) (bool, error) {
 	l, err := cs.CoordinationV1().Leases(job.Namespace).Get(ctx, job.LeaseName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -58,42 +61,39 @@ func leaseRenewedAfter(ctx context.Context, cs kubernetes.Interface, since time.
 	case err != nil:
 		return false, fmt.Errorf("read the Lease %s/%s: %w", job.Namespace, job.LeaseName, err)
 	}
-	return renewedAfter(l, since), nil
+	var d DriverInfo
+	leaseInfo(&d, l, now)
+	return d.Held, nil
 }
 
-func renewedAfter(l *coordinationv1.Lease, since time.Time) bool {
-	return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" &&
-		l.Spec.RenewTime != nil && l.Spec.RenewTime.After(since)
-}
-
-// driverExited reports whether the driver Job has finished, or its pods have all
-// ended with one succeeded (the job controller marks the Job a moment later).
-func driverExited(ctx context.Context, cs kubernetes.Interface, name string) (bool, error) {
+// driverPods reports whether a pod of the driver Job is running (or its phase is not
+// known yet), and whether the driver exited: the Job finished or gone, or its pods
+// all ended with one succeeded (the job controller marks the Job a moment later).
+func driverPods(ctx context.Context, cs kubernetes.Interface, name string) (running, exited bool, err error) {
 	j, err := cs.BatchV1().Jobs(job.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return true, nil
+		return false, true, nil
 	case err != nil:
-		return false, fmt.Errorf("read the driver Job %s: %w", name, err)
+		return false, false, fmt.Errorf("read the driver Job %s: %w", name, err)
 	case jobFinished(j):
-		return true, nil
+		return false, true, nil
 	}
 	pods, err := cs.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + name})
 	if apierrors.IsForbidden(err) {
-		return false, nil // the Job's own status tells, a moment later
+		return false, false, nil // cannot tell: taken as starting
 	}
 	if err != nil {
-		return false, fmt.Errorf("list the driver Job's pods: %w", err)
+		return false, false, fmt.Errorf("list the driver Job's pods: %w", err)
 	}
 	succeeded := false
 	for _, p := range pods.Items {
 		switch p.Status.Phase {
+		case corev1.PodRunning, corev1.PodUnknown:
+			return true, false, nil
 		case corev1.PodSucceeded:
 			succeeded = true
-		case corev1.PodFailed:
-		default:
-			return false, nil // one still pending or running
 		}
 	}
-	return succeeded, nil
+	return false, succeeded, nil
 }
