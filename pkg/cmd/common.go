@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/rest"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/precheck"
@@ -96,26 +93,7 @@ func cacheOptions(c precheck.Clients, drive bool) (runner.CacheOptions, error) {
 	if drive {
 		return runner.CacheOptions{}, nil
 	}
-	opts := runner.CacheOptions{Lean: true, Metadata: c.Metadata}
-	if c.Rest == nil {
-		if c.Metadata == nil {
-			return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: no REST config for the metadata client")
-		}
-		return opts, nil
-	}
-	var err error
-	if opts.Metadata == nil {
-		if opts.Metadata, err = metadata.NewForConfig(c.Rest); err != nil {
-			return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
-		}
-	}
-	// The nodes as the API server's Table (runner.ListNodesLean).
-	core, err := corev1client.NewForConfig(rest.CopyConfig(c.Rest))
-	if err != nil {
-		return runner.CacheOptions{}, fmt.Errorf("connect to the cluster: %w", err)
-	}
-	opts.Table = core.RESTClient()
-	return opts, nil
+	return runner.LeanCacheOptions(c.Rest, c.Metadata)
 }
 
 // progressPrinter prints each Event the run records as one timestamped line. Progress

@@ -13,13 +13,12 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/drive"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/status"
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
-	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/view"
 )
 
 // driverRepo is the edgeupgrade image: the plugin itself, run by the in-cluster driver.
@@ -134,102 +133,20 @@ func (o *DriveOptions) Validate() error {
 
 // Run drives, detaches or makes one watchdog pass.
 func (o *DriveOptions) Run(ctx context.Context) error {
-	out := o.streams.Out
-	// The driver's log: one line per batch and phase change, and the run's Events.
-	p := (&driveFlags{NoTTY: true}).progress(out, nil)
-	defer p.Stop()
-	s, err := openSessionWith(ctx, o.connect, p.OnEvent, !o.Once && !o.Detach)
-	if errors.Is(err, store.ErrNoRun) && o.RunID != "" {
-		return o.gone(ctx, "no upgrade run is recorded any more")
-	}
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if o.RunID != "" && s.State().RunID != o.RunID {
-		return o.gone(ctx, "run "+s.State().RunID+" replaced it")
-	}
-	switch {
-	case o.Once:
-		return o.once(ctx, s)
-	case o.Detach:
-		return o.detachCurrent(ctx, s)
-	}
-	return o.drive(ctx, s, p)
-}
-
-// gone ends a driver or watchdog whose run is no longer the current one.
-func (o *DriveOptions) gone(ctx context.Context, why string) error {
-	if o.Once {
+	if !o.Detach {
 		c, err := o.connect()
 		if err != nil {
 			return err
 		}
-		if err := runner.DeleteWatchdog(ctx, c.Kube, o.RunID); err != nil {
-			return err
-		}
+		return drive.Run(ctx, drive.Clients{Kube: c.Kube, Rest: c.Rest, Metadata: c.Metadata},
+			drive.Options{RunID: o.RunID, Once: o.Once, Image: o.image()}, o.streams.Out)
 	}
-	_, err := fmt.Fprintf(o.streams.Out, "upgrade %s: %s; nothing to drive, exiting\n", o.RunID, why)
-	return err
-}
-
-func (o *DriveOptions) drive(ctx context.Context, s *runner.Session, p *view.Progress) error {
-	out := o.streams.Out
-	_, _ = fmt.Fprintf(out, "%s  driving upgrade %s (%s)\n", time.Now().Format("15:04:05"), s.State().RunID, runner.ThisProcess().Identity())
-	st, err := s.Drive(ctx, p.Show) // lines, never the live view: p.Stop is Run's
-	if errors.Is(err, runner.ErrRunReplaced) {
-		_, err = fmt.Fprintf(out, "upgrade %s was replaced by another run; driver exits\n", s.State().RunID)
-		return err
-	}
-	if err != nil {
-		return err // a signal or an error: exit non-zero, so the job controller replaces the driver
-	}
-	_, err = fmt.Fprintf(out, "upgrade %s %s; driver exits\n", st.RunID, endLine(st))
-	return err
-}
-
-// endLine says how a driven run ended, and what restarts it.
-func endLine(st upgrade.State) string {
-	switch {
-	case st.Phase == upgrade.PhaseCompleted:
-		return "completed"
-	case st.Phase == upgrade.PhaseCancelled:
-		return "cancelled: " + st.EndReason
-	case st.Pause != nil:
-		return "paused: " + st.Pause.Reason + " (resume with kubectl edgeupgrade resume --detach)"
-	}
-	return "stopped"
-}
-
-// once is the watchdog's pass.
-func (o *DriveOptions) once(ctx context.Context, s *runner.Session) error {
-	out := o.streams.Out
-	st, obs, err := s.Apply(ctx, upgrade.Tick{})
+	s, err := openSessionWith(ctx, o.connect, progressPrinter(o.streams.Out), false)
 	if err != nil {
 		return err
 	}
-	switch {
-	case st.Phase.Terminal():
-		if err := runner.TidyDriver(ctx, s.Client(), st.RunID); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(out, "upgrade %s is %s: watchdog removed\n", st.RunID, strings.ToLower(string(st.Phase)))
-		return err
-	case st.Pause != nil:
-		_, err = fmt.Fprintf(out, "upgrade %s is %s since %s; it expires after %s\n", st.RunID,
-			strings.ToLower(upgrade.StateName(st, obs)), st.Pause.Since.UTC().Format(time.RFC3339), st.Spec.PauseExpiry.Duration)
-		return err
-	}
-	created, err := s.EnsureDriver(ctx, o.image())
-	if err != nil {
-		return err
-	}
-	what := "its driver is running"
-	if created {
-		what = "its driver was gone: driver Job " + job.DriverName(st.RunID) + " created"
-	}
-	_, err = fmt.Fprintf(out, "upgrade %s is active; %s\n", st.RunID, what)
-	return err
+	defer s.Close()
+	return o.detachCurrent(ctx, s)
 }
 
 // detachCurrent hands an active run to the cluster (drive --detach).

@@ -33,7 +33,7 @@ func targetFactory(t fleet.Target) cmdutil.Factory {
 	cf.Namespace = nil
 	kc, ctx := t.Kubeconfig, t.Context
 	cf.KubeConfig, cf.Context = &kc, &ctx
-	cf.WrapConfigFn = raiseRateLimits
+	cf.WrapConfigFn = runner.TuneConfig
 	return cmdutil.NewFactory(cf)
 }
 

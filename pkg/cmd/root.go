@@ -8,15 +8,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-)
 
-// Client-side rate limits: the defaults (5 QPS) would make a 1,000-node batch take
-// minutes to create. The burst covers the largest batch (Cap = 1,000 at 10,000
-// workers), so a batch's Jobs are never throttled here; the API server is protected
-// by the batch cap and by its own priority and fairness (429s are retried).
-const (
-	clientQPS   = 200
-	clientBurst = 1000
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/runner"
 )
 
 var rootLong = templates.LongDesc(`
@@ -34,7 +27,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	// Everything lives in kube-upgrade: a -n/--namespace flag would be accepted and
 	// ignored, so there is none (no --username/--password either).
 	flags.Namespace = nil
-	flags.WrapConfigFn = raiseRateLimits
+	flags.WrapConfigFn = runner.TuneConfig
 	cmd := &cobra.Command{
 		Use:           "kubectl-edgeupgrade",
 		Short:         "Upgrade an edge Kubernetes cluster in place, in batches",
