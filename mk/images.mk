@@ -47,8 +47,8 @@ endif
 IMAGE_PLATFORM_FLAGS := $(foreach a,$(IMAGE_ARCHES),--platform linux/$(a))
 PREPROCESS_TAR := $(IMAGES_DIR)/node-preprocess_$(AGENT_VERSION).tar
 DRIVER_TAR := $(IMAGES_DIR)/edgeupgrade_$(AGENT_VERSION).tar
-PLUGIN_SOURCES := $(shell find cmd/kubectl-edgeupgrade pkg -name '*.go' -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
-PLUGIN_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/plugin/linux-$(a)/kubectl-edgeupgrade)
+DRIVER_SOURCES := $(shell find cmd/edgeupgrade-driver pkg -name '*.go' -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
+DRIVER_BINS := $(foreach a,$(IMAGE_ARCHES),$(IMAGE_STAGE)/driver/linux-$(a)/edgeupgrade-driver)
 UPGRADE_TAR := $(IMAGES_DIR)/upgrade_$(KUBE_VERSION).tar
 
 .PHONY: images image-sizes image-tool agent-test
@@ -72,9 +72,10 @@ $(AGENT_VERSION_STAMP):
 $(IMAGE_STAGE)/agent/linux-%/edgeupgrade-node: $(AGENT_SOURCES) $(AGENT_VERSION_STAMP)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w -X main.version=$(AGENT_VERSION)' -o $@ ./cmd/edgeupgrade-node
 
-# The plugin itself, for the in-cluster driver of detached runs (docs/design.md §1).
-$(IMAGE_STAGE)/plugin/linux-%/kubectl-edgeupgrade: $(PLUGIN_SOURCES) $(AGENT_VERSION_STAMP)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '$(subst $(VERSION),$(AGENT_VERSION),$(LDFLAGS))' -o $@ ./cmd/kubectl-edgeupgrade
+# The in-cluster driver of detached runs (docs/design.md §1): the plugin's `drive`
+# alone (cmd/edgeupgrade-driver), half the plugin's size.
+$(IMAGE_STAGE)/driver/linux-%/edgeupgrade-driver: $(DRIVER_SOURCES) $(AGENT_VERSION_STAMP)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '$(subst $(VERSION),$(AGENT_VERSION),$(LDFLAGS))' -o $@ ./cmd/edgeupgrade-driver
 
 # The Kubernetes binaries: hack/build-kube.sh caches them (bin/ for the host's arch,
 # bin-<arch> for others) and never run two builds of one version at once.
@@ -129,11 +130,11 @@ agent-test: ## node agent, host checks and image tool tests (fast; no Kubernetes
 
 TEST_SUITES += agent-test
 
-# The driver's image: the plugin alone, run as a non-root user (the Job's pod sets it).
-$(DRIVER_TAR): $(PLUGIN_BINS) $(IMAGE_TOOL)
+# The driver's image: the driver binary alone, run as a non-root user (the Job's pod sets it).
+$(DRIVER_TAR): $(DRIVER_BINS) $(IMAGE_TOOL)
 	$(IMAGE_TOOL) build -o $@ --tag $(DRIVER_IMAGE) $(IMAGE_PLATFORM_FLAGS) \
 	  --split-output '$(IMAGES_DIR)/edgeupgrade_$(AGENT_VERSION)_{os}-{arch}.tar' \
-	  --file '$(IMAGE_STAGE)/plugin/linux-{arch}/kubectl-edgeupgrade:/kubectl-edgeupgrade:0755' \
-	  --entrypoint /kubectl-edgeupgrade \
+	  --file '$(IMAGE_STAGE)/driver/linux-{arch}/edgeupgrade-driver:/edgeupgrade-driver:0755' \
+	  --entrypoint /edgeupgrade-driver \
 	  --label org.opencontainers.image.title=edgeupgrade \
 	  --label org.opencontainers.image.version=$(AGENT_VERSION)

@@ -80,8 +80,9 @@ const (
 	LeaseName = "edgeupgrade-driver"
 	// ContainerDriver is the only container of the driver and watchdog pods.
 	ContainerDriver = "driver"
-	// DriverBinary is the plugin's path inside the edgeupgrade image.
-	DriverBinary = "/kubectl-edgeupgrade"
+	// DriverBinary is the lean driver's path inside the edgeupgrade image
+	// (cmd/edgeupgrade-driver: the plugin's `drive`, and nothing else).
+	DriverBinary = "/edgeupgrade-driver"
 
 	// AnnotationRun names the run of a watchdog pod, which carries no LabelRun: the
 	// expiry it enforces deletes every pod of the run by that label.

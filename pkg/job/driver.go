@@ -14,7 +14,7 @@ import (
 // DriverParams are the inputs of the driver Job and the watchdog CronJob of a run.
 type DriverParams struct {
 	RunID string
-	// Image is the edgeupgrade image: the plugin's own binary at DriverBinary.
+	// Image is the edgeupgrade image: the lean driver binary at DriverBinary.
 	Image string
 	// Owner is the state ConfigMap; both objects are garbage-collected with it.
 	OwnerName string
@@ -54,7 +54,7 @@ func DriverName(runID string) string { return "eu-" + runID + "-driver" }
 // WatchdogName is the deterministic name of a run's watchdog CronJob.
 func WatchdogName(runID string) string { return "eu-" + runID + "-watchdog" }
 
-// BuildDriver returns the driver Job of a detached run: `kubectl-edgeupgrade drive`,
+// BuildDriver returns the driver Job of a detached run: `edgeupgrade-driver drive`,
 // which reconciles until the run completes, pauses or is cancelled and then exits 0.
 // A crashed, OOM-killed or evicted driver pod is replaced by the job controller
 // (evictions and lost nodes do not count against backoffLimit), and the new one
@@ -79,7 +79,7 @@ func BuildDriver(p DriverParams) *batchv1.Job {
 }
 
 // BuildWatchdog returns the watchdog CronJob of a detached run: every few minutes
-// `kubectl-edgeupgrade drive --once`, one reconcile pass that recreates the driver
+// `edgeupgrade-driver drive --once`, one reconcile pass that recreates the driver
 // Job when the run is active and its driver is gone, and cancels a run whose pause
 // expired even when nobody runs the plugin. It exists only while the run is
 // unfinished. Its pods carry no LabelRun: the expiry they enforce deletes the

@@ -36,7 +36,7 @@ var driverImage = []string{"--driver-image", "lab/edgeupgrade:1"}
 func startDriverLab(t *testing.T, cfg lab.Config) *env {
 	t.Helper()
 	t.Parallel()
-	cfg.DriverBinary = plugin
+	cfg.DriverBinary = driver
 	e := startLab(t, cfg)
 	e.bindRBAC()
 	t.Cleanup(func() {

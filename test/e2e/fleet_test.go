@@ -193,7 +193,7 @@ func startFleetLabs(t *testing.T, names []string, fail map[string]map[string]str
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			l, err := lab.Start(ctx, lab.Config{Masters: 1, Workers: 2, Pools: 1, From: from, JobDuration: 300 * time.Millisecond,
-				Fail: fail[n], DriverBinary: plugin, WatchEgress: true})
+				Fail: fail[n], DriverBinary: driver, WatchEgress: true})
 			if err != nil {
 				errs[i] = fmt.Errorf("start lab %s: %w", n, err)
 				return

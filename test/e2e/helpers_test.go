@@ -33,7 +33,10 @@ const (
 	target = "v1.36.3"
 )
 
-var plugin string // path of the built plugin
+var (
+	plugin string // path of the built plugin
+	driver string // path of the built in-cluster driver (the edgeupgrade image's binary)
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "edgeupgrade-e2e-")
@@ -42,11 +45,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	plugin = filepath.Join(dir, "kubectl-edgeupgrade")
-	build := exec.Command("go", "build", "-o", plugin, "./cmd/kubectl-edgeupgrade")
+	driver = filepath.Join(dir, "edgeupgrade-driver")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/kubectl-edgeupgrade", "./cmd/edgeupgrade-driver")
 	build.Dir = "../.."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the plugin:", err)
+		fmt.Fprintln(os.Stderr, "build the plugin and the driver:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -30,7 +30,7 @@ import (
 
 // driverKubelet plays the kubelet for the plugin's in-cluster driver and watchdog
 // pods, which kwok cannot run: it runs each pod's command as a local process
-// (Config.DriverBinary stands for the edgeupgrade image's /kubectl-edgeupgrade), with
+// (Config.DriverBinary stands for the edgeupgrade image's /edgeupgrade-driver), with
 // the pod's arguments and environment and a kubeconfig holding a real token of the
 // pod's ServiceAccount (TokenRequest, bound to the pod), so the API server enforces
 // the driver's RBAC. It reports the pod Running, then Succeeded or Failed with the

@@ -92,8 +92,8 @@ type Config struct {
 	// `edgeupgrade-lab sim ...`); empty runs it as a goroutine of this process.
 	// The lab appends --kubeconfig PATH --ready-file PATH.
 	SimCommand []string
-	// DriverBinary is the plugin binary that stands for the edgeupgrade image: the
-	// lab runs the plugin's driver and watchdog pods as local processes of it, with a
+	// DriverBinary is the driver binary (cmd/edgeupgrade-driver) that stands for the
+	// edgeupgrade image: the lab runs the driver and watchdog pods as local processes of it, with a
 	// token of the pod's ServiceAccount (driver.go). Empty: those pods stay Pending.
 	// From Go only (not with SimCommand).
 	DriverBinary string
