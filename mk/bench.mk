@@ -3,6 +3,7 @@
 #
 #   make bench                       N = 100, 1000, 5000 workers; writes bench/results/
 #   make bench BENCH_SIZES=100       quick mode (about 2 minutes warm; what CI may run)
+#   make bench-driver                the in-cluster driver's memory alone (detached runs at BENCH_DRIVER_SIZES)
 #   make bench-staging               the staging benchmark alone (1,000 workers on edge links, time ÷ 20)
 #   make bench-go                    Go benchmarks of the pure functions (-benchmem)
 #   make bench-report                regenerate RESULTS.md and the PNGs from bench/results/raw
@@ -18,21 +19,29 @@ BENCH_POOLS ?= 1
 BENCH_OUT ?= $(CURDIR)/bench/results
 BENCH_PLUGIN ?= $(BIN)/kubectl-edgeupgrade
 BENCH_ARGS ?=
+# The in-cluster driver's memory (docs/bench.md#the-in-cluster-drivers-memory); empty skips it in `make bench`.
+BENCH_DRIVER_SIZES ?= 1000,5000
+BENCH_DRIVER ?= $(BIN)/edgeupgrade-driver
 # The staging benchmark (docs/bench.md#staging); BENCH_STAGING_WORKERS= (empty) skips it in `make bench`.
 BENCH_STAGING_WORKERS ?= 1000
 BENCH_TIME_SCALE ?= 20
 
-.PHONY: bench bench-plugin bench-go bench-report bench-unit bench-staging
+.PHONY: bench bench-plugin bench-go bench-report bench-unit bench-staging bench-driver
 
 bench-plugin:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/kubectl-edgeupgrade
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/kubectl-edgeupgrade ./cmd/edgeupgrade-driver
 
 # The plugin is rebuilt unless BENCH_PLUGIN points elsewhere.
 bench: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## measure start --wait at BENCH_SIZES workers (default 100,1000,5000) into bench/results
 	@echo ">> load before the benchmark: $$(cut -d' ' -f1-3 /proc/loadavg) (2 cores: numbers are only comparable on a quiet machine)" >&2
 	cd test && $(GO) run ./bench -plugin $(BENCH_PLUGIN) -sizes $(BENCH_SIZES) -job-duration $(BENCH_JOB_DURATION) \
 	  -pools $(BENCH_POOLS) -out $(BENCH_OUT) $(BENCH_ARGS)
+	$(if $(BENCH_DRIVER_SIZES),$(MAKE) bench-driver BENCH_PLUGIN=$(BENCH_PLUGIN))
 	$(if $(BENCH_STAGING_WORKERS),$(MAKE) bench-staging BENCH_PLUGIN=$(BENCH_PLUGIN))
+
+bench-driver: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## the in-cluster driver's peak RSS and CPU: a detached run at BENCH_DRIVER_SIZES workers (default 1000,5000)
+	cd test && $(GO) run ./bench -plugin $(BENCH_PLUGIN) -driver $(BENCH_DRIVER) -driver-sizes $(BENCH_DRIVER_SIZES) \
+	  -job-duration $(BENCH_JOB_DURATION) -pools $(BENCH_POOLS) -out $(BENCH_OUT)
 
 bench-staging: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## staging benchmark: without vs with staging vs the ideal, 1,000 workers on 1-100 Mbit links (STAGING.md)
 	cd test && $(GO) run ./bench -staging -plugin $(BENCH_PLUGIN) -staging-workers $(BENCH_STAGING_WORKERS) \

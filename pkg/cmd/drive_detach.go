@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -50,6 +51,15 @@ func (d *detachFlags) image() string {
 		return d.DriverImage
 	}
 	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(*d.registry, "/"), driverRepo, imageTag(version.Get().Version))
+}
+
+// ready refuses --detach when the driver's ServiceAccount is missing, before anything
+// is changed.
+func (d *detachFlags) ready(ctx context.Context, cs kubernetes.Interface) error {
+	if !d.Detach {
+		return nil
+	}
+	return runner.DriverAccountReady(ctx, cs)
 }
 
 func (d *detachFlags) check(wait bool) error {
@@ -146,6 +156,9 @@ func (o *DriveOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
+	if err := o.ready(ctx, s.Client()); err != nil {
+		return err
+	}
 	return o.detachCurrent(ctx, s)
 }
 

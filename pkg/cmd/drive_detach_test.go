@@ -24,6 +24,42 @@ func driverJob(t *testing.T, c *prechecktest.Cluster) *batchv1.Job {
 	return j
 }
 
+// withDriverAccount creates the driver's ServiceAccount, as manifests/rbac-driver.yaml does.
+func withDriverAccount(t *testing.T, c *prechecktest.Cluster) {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: job.ServiceAccountDriver, Namespace: job.Namespace}}
+	if _, err := c.Kube.CoreV1().ServiceAccounts(job.Namespace).Create(context.Background(), sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Without the driver's ServiceAccount no driver pod can start: --detach refuses before
+// changing anything, and names the manifest to apply.
+func TestDetachRefusedWithoutTheDriverAccount(t *testing.T) {
+	c := healthy()
+	seedRun(t, c, paused("x"))
+	for _, args := range [][]string{{"--detach"}} {
+		_, _, err := execute(t, c, newCmdResume, args...)
+		if err == nil || !strings.Contains(err.Error(), "apply manifests/rbac-driver.yaml") {
+			t.Fatalf("resume %v: %v", args, err)
+		}
+	}
+	if _, _, err := execute(t, c, newCmdDrive, "--detach"); err == nil || !strings.Contains(err.Error(), "kube-upgrade/edgeupgrade-driver does not exist") {
+		t.Fatalf("drive --detach: %v", err)
+	}
+	fresh := healthy()
+	if _, _, err := execute(t, fresh, startAt, "--to", "v1.36.1", "--detach"); err == nil || !strings.Contains(err.Error(), "apply manifests/rbac-driver.yaml") {
+		t.Fatalf("start --detach: %v", err)
+	}
+	assertNothingWritten(t, fresh)
+	if driverJob(t, c) != nil || hasWatchdog(c) {
+		t.Fatal("a driver or watchdog was created")
+	}
+	if out, _, err := execute(t, c, newCmdStatus, "--read-only", "-o", "json"); err != nil || !strings.Contains(out, `"phase": "Paused"`) {
+		t.Fatalf("the refused resume changed the run: %v\n%s", err, out)
+	}
+}
+
 func hasWatchdog(c *prechecktest.Cluster) bool {
 	_, err := c.Kube.BatchV1().CronJobs(job.Namespace).Get(context.Background(), job.WatchdogName(testRunID), metav1.GetOptions{})
 	return err == nil
@@ -31,6 +67,7 @@ func hasWatchdog(c *prechecktest.Cluster) bool {
 
 func TestDriveDetachCreatesTheDriverOnce(t *testing.T) {
 	c := healthy()
+	withDriverAccount(t, c)
 	seedRun(t, c, nil)
 	// The fake API server sets no UIDs; the owner reference needs one.
 	cms := c.Kube.CoreV1().ConfigMaps(job.Namespace)
@@ -70,6 +107,7 @@ func TestDriveDetachCreatesTheDriverOnce(t *testing.T) {
 
 func TestDetachAndWaitExclude(t *testing.T) {
 	c := healthy()
+	withDriverAccount(t, c)
 	seedRun(t, c, paused("x"))
 	if _, _, err := execute(t, c, newCmdResume, "--detach", "--wait"); err == nil || !strings.Contains(err.Error(), "choose one") {
 		t.Fatalf("resume --detach --wait: %v", err)
@@ -91,6 +129,7 @@ func TestDetachAndWaitExclude(t *testing.T) {
 func TestDriveOnce(t *testing.T) {
 	ctx := context.Background()
 	c := healthy()
+	withDriverAccount(t, c)
 	seedRun(t, c, nil)
 	if _, _, err := execute(t, c, newCmdDrive, "--detach"); err != nil {
 		t.Fatal(err)

@@ -131,6 +131,9 @@ func (o *StartOptions) human() io.Writer {
 // Run pre-checks, records the run (write-ahead) and starts its first batch.
 func (o *StartOptions) Run(ctx context.Context) error {
 	out := o.human()
+	if err := o.ready(ctx, o.client); err != nil {
+		return err
+	}
 	prev, prevCM, err := runner.Load(ctx, o.client)
 	switch {
 	case errors.Is(err, store.ErrNoRun):

@@ -202,6 +202,9 @@ func (o *VerbOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
+	if err := o.ready(ctx, s.Client()); err != nil {
+		return err
+	}
 	st, _, err := s.Apply(ctx, o.input())
 	if errors.Is(err, upgrade.ErrNoop) {
 		_, err = fmt.Fprintln(out, err.Error())

@@ -97,3 +97,19 @@ func driverPods(ctx context.Context, cs kubernetes.Interface, name string) (runn
 	}
 	return false, succeeded, nil
 }
+
+// DriverAccountReady checks, before a run is handed to the cluster, that the driver's
+// ServiceAccount exists: without it the job controller cannot create the driver's pod,
+// and a detached run would wait for a driver that never comes. Without permission to
+// read it (an old operator RBAC manifest) it cannot tell, and lets the run go.
+func DriverAccountReady(ctx context.Context, cs kubernetes.Interface) error {
+	_, err := cs.CoreV1().ServiceAccounts(job.Namespace).Get(ctx, job.ServiceAccountDriver, metav1.GetOptions{})
+	switch {
+	case err == nil, apierrors.IsForbidden(err):
+		return nil
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("the in-cluster driver's ServiceAccount %s/%s does not exist: apply manifests/rbac-driver.yaml first (docs/install.md), or drive from here with --wait",
+			job.Namespace, job.ServiceAccountDriver)
+	}
+	return fmt.Errorf("read the ServiceAccount %s/%s: %w", job.Namespace, job.ServiceAccountDriver, err)
+}

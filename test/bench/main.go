@@ -43,6 +43,8 @@ func run() error {
 	statusRuns := flag.Int("status-runs", 3, "runs of status and of status -o json at the end")
 	hold := flag.Bool("hold", false, "keep each lab after measuring it (for profiling by hand) until its dir/release file exists")
 	reportOnly := flag.Bool("report-only", false, "only regenerate RESULTS.md and the plots from raw/*.json")
+	driverBin := flag.String("driver", "", "path of the edgeupgrade-driver binary: measure the in-cluster driver's memory at -driver-sizes instead")
+	driverSizes := flag.String("driver-sizes", "1000,5000", "comma-separated worker counts of the driver's detached runs (with -driver)")
 	st := stagingFlags()
 	flag.Parse()
 	if st.enabled() {
@@ -65,6 +67,9 @@ func run() error {
 	if _, err := lab.DefaultBinaries(); err != nil {
 		return fmt.Errorf("%w (make lab-tools builds them)", err)
 	}
+	if *driverBin != "" {
+		*sizes = *driverSizes
+	}
 	var ns []int
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -75,6 +80,10 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *driverBin != "" {
+		return runDrivers(ctx, *driverBin, ns, sizeConfig{Masters: *masters, Pools: *pools, JobDuration: *jobDuration, Plugin: abs,
+			From: "v1.35.4", Target: "v1.36.3", Timeout: *timeout, Log: os.Stderr}, *out)
+	}
 
 	var failed []string
 	for _, n := range ns {

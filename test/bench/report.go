@@ -69,6 +69,10 @@ func writeReport(dir string) error {
 	if err != nil {
 		return err
 	}
+	drivers, err := loadDriverRaws(dir)
+	if err != nil {
+		return err
+	}
 	var sums []summary
 	var ok []*raw
 	for _, r := range raws {
@@ -105,12 +109,15 @@ func writeReport(dir string) error {
 		md("- %s: %s, plugin `%s`; load average before %.1f / after %.1f (1 min), whole machine busy %.2f of %d cores during the run%s",
 			summary{Workers: r.Workers, JobSeconds: r.JobSeconds}.label(), r.Date, r.PluginVersion, r.LoadBefore[0], r.LoadAfter[0], r.BusyCores, r.Machine.Cores, errNote(r))
 	}
+	for _, l := range driverLines(drivers) {
+		md("%s", l)
+	}
 	md("")
 	md("## Targets")
 	md("")
 	md("| target | measured | met |")
 	md("|---|---|---|")
-	for _, t := range targets(sums, model) {
+	for _, t := range append(targets(sums, model), driverTargets(drivers)...) {
 		md("| %s | %s | %s |", t.name, t.figure, t.met)
 	}
 	md("")
@@ -270,12 +277,6 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 		return nil
 	}
 	find := func(w int) *summary { return findWork(w, defaultJobSeconds) }
-	yes := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "**no**"
-	}
 	if s := find(1000); s != nil {
 		out = append(out, targetRow{fmt.Sprintf("the plugin's own share ≤ %.2f at 1,000 nodes, %g s of node work: (ideal + Σ reaction + tail) / ideal", targetShare, s.JobSeconds),
 			fmt.Sprintf("%.3f (Σ reaction %.1f s, tail %.2f s, ideal %.0f s; %.3f with the start-up)", s.PluginRatio, s.Gaps, s.Tail, s.Ideal, s.PluginRatioStartup), yes(s.PluginRatio <= targetShare)},
@@ -296,10 +297,8 @@ func targets(sums []summary, model []cmModelRow) []targetRow {
 		mib float64
 	}{{1000, targetRSS1000}, {5000, targetRSS5000}} {
 		if s := find(t.n); s != nil {
-			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes (`start --wait`)", t.mib, t.n),
-				fmt.Sprintf("%.0f MiB, of which %s anonymous (CPU %.1f s for the run)", s.RSSMiB, mib(s.AnonMiB), s.CPUSeconds), yes(s.RSSMiB < t.mib)})
-		} else {
-			out = append(out, targetRow{fmt.Sprintf("plugin peak RSS < %.0f MiB at %d nodes", t.mib, t.n), "not measured", "–"})
+			out = append(out, targetRow{fmt.Sprintf("… for reference, the plugin's peak RSS at %d nodes (`start --wait` from a terminal, the 63 MB plugin binary)", t.n),
+				fmt.Sprintf("%.0f MiB, of which %s anonymous (CPU %.1f s for the run)", s.RSSMiB, mib(s.AnonMiB), s.CPUSeconds), "–"})
 		}
 	}
 	for _, s := range sums {
@@ -457,4 +456,12 @@ func verbKeys(sums []summary) []string {
 		return keys[i] < keys[j]
 	})
 	return keys
+}
+
+// yes is a target's "met" cell.
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
 }
