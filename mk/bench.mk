@@ -25,6 +25,8 @@ BENCH_DRIVER ?= $(BIN)/edgeupgrade-driver
 # The staging benchmark (docs/bench.md#staging); BENCH_STAGING_WORKERS= (empty) skips it in `make bench`.
 BENCH_STAGING_WORKERS ?= 1000
 BENCH_TIME_SCALE ?= 20
+# The run without staging's scale (empty: BENCH_TIME_SCALE): e.g. 20 with BENCH_TIME_SCALE=2.
+BENCH_TIME_SCALE_WITHOUT ?=
 
 .PHONY: bench bench-plugin bench-go bench-report bench-unit bench-staging bench-driver
 
@@ -45,7 +47,7 @@ bench-driver: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)
 
 bench-staging: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN)),bench-plugin) ## staging benchmark: without vs with staging vs the ideal, 1,000 workers on 1-100 Mbit links (STAGING.md)
 	cd test && $(GO) run ./bench -staging -plugin $(BENCH_PLUGIN) -staging-workers $(BENCH_STAGING_WORKERS) \
-	  -time-scale $(BENCH_TIME_SCALE) -out $(BENCH_OUT)
+	  -time-scale $(BENCH_TIME_SCALE) $(if $(BENCH_TIME_SCALE_WITHOUT),-time-scale-without $(BENCH_TIME_SCALE_WITHOUT)) -out $(BENCH_OUT)
 
 bench-go: ## Go benchmarks (-benchmem) of planning, reconcile, state encoding and the status view at 10,000 nodes
 	@mkdir -p $(BENCH_OUT)
