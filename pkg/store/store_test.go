@@ -140,6 +140,14 @@ func worstCase() upgrade.State {
 	}
 	st.FailureCount = 1000
 	st.Pause = &upgrade.Pause{Reason: "node " + st.Current.Nodes[0] + " failed in container upgrade: " + msg, Since: st.StartedAt, ByError: true}
+	// The batch history at its bound, each record with a 63-byte pool name and its
+	// own times (hundreds of small pools).
+	st.HistoryKept = true
+	for i := range upgrade.MaxHistory {
+		at := st.StartedAt.Add(time.Duration(i) * 97 * time.Second)
+		pool := fmt.Sprintf("edge-pool-%04d-%016x-%016x.region-eu.example", i, rng.Uint64(), rng.Uint64())[:63]
+		st.History = append(st.History, upgrade.BatchRecord{Index: fmt.Sprint(i + 1), Pool: pool, StartedAt: at, FinishedAt: at.Add(61 * time.Second)})
+	}
 	return st
 }
 

@@ -141,6 +141,7 @@ func closeBatch(s *State, obs Observation, t *batchTally, now time.Time) []Actio
 	}
 	failed := slices.DeleteFunc(slices.Clone(b.Failed), func(n string) bool { return slices.Contains(t.succeeded, n) })
 	if !b.Gating() {
+		recordBatch(s, obs, now)
 		acts = append(acts, finishBatch(s, t.succeeded, len(failed), now)...)
 	}
 	if len(failed) > 0 {

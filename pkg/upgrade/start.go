@@ -100,7 +100,7 @@ func NewState(sp Spec, runID string, c Cluster, now time.Time) (State, error) {
 	sp.FromVersion = lowestVersion(sp.Mode, c)
 	return State{
 		SchemaVersion: SchemaVersion, RunID: runID, Spec: sp, Phase: PhasePreCheck, StartedAt: now,
-		Workers: workers, Masters: masters, Cap: CapFor(workers, sp.MaxBatchSize), Ramp: 1,
+		Workers: workers, Masters: masters, Cap: CapFor(workers, sp.MaxBatchSize), Ramp: 1, HistoryKept: true,
 	}, nil
 }
 

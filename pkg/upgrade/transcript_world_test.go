@@ -325,6 +325,10 @@ func (w *world) summary() []string {
 		out = append(out, fmt.Sprintf("  failures %d, last: %s (batch %s, container %q, %s) at %s: %s",
 			s.FailureCount, f.Node, f.Batch, f.Container, f.Reason, since(f.At), f.Message))
 	}
+	if n := len(s.History); n > 0 {
+		r := s.History[n-1]
+		out = append(out, fmt.Sprintf("  history %d, last: batch %s (pool %q) %s..%s", n, r.Index, r.Pool, since(r.StartedAt), since(r.FinishedAt)))
+	}
 	if s.FinishedAt != nil {
 		line := "  finished at " + since(*s.FinishedAt)
 		if s.EndReason != "" {

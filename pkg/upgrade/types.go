@@ -158,6 +158,12 @@ type State struct {
 	// Digests are the image digests the first staging pod reported (stage.go): node
 	// Jobs then run exactly the images staging pulled.
 	Digests *Digests `json:"digests,omitempty"`
+
+	// History records when each finished batch ran, oldest first (history.go), while
+	// HistoryKept: set at start, cleared past MaxHistory batches. A state written
+	// before it existed has neither, and status then reads every Job's metadata.
+	History     []BatchRecord `json:"history,omitempty"`
+	HistoryKept bool          `json:"historyKept,omitempty"`
 }
 
 // LeftNode is a node a run ended without upgrading, and why.

@@ -276,6 +276,7 @@ func (s State) Clone() State {
 	c.Failures = slices.Clone(s.Failures)
 	c.Skipped = slices.Clone(s.Skipped)
 	c.LeftBehind = slices.Clone(s.LeftBehind)
+	c.History = slices.Clone(s.History)
 	if s.Digests != nil {
 		d := *s.Digests
 		c.Digests = &d
