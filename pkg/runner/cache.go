@@ -38,9 +38,11 @@ type Cache struct {
 	nodes  listerscorev1.NodeLister
 	jobs   listersbatchv1.JobLister
 	pods   listerscorev1.PodLister
-	// meta lists every Job of the run as metadata in lean mode (nil otherwise);
+	// meta lists every Job of the run as metadata in lean mode (nil otherwise), or
+	// only the batch in flight's when closed holds the finished batches' (jobtable.go);
 	// jobs then holds only the Jobs that have not succeeded.
-	meta cache.GenericLister
+	meta   cache.GenericLister
+	closed *closedJobs
 	// componentPods are a DaemonSet run's pods (daemonset.go); nil for other runs.
 	componentPods listerscorev1.PodLister
 	// stage watches the run's staging Jobs (stage.go); nil when the run does not stage.
@@ -103,7 +105,7 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 		fac.Start(ctx.Done())
 	}
 	if opts.Lean {
-		if err := c.syncJobMetadata(ctx, opts.Metadata, st.RunID); err != nil {
+		if err := c.syncLeanJobs(ctx, opts, st); err != nil {
 			return nil, err
 		}
 	}
@@ -132,6 +134,11 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	}
 	if nodesRead != nil {
 		if err := <-nodesRead; err != nil {
+			return nil, err
+		}
+	}
+	if c.closed != nil {
+		if err := c.closed.resolveNodes(ctx, opts.Metadata, st.RunID, c.nodeNames()); err != nil {
 			return nil, err
 		}
 	}
@@ -194,12 +201,12 @@ func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.Sha
 	return infs, nil
 }
 
-// syncJobMetadata lists and watches the run's node Jobs as metadata only (a lean
-// cache). It runs before the Jobs list: that list is then at least as new, so a Job in
-// the first and not in the second has succeeded.
-func (c *Cache) syncJobMetadata(ctx context.Context, md metadata.Interface, runID string) error {
+// syncJobMetadata lists and watches the run's node Jobs that selector picks as
+// metadata only (a lean cache). It runs before the Jobs list: that list is then at
+// least as new, so a Job in the first and not in the second has succeeded.
+func (c *Cache) syncJobMetadata(ctx context.Context, md metadata.Interface, selector string) error {
 	metaF := metadatainformer.NewFilteredSharedInformerFactory(md, 0, job.Namespace,
-		func(o *metav1.ListOptions) { o.LabelSelector = job.NodeUpgradeSelector(runID) })
+		func(o *metav1.ListOptions) { o.LabelSelector = selector })
 	inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
 	if err := inf.Informer().SetTransform(trimMeta); err != nil {
 		return err
@@ -358,6 +365,9 @@ func (c *Cache) observe(st upgrade.State, gatePods bool) (upgrade.Observation, e
 	jobs, err := c.jobs.Jobs(job.Namespace).List(labels.Everything())
 	if err != nil {
 		return obs, err
+	}
+	if c.closed != nil {
+		c.closed.observe(st, obs.Jobs, jobNames(jobs))
 	}
 	if c.meta != nil {
 		if err := c.observeSucceeded(obs.Jobs); err != nil {

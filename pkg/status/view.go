@@ -187,7 +187,7 @@ func Build(st upgrade.State, obs upgrade.Observation, events []Event, now time.T
 		s.Failures = append(s.Failures, Failure{Node: f.Node, Batch: f.Batch, Container: f.Container, Reason: f.Reason, Message: f.Message, At: f.At})
 	}
 	countNodes(s, st, obs)
-	s.Batches = history(obs)
+	s.Batches = history(st, obs)
 	if b := st.Current; b != nil {
 		cb := Batch{Index: b.Label(), Role: string(b.Role), Pool: b.Pool, Size: len(b.Nodes), Nodes: slices.Clone(b.Nodes), StartedAt: &b.StartedAt, Result: "Running"}
 		cb.Offline = offline(b, obs, now)
@@ -284,8 +284,10 @@ func masterSerial(st upgrade.State, obs upgrade.Observation, node string) int {
 }
 
 // history rebuilds the batch history from the run's Jobs (docs/design.md §4: per-node
-// history is kept in Jobs, not in the ConfigMap).
-func history(obs upgrade.Observation) []Batch {
+// history is kept in Jobs, not in the ConfigMap). A one-shot command may know a
+// finished batch's Jobs without their times (runner/jobtable.go): the state's record
+// of the batch gives them.
+func history(st upgrade.State, obs upgrade.Observation) []Batch {
 	byLabel := map[string]*Batch{}
 	for _, j := range obs.Jobs {
 		b := byLabel[j.Batch]
@@ -295,7 +297,7 @@ func history(obs upgrade.Observation) []Batch {
 		}
 		b.Nodes = append(b.Nodes, j.Node)
 		b.Size++
-		if c := j.Created; b.StartedAt == nil || c.Before(*b.StartedAt) {
+		if c := j.Created; !c.IsZero() && (b.StartedAt == nil || c.Before(*b.StartedAt)) {
 			b.StartedAt = &c
 		}
 		switch j.Phase {
@@ -312,6 +314,9 @@ func history(obs upgrade.Observation) []Batch {
 	}
 	out := make([]Batch, 0, len(byLabel))
 	for _, b := range byLabel {
+		if r, ok := upgrade.RecordOf(st, b.Index); ok && b.StartedAt == nil {
+			b.StartedAt, b.FinishedAt = &r.StartedAt, &r.FinishedAt
+		}
 		if b.Result == "Running" {
 			b.FinishedAt = nil
 		}
