@@ -46,6 +46,7 @@ func run() error {
 	driverBin := flag.String("driver", "", "path of the edgeupgrade-driver binary: measure the in-cluster driver's memory at -driver-sizes instead")
 	driverSizes := flag.String("driver-sizes", "1000,5000", "comma-separated worker counts of the driver's detached runs (with -driver)")
 	st := stagingFlags()
+	probe := probeFlags()
 	flag.Parse()
 	if st.enabled() {
 		return st.run(*plugin, *out, *timeout)
@@ -77,6 +78,16 @@ func run() error {
 			return fmt.Errorf("-sizes: %q is not a positive number", f)
 		}
 		ns = append(ns, n)
+	}
+	if probe.enabled() {
+		for _, n := range ns {
+			c := sizeConfig{Workers: n, Masters: *masters, Pools: min(*pools, n), Plugin: *plugin, From: "v1.35.4", Target: "v1.36.3",
+				Timeout: *timeout, StatusRuns: *statusRuns, Hold: *hold, Log: os.Stderr}
+			if err := probe.run(c); err != nil {
+				return fmt.Errorf("status probe at %d workers: %w", n, err)
+			}
+		}
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

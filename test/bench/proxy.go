@@ -41,6 +41,8 @@ type countingProxy struct {
 	// bytes counts the response bytes sent to the plugin (as on the wire: the API
 	// server gzips large responses to clients that accept it, as client-go does).
 	bytes atomic.Int64
+	// open counts the requests whose response has not ended (watches until closed).
+	open atomic.Int64
 }
 
 // request is one API request as the proxy saw it.
@@ -51,6 +53,10 @@ type request struct {
 	UserAgent string  `json:"userAgent"`
 	Code      int     `json:"code"`
 	Seconds   float64 `json:"seconds"` // until the response headers (watches: until the stream opened)
+	// Bytes is the response as sent (gzip when the API server compressed it) and
+	// Type its Content-Type and Content-Encoding: what one read costs on the wire.
+	Bytes int64  `json:"bytes,omitempty"`
+	Type  string `json:"type,omitempty"`
 }
 
 func startProxy(upstream *rest.Config) (*countingProxy, error) {
@@ -84,19 +90,27 @@ func startProxy(upstream *rest.Config) (*countingProxy, error) {
 	p.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t := time.Now()
+			p.open.Add(1)
+			defer p.open.Add(-1)
 			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, started: make(chan struct{}), bytes: &p.bytes}
 			verb, res := classify(r.Method, r.URL)
-			done := make(chan struct{})
+			done, recorded := make(chan struct{}), make(chan int, 1)
 			go func() { // record when the response starts, so watches count as they open
 				select {
 				case <-rec.started:
 				case <-done:
 				}
-				p.record(request{At: t.Sub(p.start).Seconds(), Verb: verb, Resource: res, UserAgent: r.UserAgent(),
+				recorded <- p.record(request{At: t.Sub(p.start).Seconds(), Verb: verb, Resource: res, UserAgent: r.UserAgent(),
 					Code: rec.statusCode(), Seconds: time.Since(t).Seconds()})
 			}()
+			// Deferred: ReverseProxy aborts the handler (panics) when a client closes a
+			// stream it was copying, as a process that exits does with its watches.
+			defer func() {
+				close(done)
+				h := rec.Header()
+				p.finish(<-recorded, rec.n.Load(), strings.TrimSuffix(h.Get("Content-Type")+" "+h.Get("Content-Encoding"), " "))
+			}()
 			rp.ServeHTTP(rec, r)
-			close(done)
 		}),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 30 * time.Second,
@@ -105,10 +119,19 @@ func startProxy(upstream *rest.Config) (*countingProxy, error) {
 	return p, nil
 }
 
-func (p *countingProxy) record(r request) {
+// record adds a request and returns its index, for finish.
+func (p *countingProxy) record(r request) int {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.requests = append(p.requests, r)
-	p.mu.Unlock()
+	return len(p.requests) - 1
+}
+
+// finish sets what the response of request i was once it has been sent.
+func (p *countingProxy) finish(i int, bytes int64, typ string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests[i].Bytes, p.requests[i].Type = bytes, typ
 }
 
 // Requests returns the requests recorded since mark (an index from Mark).
@@ -120,6 +143,14 @@ func (p *countingProxy) Requests(from int) []request {
 
 // Bytes returns the response bytes sent so far.
 func (p *countingProxy) Bytes() int64 { return p.bytes.Load() }
+
+// Settle waits (at most timeout) until every response has ended: a client that
+// exited closes its watches, and their bytes are counted when the proxy notices.
+func (p *countingProxy) Settle(timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); p.open.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Mark returns the number of requests so far.
 func (p *countingProxy) Mark() int {
@@ -148,7 +179,8 @@ type statusRecorder struct {
 	code    int
 	started chan struct{}
 	once    sync.Once
-	bytes   *atomic.Int64
+	bytes   *atomic.Int64 // the proxy's total
+	n       atomic.Int64  // this response's
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -165,6 +197,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.bytes != nil {
 		s.bytes.Add(int64(n))
 	}
+	s.n.Add(int64(n))
 	return n, err
 }
 
