@@ -115,13 +115,17 @@ func statusProbe(ctx context.Context, c sizeConfig, plugins []string) error {
 	}
 	c.logf("seeded run %s: %d batches, %d Jobs, the last batch (%d nodes) in flight, in %s",
 		s.runID, len(s.sim.batches), s.jobs, len(s.last()), time.Since(t).Round(time.Second))
-	probeAll(ctx, c, proxy, kc, plugins, "the last batch in flight")
+	if err := s.probeBoth(ctx, c, proxy, kc, plugins, "the last batch in flight"); err != nil {
+		return err
+	}
 	t = time.Now()
 	if err := s.complete(ctx, l); err != nil {
 		return err
 	}
 	c.logf("run completed in %s", time.Since(t).Round(time.Second))
-	probeAll(ctx, c, proxy, kc, plugins, "completed")
+	if err := s.probeBoth(ctx, c, proxy, kc, plugins, "completed"); err != nil {
+		return err
+	}
 	if c.Hold {
 		release := filepath.Join(l.Dir, "release")
 		c.logf("holding the lab: KUBECONFIG=%s (through the proxy); touch %s to end", kc, release)
@@ -133,6 +137,26 @@ func statusProbe(ctx context.Context, c sizeConfig, plugins []string) error {
 		}
 	}
 	return nil
+}
+
+// probeBoth probes the run as it is, then with its state's batch records removed (as
+// a run started by a plugin that kept none: status reads every Job's metadata), then
+// puts them back.
+func (s *seeded) probeBoth(ctx context.Context, c sizeConfig, proxy *countingProxy, kc string, plugins []string, scenario string) error {
+	probeAll(ctx, c, proxy, kc, plugins, scenario)
+	st := store.Store{Client: s.cs}
+	cur, cm, err := st.Get(ctx)
+	if err != nil {
+		return err
+	}
+	bare := cur.Clone()
+	bare.History, bare.HistoryKept = nil, false
+	if cm, err = st.Update(ctx, cm, bare); err != nil {
+		return err
+	}
+	probeAll(ctx, c, proxy, kc, plugins, scenario+", without the state's batch records")
+	_, err = st.Update(ctx, cm, cur)
+	return err
 }
 
 // probeAll runs each status variant StatusRuns times per plugin, alternating plugins,
