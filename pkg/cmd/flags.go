@@ -117,6 +117,17 @@ func (u *upgradeFlags) upgradeImage() string {
 	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(u.ImageRegistry, "/"), upgradeRepo, to)
 }
 
+// runtimeImage is the upgrade image with containerd for a run that upgrades the
+// runtime to rv: <registry>/upgrade:<target>-containerd-<rv>, beside the base
+// <registry>/upgrade:<target> (make images builds both). "" when the run leaves the
+// runtime alone, or when --upgrade-image names the one image of every node.
+func (u *upgradeFlags) runtimeImage(rv string) string {
+	if rv == "" || u.UpgradeImage != "" {
+		return ""
+	}
+	return u.upgradeImage() + "-containerd-" + imageTag(rv)
+}
+
 // imageTag makes a plugin version usable as an image tag.
 func imageTag(v string) string {
 	if v == "" {

@@ -229,6 +229,19 @@ func (o *StartOptions) begin(ctx context.Context, s *runner.Session, first upgra
 	return driveToEnd(ctx, s, p)
 }
 
+// imageNote warns, when --upgrade-image names the one image of every node and the run
+// upgrades containerd, that this image must carry containerd: the plugin cannot look
+// into an image, and the agent only finds out on the node (its stage step fails,
+// nothing changed). Empty otherwise.
+func (o *StartOptions) imageNote(sp upgrade.Spec) string {
+	if o.UpgradeImage == "" || sp.RuntimeVersion == "" {
+		return ""
+	}
+	return fmt.Sprintf("note: the run upgrades containerd to %s on nodes running an older one, from --upgrade-image %s: "+
+		"it must carry containerd %s in /usr/local/containerd/bin (make images builds it as upgrade:%s-containerd-%s)\n",
+		sp.RuntimeVersion, o.UpgradeImage, sp.RuntimeVersion, sp.TargetVersion, sp.RuntimeVersion)
+}
+
 // preCheck reads the cluster once (the pre-check's view), builds the run's first state
 // from that view's nodes and server version, and refuses to start on a blocking
 // pre-check result. A cluster already at the target is ErrNothingToDo, before any check.
@@ -243,6 +256,7 @@ func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.Stat
 		return upgrade.State{}, nil, fmt.Errorf("pre-check could not run: %w", err)
 	}
 	sp.RuntimeVersion = precheck.PlannedRuntime(v)
+	sp.RuntimeImage = o.runtimeImage(sp.RuntimeVersion)
 	cluster := nodes.Cluster(v.ServerGitVersion, v.Nodes, o.selector, sp.PoolLabel)
 	first, err := upgrade.NewState(sp, runID, cluster, o.now().UTC())
 	if err != nil {
@@ -252,7 +266,7 @@ func (o *StartOptions) preCheck(ctx context.Context, runID string) (upgrade.Stat
 	blocking := rep.Err()
 	o.checked = rep.Summary()
 	if blocking == nil {
-		_, err := fmt.Fprintf(o.human(), "pre-check: %s\n", rep.Summary())
+		_, err := fmt.Fprintf(o.human(), "pre-check: %s\n%s", rep.Summary(), o.imageNote(sp))
 		return first, cluster.Nodes, err
 	}
 	_ = precheck.PrintTable(o.streams.ErrOut, rep)

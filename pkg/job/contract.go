@@ -34,6 +34,9 @@ const (
 	// AnnotationSkipped ("true") marks a failed node's Job that the operator skipped
 	// (resume --skip-failed): the node is left behind by the run, not retried.
 	AnnotationSkipped = "edgeupgrade.io/skipped"
+	// AnnotationUpgradeImage is the upgrade image a staging Job pulls, as the run
+	// named it: which variant (base, or with containerd) its pod reports the ID of.
+	AnnotationUpgradeImage = "edgeupgrade.io/upgrade-image"
 
 	ComponentNodeUpgrade = "node-upgrade"
 	ComponentDeepCheck   = "deep-check"

@@ -32,7 +32,7 @@ func BuildStage(p Params, node, pool string) *batchv1.Job {
 		LabelRun:       p.RunID,
 		LabelNodeHash:  NodeHash(node),
 	}
-	annotations := map[string]string{AnnotationNode: node, AnnotationPool: pool}
+	annotations := map[string]string{AnnotationNode: node, AnnotationPool: pool, AnnotationUpgradeImage: p.UpgradeImage}
 	meta := metav1.ObjectMeta{Name: StageName(p.RunID, node), Namespace: Namespace, Labels: labels, Annotations: annotations}
 	if p.OwnerUID != "" {
 		meta.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: p.OwnerName, UID: p.OwnerUID}}

@@ -34,6 +34,7 @@ func ToNode(n *corev1.Node, poolLabel string) upgrade.Node {
 		Role:    Role(n),
 		Pool:    Pool(n, poolLabel),
 		Version: n.Status.NodeInfo.KubeletVersion,
+		Runtime: n.Status.NodeInfo.ContainerRuntimeVersion,
 		Ready:   Ready(n),
 		// When it went NotReady: the Ready condition's last transition.
 		NotReadySince: notReadySince(n),

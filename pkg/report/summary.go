@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -90,7 +91,7 @@ func parameters(st upgrade.State) []KV {
 		{"pause expiry", sp.PauseExpiry.String()},
 		{"skip unready", fmt.Sprint(sp.SkipUnready)},
 		{"skipped checks", orNone(strings.Join(sp.SkipChecks, ", "))},
-		{"images", sp.PreprocessImage + ", " + sp.UpgradeImage},
+		{"images", strings.Join(slices.DeleteFunc([]string{sp.PreprocessImage, sp.UpgradeImage, sp.RuntimeImage}, func(s string) bool { return s == "" }), ", ")},
 	}
 }
 

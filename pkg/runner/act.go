@@ -68,12 +68,14 @@ func (r *Runner) act(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap
 
 func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
 	b := a.Batch
-	pre, up := upgrade.ImagesOf(st) // by digest once staging reported one
 	p := job.Params{
 		RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
-		PreprocessImage: pre, UpgradeImage: up,
 		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()), RuntimeVersion: st.Spec.RuntimeVersion,
 		OwnerName: cm.Name, OwnerUID: cm.UID,
+	}
+	var nodes map[string]upgrade.Node
+	if st.Spec.RuntimeImage != "" {
+		nodes = r.cache.nodeInfo(st) // which upgrade image: the node's containerd
 	}
 	role := job.RoleWorker
 	if b.Role == upgrade.RoleMaster {
@@ -87,6 +89,8 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 	sem := make(chan struct{}, createParallelism)
 	var wg sync.WaitGroup
 	for i, node := range a.Nodes {
+		// The node's variant, by digest once staging reported it: what it staged.
+		p.PreprocessImage, p.UpgradeImage = upgrade.NodeImages(st, nodes[node].Runtime)
 		j := job.Build(p, job.NodeJob{Node: node, Pool: b.Pool, Batch: b.Label(), Role: role})
 		names[i] = j.Name
 		wg.Add(1)

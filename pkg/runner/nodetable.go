@@ -19,7 +19,8 @@ const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/js
 
 // ListNodesLean lists the nodes sel picks as the server's Table (metadata, Status and
 // Version columns) and returns them as Nodes that carry exactly what nodes.ToNode
-// reads: labels, cordon, kubelet version, and the Ready condition. The Table says
+// reads: labels, cordon, kubelet and container runtime versions (the Container-Runtime
+// column of -o wide: which upgrade image a node needs), and the Ready condition. The Table says
 // whether a node is Ready but not since when; the few nodes that are not Ready are
 // read in full (get), so their NotReadySince is the real one.
 func ListNodesLean(ctx context.Context, rc rest.Interface, cs kubernetes.Interface, sel string) ([]*corev1.Node, error) {
@@ -68,13 +69,15 @@ func nodesFromTable(raw []byte) ([]*corev1.Node, []int, error) {
 	if t.Kind != "Table" {
 		return nil, nil, fmt.Errorf("the API server answered %q, not a Table", t.Kind)
 	}
-	statusCol, versionCol := -1, -1
+	statusCol, versionCol, runtimeCol := -1, -1, -1
 	for i, c := range t.ColumnDefinitions {
 		switch c.Name {
 		case "Status":
 			statusCol = i
 		case "Version":
 			versionCol = i
+		case "Container-Runtime":
+			runtimeCol = i // absent: the runtime is unknown, and a node gets the image with containerd
 		}
 	}
 	if statusCol < 0 || versionCol < 0 {
@@ -93,6 +96,9 @@ func nodesFromTable(raw []byte) ([]*corev1.Node, []int, error) {
 		st, _ := row.Cells[statusCol].(string)
 		ver, _ := row.Cells[versionCol].(string)
 		n := nodeFromRow(m.ObjectMeta, st, ver)
+		if runtimeCol >= 0 && runtimeCol < len(row.Cells) {
+			n.Status.NodeInfo.ContainerRuntimeVersion, _ = row.Cells[runtimeCol].(string)
+		}
 		if !isReady(n) {
 			notReady = append(notReady, len(out))
 		}

@@ -25,7 +25,7 @@ import (
 func nodeTable(t *testing.T, rows ...[3]any) []byte {
 	t.Helper()
 	tab := metav1.Table{TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}}
-	for _, c := range []string{"Name", "Status", "Roles", "Age", "Version", "Internal-IP"} {
+	for _, c := range []string{"Name", "Status", "Roles", "Age", "Version", "Internal-IP", "Container-Runtime"} {
 		tab.ColumnDefinitions = append(tab.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string"})
 	}
 	for _, r := range rows {
@@ -35,7 +35,7 @@ func nodeTable(t *testing.T, rows ...[3]any) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tab.Rows = append(tab.Rows, metav1.TableRow{Cells: []any{m.Name, r[1], "<none>", "5m", r[2], "127.0.0.2"},
+		tab.Rows = append(tab.Rows, metav1.TableRow{Cells: []any{m.Name, r[1], "<none>", "5m", r[2], "127.0.0.2", "containerd://2.2.9"},
 			Object: runtime.RawExtension{Raw: raw}})
 	}
 	b, err := json.Marshal(tab)
@@ -53,7 +53,7 @@ func TestListNodesLeanReadsTheTableAndGetsTheNodesNotReady(t *testing.T) {
 	master := map[string]string{nodes.LabelControlPlane: ""}
 	since := metav1.NewTime(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	offline := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-2", Labels: pool},
-		Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.35.4"},
+		Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.35.4", ContainerRuntimeVersion: "containerd://1.6.20"},
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, LastTransitionTime: since}}}}
 	var query, accept string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -84,9 +84,9 @@ func TestListNodesLeanReadsTheTableAndGetsTheNodesNotReady(t *testing.T) {
 		}
 	}
 	want := []upgrade.Node{
-		{Name: "master-1", Role: upgrade.RoleMaster, Pool: upgrade.NoPool, Version: "v1.36.3", Ready: true},
-		{Name: "edge-1", Role: upgrade.RoleWorker, Pool: "hangzhou", Version: "v1.35.4", Ready: true},
-		{Name: "edge-2", Role: upgrade.RoleWorker, Pool: "hangzhou", Version: "v1.35.4", NotReadySince: since.Time},
+		{Name: "master-1", Role: upgrade.RoleMaster, Pool: upgrade.NoPool, Version: "v1.36.3", Runtime: "containerd://2.2.9", Ready: true},
+		{Name: "edge-1", Role: upgrade.RoleWorker, Pool: "hangzhou", Version: "v1.35.4", Runtime: "containerd://2.2.9", Ready: true},
+		{Name: "edge-2", Role: upgrade.RoleWorker, Pool: "hangzhou", Version: "v1.35.4", Runtime: "containerd://1.6.20", NotReadySince: since.Time},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -108,7 +108,7 @@ func TestNodesFromTableRejectsWhatItCannotRead(t *testing.T) {
 	for name, raw := range map[string][]byte{
 		"not a table":   []byte(`{"kind":"NodeList","apiVersion":"v1","items":[]}`),
 		"no version":    []byte(strings.ReplaceAll(string(good), `"name":"Version"`, `"name":"Kubelet"`)),
-		"short row":     []byte(strings.Replace(string(good), `"cells":["a","Ready","\u003cnone\u003e","5m","v1.36.3","127.0.0.2"]`, `"cells":["a"]`, 1)),
+		"short row":     []byte(strings.Replace(string(good), `"cells":["a","Ready","\u003cnone\u003e","5m","v1.36.3","127.0.0.2","containerd://2.2.9"]`, `"cells":["a"]`, 1)),
 		"not even JSON": []byte(`<html>`),
 	} {
 		if _, _, err := nodesFromTable(raw); err == nil {

@@ -69,9 +69,9 @@ func stageJobChanged(old, cur any) bool {
 }
 
 // ToStageJob converts a staging Job for the core (its image IDs come from its pod,
-// read once: stageImageIDs).
+// read once per upgrade image: stageImageIDs).
 func ToStageJob(j *batchv1.Job) upgrade.StageJob {
-	out := upgrade.StageJob{Phase: upgrade.JobActive}
+	out := upgrade.StageJob{Phase: upgrade.JobActive, UpgradeImage: j.Annotations[job.AnnotationUpgradeImage]}
 	for _, c := range j.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue
@@ -86,9 +86,10 @@ func ToStageJob(j *batchv1.Job) upgrade.StageJob {
 	return out
 }
 
-// observe returns the run's staging Jobs by node. Until the state records the
-// images' digests, it reads the pod of the first succeeded one for its image IDs: one
-// read per run, not a watch of every staging pod.
+// observe returns the run's staging Jobs by node. Until the state records the digest
+// of an upgrade image (each variant: upgrade.DigestRecorded), it reads the pod of the
+// first succeeded Job that pulled it for its image IDs: a read per variant and run,
+// not a watch of every staging pod.
 func (sc *stageCache) observe(ctx context.Context, client kubernetes.Interface, st upgrade.State) (map[string]upgrade.StageJob, error) {
 	out := map[string]upgrade.StageJob{}
 	if sc == nil {
@@ -99,18 +100,19 @@ func (sc *stageCache) observe(ctx context.Context, client kubernetes.Interface, 
 		return out, err
 	}
 	slices.SortFunc(jobs, func(a, b *batchv1.Job) int { return strings.Compare(a.Name, b.Name) })
-	digestsRead := st.Digests != nil
+	read := map[upgrade.Variant]bool{}
 	for _, j := range jobs {
 		if j.Labels[job.LabelComponent] != job.ComponentStage {
 			continue // a watch that ignores its label selector (client-go's fake)
 		}
 		sj := ToStageJob(j)
-		if sj.Phase == upgrade.JobSucceeded && !digestsRead {
-			digestsRead = true
+		if v := upgrade.VariantOf(st.Spec, sj.UpgradeImage); sj.Phase == upgrade.JobSucceeded && !read[v] && !upgrade.DigestRecorded(st, v) {
+			read[v] = true
 			sj.PreprocessID, sj.UpgradeID, err = stageImageIDs(ctx, client, j.Name)
 			if err != nil {
 				return out, err
 			}
+			sj.Reported = true
 		}
 		out[j.Annotations[job.AnnotationNode]] = sj
 	}
@@ -149,21 +151,23 @@ func (sc *stageCache) hasJobs(names []string) bool {
 }
 
 // createStage creates the staging Jobs of a.Nodes and waits until the cache holds
-// them, so that the next decision counts them against --max-concurrent-pulls.
+// them, so that the next decision counts them against --max-concurrent-pulls. Each
+// pulls the upgrade image its node needs (upgrade.StageImages), the one its node Job
+// will run.
 func (r *Runner) createStage(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
-	p := job.Params{
-		RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
-		PreprocessImage: st.Spec.PreprocessImage, UpgradeImage: st.Spec.UpgradeImage,
-		TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()),
-		OwnerName:      cm.Name, OwnerUID: cm.UID,
-	}
-	pools := r.cache.pools(st)
+	nodes := r.cache.nodeInfo(st)
 	names := make([]string, len(a.Nodes))
 	errs := make([]error, len(a.Nodes))
 	sem := make(chan struct{}, createParallelism)
 	var wg sync.WaitGroup
 	for i, node := range a.Nodes {
-		j := job.BuildStage(p, node, pools[node])
+		p := job.Params{
+			RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
+			TimeoutSeconds: int64(st.Spec.JobTimeout.Seconds()),
+			OwnerName:      cm.Name, OwnerUID: cm.UID,
+		}
+		p.PreprocessImage, p.UpgradeImage = upgrade.StageImages(st, nodes[node].Runtime)
+		j := job.BuildStage(p, node, nodes[node].Pool)
 		names[i] = j.Name
 		wg.Add(1)
 		sem <- struct{}{}
@@ -194,15 +198,17 @@ func (r *Runner) deleteStage(ctx context.Context, runID string, nodes []string) 
 	return r.deleteNodeJobs(ctx, nodes, func(n string) string { return job.StageName(runID, n) }, "the staging Job %s of node %q")
 }
 
-// pools maps the cached nodes to their pools (the staging Job's annotation).
-func (c *Cache) pools(st upgrade.State) map[string]string {
+// nodeInfo maps the cached nodes to what Jobs are built from: the pool (the Jobs'
+// annotation) and the container runtime (which upgrade image). A node not in the
+// cache has no pool and an unknown runtime (the image with containerd).
+func (c *Cache) nodeInfo(st upgrade.State) map[string]upgrade.Node {
 	nodes, err := c.nodes.List(labels.Everything())
-	out := make(map[string]string, len(nodes))
+	out := make(map[string]upgrade.Node, len(nodes))
 	if err != nil {
 		return out
 	}
 	for _, n := range nodes {
-		out[n.Name] = ToNode(n, st.Spec.PoolLabel).Pool
+		out[n.Name] = ToNode(n, st.Spec.PoolLabel)
 	}
 	return out
 }

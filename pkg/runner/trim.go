@@ -22,8 +22,8 @@ func trimObject(obj any) (any, error) {
 	return obj, nil
 }
 
-// trimNode keeps a Node's labels, annotations, cordon, taints, kubelet version and
-// conditions (ToNode: role, pool, version, Ready and since when).
+// trimNode keeps a Node's labels, annotations, cordon, taints, kubelet and runtime
+// versions and conditions (ToNode: role, pool, versions, Ready and since when).
 func trimNode(obj any) (any, error) {
 	n, ok := obj.(*corev1.Node)
 	if !ok {
@@ -33,7 +33,8 @@ func trimNode(obj any) (any, error) {
 	n.Spec = corev1.NodeSpec{Unschedulable: n.Spec.Unschedulable, Taints: n.Spec.Taints, ProviderID: n.Spec.ProviderID}
 	n.Status = corev1.NodeStatus{
 		Conditions: n.Status.Conditions,
-		NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: n.Status.NodeInfo.KubeletVersion},
+		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: n.Status.NodeInfo.KubeletVersion,
+			ContainerRuntimeVersion: n.Status.NodeInfo.ContainerRuntimeVersion},
 	}
 	for i := range n.Status.Conditions {
 		n.Status.Conditions[i].Message = "" // kubelet prose, rewritten on changes only

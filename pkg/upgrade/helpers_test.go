@@ -20,6 +20,8 @@ type cluster struct {
 	jobs  map[string]Job
 	pods  map[string][]Pod
 	stage map[string]StageJob
+	// sp is the run's spec, for the upgrade image a staging Job pulls (StageImages).
+	sp Spec
 }
 
 func newCluster(masters int, pools map[string]int) *cluster {
@@ -82,7 +84,8 @@ func (c *cluster) apply(acts []Action, now time.Time) {
 			}
 			for _, n := range a.Nodes {
 				if _, ok := c.stage[n]; !ok {
-					c.stage[n] = StageJob{Phase: JobActive}
+					_, up := StageImages(State{Spec: c.sp}, c.node(n).Runtime)
+					c.stage[n] = StageJob{Phase: JobActive, UpgradeImage: up}
 				}
 			}
 		}

@@ -13,6 +13,9 @@ type Node struct {
 	Role    Role
 	Pool    string
 	Version string // status.nodeInfo.kubeletVersion
+	// Runtime is status.nodeInfo.containerRuntimeVersion ("containerd://1.6.20"): which
+	// upgrade image the node needs (NodeVariant).
+	Runtime string
 	Ready   bool
 	// NotReadySince is when a NotReady node's Ready condition last changed (zero when
 	// Ready or unknown).

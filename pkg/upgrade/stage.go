@@ -1,7 +1,6 @@
 package upgrade
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,8 +20,14 @@ import (
 type StageJob struct {
 	Phase    JobPhase
 	Finished time.Time
-	// PreprocessID and UpgradeID are the image IDs the staging pod reported for the
-	// two images (status.containerStatuses[].imageID), "" until known.
+	// UpgradeImage is the upgrade image the Job pulls, as it was created (a
+	// variant's tag; "" for a Job of a plugin before the variants).
+	UpgradeImage string
+	// Reported: the adapter read the image IDs the staging pod reported for the two
+	// images (status.containerStatuses[].imageID) into PreprocessID and UpgradeID.
+	// It reads them of one succeeded Job per variant whose digest is not recorded yet
+	// (DigestRecorded).
+	Reported                bool
 	PreprocessID, UpgradeID string
 }
 
@@ -31,6 +36,11 @@ type StageJob struct {
 type Digests struct {
 	Preprocess string `json:"preprocess,omitempty"`
 	Upgrade    string `json:"upgrade,omitempty"`
+	// Runtime is the runtime variant's (Spec.RuntimeImage).
+	Runtime string `json:"runtime,omitempty"`
+	// Recorded lists the variants whose staging pod reported (DigestRecorded), whether
+	// or not it gave a digest: an image imported with no registry has none.
+	Recorded []Variant `json:"recorded,omitempty"`
 }
 
 // StageRetry is how long a failed pull waits before its staging Job is deleted and
@@ -147,25 +157,46 @@ func pickStaged(s State, obs Observation, ready []string, size int) []string {
 	return nil
 }
 
-// recordDigests keeps the digests of the run's images from the first staging pod
-// that reported them, once: from then on node Jobs name the images by digest
-// (ImagesOf), so the image staging pulled is the one that runs.
+// recordDigests keeps the digests of the run's images from the first staging pod of
+// each upgrade image that reported them, once per variant: from then on node Jobs name
+// the images by digest (NodeImages), so the image staging pulled is the one that runs.
+// The preprocess image's comes with the first pod of either variant.
 func recordDigests(s *State, obs Observation) []Action {
-	if s.Digests != nil {
-		return nil
-	}
+	var acts []Action
 	for _, node := range sortedKeys(obs.Staging) {
 		sj := obs.Staging[node]
-		if sj.Phase != JobSucceeded {
+		v := VariantOf(s.Spec, sj.UpgradeImage)
+		if sj.Phase != JobSucceeded || !sj.Reported || DigestRecorded(*s, v) {
 			continue
 		}
-		d := Digests{Preprocess: DigestRef(s.Spec.PreprocessImage, sj.PreprocessID), Upgrade: DigestRef(s.Spec.UpgradeImage, sj.UpgradeID)}
+		d := Digests{Preprocess: DigestRef(s.Spec.PreprocessImage, sj.PreprocessID)}
+		if s.Digests != nil {
+			d = *s.Digests
+			d.Recorded = slices.Clone(d.Recorded)
+		}
+		ref := DigestRef(UpgradeImageOf(s.Spec, v), sj.UpgradeID)
+		if v == VariantRuntime {
+			d.Runtime = ref
+		} else {
+			d.Upgrade = ref
+		}
+		d.Recorded = append(d.Recorded, v)
 		s.Digests = &d
-		pre, up := ImagesOf(*s)
-		return []Action{emit(Normal, ReasonStaged, node, fmt.Sprintf(
-			"images staged on node %s first; node Jobs run %s and %s", node, pre, up))}
+		acts = append(acts, emit(Normal, ReasonStaged, node, stagedMessage(*s, node, v)))
 	}
-	return nil
+	return acts
+}
+
+// stagedMessage says which images the node Jobs of variant v run from now on.
+func stagedMessage(s State, node string, v Variant) string {
+	pre, up := variantImages(s, v)
+	switch {
+	case v == VariantRuntime:
+		return fmt.Sprintf("images staged on node %s first of the nodes whose containerd the run upgrades; their node Jobs run %s and %s", node, pre, up)
+	case s.Spec.RuntimeImage != "":
+		return fmt.Sprintf("images staged on node %s first of the nodes whose containerd is current; their node Jobs run %s and %s", node, pre, up)
+	}
+	return fmt.Sprintf("images staged on node %s first; node Jobs run %s and %s", node, pre, up)
 }
 
 // DigestRef is the digest reference of image given the image ID a pod reported for
@@ -196,16 +227,10 @@ func repository(image string) string {
 	return image
 }
 
-// ImagesOf returns the images node Jobs run: by digest once staging reported one,
-// else as the operator named them.
-func ImagesOf(s State) (preprocess, upgrade string) {
-	preprocess, upgrade = s.Spec.PreprocessImage, s.Spec.UpgradeImage
-	if d := s.Digests; d != nil {
-		preprocess = cmp.Or(d.Preprocess, preprocess)
-		upgrade = cmp.Or(d.Upgrade, upgrade)
-	}
-	return preprocess, upgrade
-}
+// ImagesOf returns the images the node Jobs of the base variant run (every node's
+// when the run has one upgrade image): by digest once staging reported one, else as
+// the operator named them. NodeImages says which a given node runs.
+func ImagesOf(s State) (preprocess, upgrade string) { return variantImages(s, VariantBase) }
 
 // StageWake is when a failed pull is next retried (zero if none): drivers wake then.
 func StageWake(s State, obs Observation, now time.Time) time.Time {

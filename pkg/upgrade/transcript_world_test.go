@@ -15,7 +15,8 @@ import (
 //
 //	cluster [mode=M] [max-batch=N] [drain] [skip-unready] [expiry=15d] [api=V]
 //	        [grace=DURATION] [soak=DURATION] [max-deferred=N|N%] [stage] [max-pulls=N]
-//	  master NAMES | worker NAMES [pool=P] [version=V] [notready]   (one per line)
+//	        [runtime=V]                (containerd V, from registry.local/up:rt)
+//	  master NAMES | worker NAMES [pool=P] [version=V] [containerd=V] [notready]   (one per line)
 //	tick | pause [reason=TEXT] | resume [retry-failed|skip-failed] | cancel | drain-failed TEXT
 //	jobs succeed                     every active Job succeeds; its node reports the target
 //	job NODE succeeds | job NODE times out | job NODE deleted | job NODE pods deleted
@@ -119,9 +120,11 @@ func (w *world) setup(lines []string) []string {
 			sp.Stage = true
 		case "max-pulls":
 			sp.MaxConcurrentPulls, _ = strconv.Atoi(v)
+		case "runtime":
+			sp.RuntimeVersion, sp.RuntimeImage = v, "registry.local/up:rt"
 		}
 	}
-	w.c, w.now = &cluster{jobs: map[string]Job{}}, t0
+	w.c, w.now = &cluster{jobs: map[string]Job{}, sp: sp}, t0
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
 		for _, name := range expand(f[1]) {
@@ -136,6 +139,8 @@ func (w *world) setup(lines []string) []string {
 					n.Pool = v
 				case "version":
 					n.Version = v
+				case "containerd":
+					n.Runtime = "containerd://" + v
 				case "notready":
 					n.Ready, n.NotReadySince = false, t0
 				}
@@ -164,7 +169,7 @@ func (w *world) change(verb, arg string) error {
 	case verb == "stages" && arg == "succeed":
 		for _, name := range slices.Sorted(maps.Keys(w.c.stage)) {
 			if w.c.stage[name].Phase == JobActive {
-				w.c.stage[name] = stageDone(JobSucceeded, w.now)
+				w.c.stage[name] = stageDone(w.c.stage[name], JobSucceeded, w.now)
 			}
 		}
 	case verb == "stage" && len(f) == 2 && w.c.stage != nil && w.c.stage[f[0]].Phase == JobActive:
@@ -172,7 +177,7 @@ func (w *world) change(verb, arg string) error {
 		if phase == "" {
 			return errors.New("unknown")
 		}
-		w.c.stage[f[0]] = stageDone(phase, w.now)
+		w.c.stage[f[0]] = stageDone(w.c.stage[f[0]], phase, w.now)
 	case verb == "time":
 		w.now = w.now.Add(parseDuration(strings.TrimPrefix(arg, "+")))
 	case verb == "drain" && arg == "fails":
@@ -234,7 +239,7 @@ func (w *world) apply(acts []Action) []string {
 	failed, crashed := false, w.crash
 	w.crash = false
 	for _, a := range acts {
-		out = append(out, formatAction(a))
+		out = append(out, formatAction(a)+w.runtimeNodes(a))
 		switch {
 		case crashed:
 			out[len(out)-1] += "  (not performed: the process died)"
@@ -276,6 +281,34 @@ func formatAction(a Action) string {
 	verb := map[ActionKind]string{Drain: "drain", Uncordon: "uncordon", DeleteJobs: "delete-jobs",
 		DeferJobs: "defer-jobs", MarkSkipped: "mark-skipped", CreateStage: "create-stage", DeleteStage: "delete-stage"}[a.Kind]
 	return fmt.Sprintf("%s: %s", verb, strings.Join(a.Nodes, " "))
+}
+
+// runtimeNodes says, in a run with a runtime variant, which upgrade image each node of
+// a CreateStage (StageImages) or CreateJobs (NodeImages) gets: "runtime" or "base",
+// and for a node Job whether by digest ("@cccc…", "@bbbb…") or by tag.
+func (w *world) runtimeNodes(a Action) string {
+	if w.st.Spec.RuntimeImage == "" || (a.Kind != CreateJobs && a.Kind != CreateStage) {
+		return ""
+	}
+	var items []string
+	for _, n := range a.Nodes {
+		rt := w.c.node(n).Runtime
+		img := ""
+		if a.Kind == CreateStage {
+			_, img = StageImages(w.st, rt)
+		} else {
+			_, img = NodeImages(w.st, rt)
+		}
+		what := "base"
+		if NodeVariant(w.st.Spec, rt) == VariantRuntime {
+			what = "runtime"
+		}
+		if _, digest, ok := strings.Cut(img, "@sha256:"); ok {
+			what += "@" + digest[:4] + "…"
+		}
+		items = append(items, n+"="+what)
+	}
+	return " [" + strings.Join(items, " ") + "]"
 }
 
 // summary prints the state in a few lines, leaving out what is not set.
@@ -342,6 +375,9 @@ func (w *world) summary() []string {
 	if s.Digests != nil {
 		pre, up := ImagesOf(s)
 		out = append(out, "  images: "+pre+" "+up)
+		if DigestRecorded(s, VariantRuntime) {
+			out = append(out, "  runtime images: "+s.Digests.Runtime)
+		}
 	}
 	if ps := StageProgress(s, obs); len(ps) > 0 {
 		var items []string
@@ -409,12 +445,17 @@ func expand(names string) []string {
 	return out
 }
 
-// stageDone is a finished staging Job; a succeeded one reports its images by digest.
-func stageDone(phase JobPhase, now time.Time) StageJob {
-	sj := StageJob{Phase: phase, Finished: now}
+// stageDone is a finished staging Job; a succeeded one reports its images by digest
+// (the runtime variant's: sha256:cccc…).
+func stageDone(sj StageJob, phase JobPhase, now time.Time) StageJob {
+	sj.Phase, sj.Finished = phase, now
 	if phase == JobSucceeded {
+		sj.Reported = true
 		sj.PreprocessID = "registry.local/pre@sha256:" + strings.Repeat("a", 64)
 		sj.UpgradeID = "registry.local/up@sha256:" + strings.Repeat("b", 64)
+		if sj.UpgradeImage == "registry.local/up:rt" {
+			sj.UpgradeID = "registry.local/up@sha256:" + strings.Repeat("c", 64)
+		}
 	}
 	return sj
 }

@@ -86,6 +86,11 @@ type Spec struct {
 	// RuntimeVersion is the containerd version the node step installs before the
 	// kubelet ("" leaves the runtime alone): --runtime-version as the pre-check resolved it.
 	RuntimeVersion string `json:"runtimeVersion,omitempty"`
+	// RuntimeImage is the upgrade image with containerd's binaries (variant.go), for
+	// the nodes whose containerd is older than RuntimeVersion; UpgradeImage, without
+	// them, is every other node's. "" when every node runs UpgradeImage: the run
+	// leaves the runtime alone, or --upgrade-image named one image for all.
+	RuntimeImage string `json:"runtimeImage,omitempty"`
 
 	// Edge robustness (docs/design.md §6). Zero values, as in states written before
 	// these fields existed, mean the defaults (OfflineGraceOf, MaxDeferredOf).
@@ -155,8 +160,8 @@ type State struct {
 	LeftBehind      []LeftNode `json:"leftBehind,omitempty"`
 	LeftBehindCount int        `json:"leftBehindCount,omitempty"`
 
-	// Digests are the image digests the first staging pod reported (stage.go): node
-	// Jobs then run exactly the images staging pulled.
+	// Digests are the image digests the first staging pods of each upgrade image
+	// reported (stage.go): node Jobs then run exactly the images staging pulled.
 	Digests *Digests `json:"digests,omitempty"`
 
 	// History records when each finished batch ran, oldest first (history.go), while
