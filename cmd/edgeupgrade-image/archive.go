@@ -29,7 +29,9 @@ const (
 )
 
 // writeArchive writes imgs under refs to out (through a temporary file and a rename).
-func writeArchive(out, format string, refs []name.Tag, imgs []platformImage, work string) error {
+// An OCI archive of one platform also gets Docker's manifest.json, unless its layers
+// are zstd, which `docker load` does not read.
+func writeArchive(out, format, compress string, refs []name.Tag, imgs []platformImage, work string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func writeArchive(out, format string, refs []name.Tag, imgs []platformImage, wor
 	if format == formatDocker {
 		err = writeDocker(tmp, refs, imgs[0].image)
 	} else {
-		err = writeOCI(tmp, refs, imgs, work)
+		err = writeOCI(tmp, refs, imgs, work, compress != compressZstd)
 	}
 	if err != nil {
 		_ = os.Remove(tmp) // may not exist; the write error is what matters
@@ -63,9 +65,10 @@ type dockerManifest struct {
 }
 
 // writeOCI writes an OCI image layout as a tar archive. One platform: index.json
-// points at the image manifest, and manifest.json (Docker's format) at the same blobs.
+// points at the image manifest, and (with docker) manifest.json, Docker's format, at
+// the same blobs.
 // Several: index.json points at an image index of the platform manifests.
-func writeOCI(path string, refs []name.Tag, imgs []platformImage, work string) error {
+func writeOCI(path string, refs []name.Tag, imgs []platformImage, work string, docker bool) error {
 	dir, err := os.MkdirTemp(work, "layout-")
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func writeOCI(path string, refs []name.Tag, imgs []platformImage, work string) e
 			return err
 		}
 	}
-	if len(imgs) == 1 {
+	if len(imgs) == 1 && docker {
 		if err := writeDockerManifest(dir, refs, imgs[0].image); err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ const (
 
 type buildOptions struct {
 	output, format, created, splitOutput string
+	compression, layerCache              string
 	tags, platforms, files, dirs         []string
 	entrypoint, cmd, env, labels         []string
 	workdir, user                        string
@@ -78,7 +79,13 @@ archive also carries Docker's manifest.json, so it loads with both
 'ctr -n k8s.io images import' and 'docker load'. A multi-platform archive loads with
 ctr (and pushes with 'crane push', 'skopeo copy oci-archive:'); --split-output also
 writes one single-platform archive per platform for docker load.
---format docker writes the classic 'docker save' format (one platform).`,
+--format docker writes the classic 'docker save' format (one platform).
+
+--compression zstd compresses the layers with zstd (media type
+application/vnd.oci.image.layer.v1.tar+zstd): smaller than gzip, read by containerd
+('ctr images import', pulls from a registry) but not by a classic 'docker load', so
+the archive has no Docker manifest.json. --layer-cache DIR keeps compressed layers
+across builds, keyed by their content.`,
 		Example: buildExample,
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -88,6 +95,8 @@ writes one single-platform archive per platform for docker load.
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "archive to write (required)")
 	f.StringVar(&o.format, "format", formatOCI, "archive format: oci or docker")
+	f.StringVar(&o.compression, "compression", compressGzip, "layer compression: gzip, or zstd (smaller; containerd reads it, docker load does not: --format oci only, no Docker manifest.json)")
+	f.StringVar(&o.layerCache, "layer-cache", "", "directory keeping compressed layers by the SHA-256 of their content, across builds: unchanged files are not compressed again")
 	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image reference, e.g. ghcr.io/edgeupgrade/upgrade:v1.36.3 (repeatable; at least one)")
 	f.StringArrayVar(&o.platforms, "platform", nil, "OS/ARCH[/VARIANT] (repeatable; default linux/amd64)")
 	f.StringArrayVar(&o.files, "file", nil, "SRC:DST[:MODE]: add local file SRC at DST with octal MODE (default: SRC's) (repeatable)")
@@ -162,7 +171,7 @@ func (o *buildOptions) run() error {
 	}
 	defer func() { _ = os.RemoveAll(work) }()
 
-	b := &builder{work: work, created: created, format: o.format, layers: map[string]v1.Layer{}}
+	b := &builder{work: work, created: created, format: o.format, compress: o.compression, cache: o.layerCache, layers: map[string]v1.Layer{}}
 	var imgs []platformImage
 	for _, p := range plats {
 		img, err := b.image(p, specs, cfg)
@@ -171,7 +180,7 @@ func (o *buildOptions) run() error {
 		}
 		imgs = append(imgs, platformImage{p, img})
 	}
-	if err := writeArchive(o.output, o.format, refs, imgs, work); err != nil {
+	if err := writeArchive(o.output, o.format, o.compression, refs, imgs, work); err != nil {
 		return err
 	}
 	if err := o.report(o.output, imgs); err != nil {
@@ -210,6 +219,12 @@ func (o *buildOptions) targets() ([]name.Tag, []platform, error) {
 			return nil, nil, err
 		}
 		plats = append(plats, p)
+	}
+	if o.compression != compressGzip && o.compression != compressZstd {
+		return nil, nil, fmt.Errorf("--compression %q: want gzip or zstd", o.compression)
+	}
+	if o.format == formatDocker && o.compression == compressZstd {
+		return nil, nil, fmt.Errorf("--compression zstd needs --format oci: docker load does not read zstd layers")
 	}
 	if o.format == formatDocker && len(plats) > 1 {
 		return nil, nil, fmt.Errorf("--format docker holds one platform; use --format oci for %d platforms (or --split-output)", len(plats))
@@ -260,7 +275,7 @@ func (o *buildOptions) writeSplit(refs []name.Tag, imgs []platformImage, work st
 		if out == o.splitOutput && len(imgs) > 1 {
 			return fmt.Errorf("--split-output %q: needs {arch} or {platform} to name %d archives", o.splitOutput, len(imgs))
 		}
-		if err := writeArchive(out, o.format, refs, []platformImage{pi}, work); err != nil {
+		if err := writeArchive(out, o.format, o.compression, refs, []platformImage{pi}, work); err != nil {
 			return err
 		}
 		if err := o.report(out, []platformImage{pi}); err != nil {
@@ -324,13 +339,16 @@ type platformImage struct {
 	image    v1.Image
 }
 
-// builder makes images; it compresses each distinct layer once.
+// builder makes images; it compresses each distinct layer once (and, with a cache,
+// once across builds).
 type builder struct {
-	work    string
-	created time.Time
-	format  string
-	layers  map[string]v1.Layer // by the sources and destinations it holds
-	n       int
+	work     string
+	created  time.Time
+	format   string
+	compress string              // compressGzip or compressZstd
+	cache    string              // --layer-cache ("": none)
+	layers   map[string]v1.Layer // by the sources and destinations it holds
+	n        int
 }
 
 func (b *builder) layer(entries []entry) (v1.Layer, error) {
@@ -342,23 +360,16 @@ func (b *builder) layer(entries []entry) (v1.Layer, error) {
 		return l, nil
 	}
 	b.n++
-	p := filepath.Join(b.work, fmt.Sprintf("layer-%d.tar.gz", b.n))
-	f, err := os.Create(p)
+	dir := b.cache
+	if dir == "" {
+		dir = filepath.Join(b.work, fmt.Sprintf("layer-%d", b.n)) // a cache of one build
+	}
+	p, err := layerCache{dir: dir}.path(entries, b.created, b.compress)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeLayer(f, entries, b.created); err != nil {
-		_ = f.Close() // the write error wins; the layer file is not used
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	mt := types.OCILayer
-	if b.format == formatDocker {
-		mt = types.DockerLayer
-	}
-	l, err := tarball.LayerFromFile(p, tarball.WithMediaType(mt))
+	l, err := tarball.LayerFromFile(p, tarball.WithMediaType(layerMediaType(b.compress, b.format)),
+		tarball.WithCompression(layerCompression(b.compress)))
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"io/fs"
@@ -120,14 +119,23 @@ func dirEntries(f fileSpec, p platform) ([]entry, error) {
 	return out, nil
 }
 
-// writeLayer writes entries as a gzip-compressed tar to w, reproducibly: sorted,
-// owned by root, every time stamp set to mtime, parent directories added (0755).
-func writeLayer(w io.Writer, entries []entry, mtime time.Time) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+// writeLayer writes entries as a compressed tar to w (compress: compressGzip or
+// compressZstd), reproducibly: see writeTar.
+func writeLayer(w io.Writer, entries []entry, mtime time.Time, compress string) error {
+	zw, err := compressor(w, compress)
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(zw)
+	if err := writeTar(zw, entries, mtime); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// writeTar writes entries as a tar to w, reproducibly: sorted, owned by root, every
+// time stamp set to mtime, parent directories added (0755).
+func writeTar(w io.Writer, entries []entry, mtime time.Time) error {
+	tw := tar.NewWriter(w)
 	byPath := map[string]entry{}
 	for _, e := range entries {
 		for d := path.Dir(e.dst); d != "/" && d != "."; d = path.Dir(d) {
@@ -178,8 +186,5 @@ func writeLayer(w io.Writer, entries []entry, mtime time.Time) error {
 			}
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
+	return tw.Close()
 }

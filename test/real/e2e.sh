@@ -27,13 +27,20 @@ LAB_TIMINGS=$(mktemp /tmp/eulab-timings.XXXXXX)
 export LAB_TIMINGS
 AGENT_VERSION=e2e-real
 PREPROCESS_IMAGE=registry.local/edgeupgrade/node-preprocess:$AGENT_VERSION
-UPGRADE_IMAGE=registry.local/edgeupgrade/upgrade:$TO_VERSION
+IMAGE_REGISTRY=registry.local/edgeupgrade
+UPGRADE_IMAGE=$IMAGE_REGISTRY/upgrade:$TO_VERSION
+# The run upgrades containerd on both nodes (1.6): both get the upgrade image with it,
+# named as the plugin names it (--image-registry, no --upgrade-image).
+UPGRADE_RUNTIME_IMAGE=$UPGRADE_IMAGE-containerd-$RUNTIME_VERSION
 DRIVER_IMAGE=registry.local/edgeupgrade/edgeupgrade:$AGENT_VERSION
 # make images writes into its own directories for the lab, so that the lab's amd64-only,
 # lab-tagged archives never replace the ones `make images` builds in dist/images.
 IMAGES_DIR=dist/reallab/images IMAGE_STAGE=dist/reallab/stage
 PREPROCESS_TAR=$REPO_ROOT/$IMAGES_DIR/node-preprocess_${AGENT_VERSION}_linux-amd64.tar
-UPGRADE_TAR=$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}_linux-amd64.tar
+# The upgrade images are imported in their zstd form (what containerd reads; amd64
+# only, so one platform per archive): the base image, and the one with containerd.
+UPGRADE_TAR=$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}.zstd.tar
+UPGRADE_RUNTIME_TAR=$REPO_ROOT/$IMAGES_DIR/upgrade_${TO_VERSION}-containerd-${RUNTIME_VERSION}.zstd.tar
 DRIVER_TAR=$REPO_ROOT/$IMAGES_DIR/edgeupgrade_${AGENT_VERSION}_linux-amd64.tar
 T0=$(date +%s)
 
@@ -105,11 +112,11 @@ if [ -x "$(kube_bin "$TO_VERSION")/kubelet" ] && [ ! -e "$kstage/linux-amd64.ok"
   mkdir -p "$kstage" && ln -sfn "$(kube_bin "$TO_VERSION")" "$kstage/linux-amd64" && touch "$kstage/linux-amd64.ok"
 fi
 make -C "$REPO_ROOT" --no-print-directory -s images IMAGES_DIR="$IMAGES_DIR" IMAGE_STAGE="$IMAGE_STAGE" \
-  IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" \
+  IMAGE_ARCHES=amd64 KUBE_VERSION="$TO_VERSION" CONTAINERD_VERSION="$RUNTIME_VERSION" \
   AGENT_VERSION="$AGENT_VERSION" PREPROCESS_IMAGE="$PREPROCESS_IMAGE" UPGRADE_IMAGE="$UPGRADE_IMAGE" \
   DRIVER_IMAGE="$DRIVER_IMAGE" >/dev/null
-if [ ! -s "$PREPROCESS_TAR" ] || [ ! -s "$UPGRADE_TAR" ] || [ ! -s "$DRIVER_TAR" ]; then
-  die "make images did not produce $PREPROCESS_TAR, $UPGRADE_TAR and $DRIVER_TAR"
+if [ ! -s "$PREPROCESS_TAR" ] || [ ! -s "$UPGRADE_TAR" ] || [ ! -s "$UPGRADE_RUNTIME_TAR" ] || [ ! -s "$DRIVER_TAR" ]; then
+  die "make images did not produce $PREPROCESS_TAR, $UPGRADE_TAR, $UPGRADE_RUNTIME_TAR and $DRIVER_TAR"
 fi
 stage_end
 
@@ -126,7 +133,7 @@ stage_begin "load target + agent images"
 for n in "${LAB_NODES[@]}"; do
   (
     [ "$n" != "$CP_NODE" ] || node_ctr "$n" images import "$LAB_CACHE/images/$TO_VERSION/cp.tar" >/dev/null
-    for t in "$LAB_CACHE/images/$TO_VERSION/node.tar" "$PREPROCESS_TAR" "$UPGRADE_TAR" "$DRIVER_TAR"; do
+    for t in "$LAB_CACHE/images/$TO_VERSION/node.tar" "$PREPROCESS_TAR" "$UPGRADE_TAR" "$UPGRADE_RUNTIME_TAR" "$DRIVER_TAR"; do
       node_ctr "$n" images import "$t" >/dev/null
     done
   ) & pids+=($!)
@@ -171,7 +178,7 @@ check "check --deep passes (exit 0), nothing skipped" eq "$rc" 0
 check "check --deep: the host checks ran on both nodes (cgroup v1 warning for each)" \
   sh -c "grep -q 'Node/$CP_NODE,Node/$WORKER_NODE' '$LAB_DIR/check.txt' && ! grep -q 'host-check-incomplete *warning *failed' '$LAB_DIR/check.txt'"
 
-UPGRADE_FLAGS=(--to "$TO_VERSION" --preprocess-image "$PREPROCESS_IMAGE" --upgrade-image "$UPGRADE_IMAGE" --job-timeout 20m)
+UPGRADE_FLAGS=(--to "$TO_VERSION" --image-registry "$IMAGE_REGISTRY" --preprocess-image "$PREPROCESS_IMAGE" --job-timeout 20m)
 DETACH_FLAGS=(--detach --driver-image "$DRIVER_IMAGE")
 # A detached run is followed by short status polls: between them no plugin process runs
 # on this machine but the driver's, in its pod. Prints the phase it ended in.
@@ -308,6 +315,22 @@ done
 # itself skips kubeadm's SystemVerification check (no lab image, no --kubeadm-arg).
 check "the agent skipped kubeadm's SystemVerification itself (cgroup v1 + failCgroupV1: false)" sh -c \
   "grep -l 'adding --ignore-preflight-errors=SystemVerification' '$(node_dir "$CP_NODE")'/log/pods/kube-upgrade_*/upgrade/*.log >/dev/null"
+# What each node pulled: containerd 1.6 on both nodes, so both staging Jobs and both
+# node Jobs ran the upgrade image with containerd (by tag: images imported with ctr
+# have no registry digest), and containerd holds it with zstd layers.
+jobs_images() {  # jobs_images COMPONENT CONTAINER-INDEX: "node image" per Job
+  kubectl -n kube-upgrade get jobs -l "app.kubernetes.io/component=$1" -o json |
+    jq -r --argjson i "$2" '.items[] | "\(.metadata.annotations["edgeupgrade.io/node"]) \(.spec.template.spec.containers[$i].image)"' | sort
+}
+want_images=$(printf '%s\n' "${LAB_NODES[@]}" | sort | sed "s|\$| $UPGRADE_RUNTIME_IMAGE|")
+check "both nodes' staging Jobs pulled the upgrade image with containerd" eq "$(jobs_images stage 1)" "$want_images"
+check "both nodes' upgrade Jobs ran the upgrade image with containerd" eq "$(jobs_images node-upgrade 0 | sort -u)" "$want_images"
+layer_types() {  # the media types of an image's layers in a node's containerd
+  local d; d=$(node_ctr "$1" images ls "name==$2" | awk 'NR == 2 {print $3}')
+  node_ctr "$1" content get "$d" | jq -r '[.layers[].mediaType] | unique | join(",")'
+}
+check "containerd holds the upgrade images with zstd layers (imported from the zstd archives)" sh -c \
+  "[ '$(layer_types "$WORKER_NODE" "$UPGRADE_RUNTIME_IMAGE")' = application/vnd.oci.image.layer.v1.tar+zstd ] && [ '$(layer_types "$WORKER_NODE" "$UPGRADE_IMAGE")' = application/vnd.oci.image.layer.v1.tar+zstd ]"
 check "control-plane static pods run $TO_VERSION" sh -c \
   "kubectl -n kube-system get pod kube-apiserver-$CP_NODE -o jsonpath='{.spec.containers[0].image}' | grep -q ':$TO_VERSION\$'"
 check "kube-proxy DaemonSet is $TO_VERSION" sh -c \
