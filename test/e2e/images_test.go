@@ -9,7 +9,9 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,6 +32,23 @@ func TestImageVariantPerNode(t *testing.T) {
 	for n, rt := range runtimes {
 		if err := e.lab.SetContainerRuntime(ctx, n, rt); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// One-shot commands read the nodes as the API server's Table (runner.ListNodesLean):
+	// its Container-Runtime cell carries what the choice reads.
+	raw, err := e.lab.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes").
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab metav1.Table
+	if err := json.Unmarshal(raw, &tab); err != nil {
+		t.Fatal(err)
+	}
+	col := slices.IndexFunc(tab.ColumnDefinitions, func(c metav1.TableColumnDefinition) bool { return c.Name == "Container-Runtime" })
+	for _, row := range tab.Rows {
+		if name := row.Cells[0].(string); col < 0 || runtimes[name] != "" && row.Cells[col] != runtimes[name] {
+			t.Errorf("%s: the node Table's Container-Runtime column %d says %v, want %s", name, col, row.Cells[max(col, 0)], runtimes[name])
 		}
 	}
 	const base, withRuntime = "lab/upgrade:" + target, "lab/upgrade:" + target + "-containerd-v2.2.9"
