@@ -157,7 +157,10 @@ func TestKindUpgrade(t *testing.T) {
 	// The failure case and the upgrade in one run, as in the real-cluster lab.
 	broken := kn[brokenNode]
 	mustExec(t, broken, strings.NewReader(breakUnit(e.to)), "sh", "-c", "cat > "+breakDropIn+" && systemctl daemon-reload")
-	upgradeFlags := []string{"--to", e.to, "--preprocess-image", e.preprocessImage, "--upgrade-image", e.upgrade,
+	// The upgrade image as the plugin names it (--image-registry): the runtime left
+	// alone, every node gets the base image, without containerd (asserted below).
+	registry := e.upgrade[:strings.LastIndex(e.upgrade, "/upgrade:")]
+	upgradeFlags := []string{"--to", e.to, "--preprocess-image", e.preprocessImage, "--image-registry", registry,
 		"--job-timeout", "20m", "--runtime-version", "none", "--skip-check", "runtime-version"}
 	timings.begin("upgrade run: control plane ok, " + brokenNode + " fails and rolls back")
 	out, rc = run.plugin(append([]string{"start", "--wait"}, upgradeFlags...)...)
@@ -220,6 +223,17 @@ func TestKindUpgrade(t *testing.T) {
 		j := mustExec(t, n, nil, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat")
 		check(t, name+": the journal shows kubelet.service stopped and started by systemctl",
 			strings.Contains(j, "Stopped kubelet.service") || strings.Contains(j, "Stopping kubelet.service"))
+	}
+	jobs, err := cs.BatchV1().Jobs("kube-upgrade").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs.Items {
+		c := j.Spec.Template.Spec.Containers
+		if kind := j.Labels["app.kubernetes.io/component"]; kind == "stage" || kind == "node-upgrade" {
+			img := c[len(c)-1].Image // the upgrade container: staging's second, the node Job's only
+			check(t, j.Name+" ("+kind+") runs the base upgrade image "+e.upgrade+", without containerd: "+img, img == e.upgrade)
+		}
 	}
 	ap, err := cs.CoreV1().Pods("kube-system").Get(ctx, "kube-apiserver-"+cpNode, metav1.GetOptions{})
 	if err == nil {
