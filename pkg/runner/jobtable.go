@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -78,22 +77,11 @@ func readJobTable(ctx context.Context, rc rest.Interface, runID, label string) (
 
 // jobsFromTable converts a Table of Jobs (JSON): the Name and Status columns.
 func jobsFromTable(raw []byte, label string) ([]jobRow, error) {
-	var t metav1.Table
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("decode the Job table: %w", err)
+	t, col, err := decodeTable(raw, "Job", "Name", "Status")
+	if err != nil {
+		return nil, err
 	}
-	if t.Kind != "Table" {
-		return nil, fmt.Errorf("the API server answered %q, not a Table", t.Kind)
-	}
-	nameCol, statusCol := -1, -1
-	for i, c := range t.ColumnDefinitions {
-		switch c.Name {
-		case "Name":
-			nameCol = i
-		case "Status":
-			statusCol = i
-		}
-	}
+	nameCol, statusCol := col[0], col[1]
 	if nameCol < 0 || statusCol < 0 {
 		return nil, fmt.Errorf("the Job table has no Name or Status column")
 	}

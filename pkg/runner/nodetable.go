@@ -62,24 +62,13 @@ const maxNodeGets = 32
 // nodesFromTable converts a Table of nodes (JSON). It returns the index of every
 // node that is not Ready, whose Ready condition's transition time the Table lacks.
 func nodesFromTable(raw []byte) ([]*corev1.Node, []int, error) {
-	var t metav1.Table
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, nil, fmt.Errorf("decode the node table: %w", err)
+	// Without the Container-Runtime column the runtime is unknown, and a node gets
+	// the image with containerd.
+	t, col, err := decodeTable(raw, "node", "Status", "Version", "Container-Runtime")
+	if err != nil {
+		return nil, nil, err
 	}
-	if t.Kind != "Table" {
-		return nil, nil, fmt.Errorf("the API server answered %q, not a Table", t.Kind)
-	}
-	statusCol, versionCol, runtimeCol := -1, -1, -1
-	for i, c := range t.ColumnDefinitions {
-		switch c.Name {
-		case "Status":
-			statusCol = i
-		case "Version":
-			versionCol = i
-		case "Container-Runtime":
-			runtimeCol = i // absent: the runtime is unknown, and a node gets the image with containerd
-		}
-	}
+	statusCol, versionCol, runtimeCol := col[0], col[1], col[2]
 	if statusCol < 0 || versionCol < 0 {
 		return nil, nil, fmt.Errorf("the node table has no Status or Version column")
 	}
