@@ -53,7 +53,10 @@ func run() error {
 	}
 
 	if *reportOnly {
-		return writeReport(*out)
+		if err := writeReport(*out); err != nil {
+			return err
+		}
+		return rewriteStagingReports(*out)
 	}
 	if *plugin == "" {
 		return errors.New("-plugin is required: build it with `go build -o bin/ ./cmd/kubectl-edgeupgrade`")

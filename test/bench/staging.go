@@ -380,7 +380,7 @@ func writeStagingReport(dir string, r *stagingRaw) error {
 	fmt.Fprintf(&b, "- Machine: %s, %d cores; load average (1 min) before/after: without %.1f/%.1f, with %.1f/%.1f; busy cores %.2f / %.2f; %s\n",
 		r.Machine.CPU, r.Machine.Cores, without.LoadBefore[0], without.LoadAfter[0], with.LoadBefore[0], with.LoadAfter[0], without.BusyCores, with.BusyCores, r.Date)
 	fmt.Fprintf(&b, "\n| | without staging (`--no-stage`) | with staging | ideal with staging | Σ slowest swap |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| total upgrade time (real-scale seconds) | %.0f s | %.0f s | %.0f s | %.0f s |\n", without.Wall*s, with.Wall*s, r.Ideal.With, r.Ideal.SwapBound)
+	fmt.Fprintf(&b, "| total upgrade time (real-scale seconds) | %.0f s | %.0f s | %.0f s | %.0f s |\n", without.Wall*sw, with.Wall*s, r.Ideal.With, r.Ideal.SwapBound)
 	fmt.Fprintf(&b, "| measured (scaled) | %.1f s (÷ %g) | %.1f s (÷ %g) | %.1f s | %.1f s |\n", without.Wall, sw, with.Wall, s, r.Ideal.With/s, r.Ideal.SwapBound/s)
 	fmt.Fprintf(&b, "| batches (masters + workers) | %d | %d | | |\n", without.Batches, with.Batches)
 	fmt.Fprintf(&b, "| state ConfigMap data at the end | %d B | %d B (%+d B, whatever the node count: the two digests and the flags; 0 B per node) | | |\n",
@@ -492,4 +492,28 @@ func (o stagingOptions) run(plugin, out string, timeout time.Duration) error {
 	return runStaging(ctx, stagingConfig{Workers: *o.workers, Masters: *o.masters, Scale: *o.scale, ScaleWithout: *o.scaleWithout, Swap: *o.swap,
 		ImageBytes: q.Value(), Links: *o.links, Plugin: abs, Out: out, Timeout: timeout,
 		Log: sizeConfig{Workers: *o.workers, Log: os.Stderr}})
+}
+
+// rewriteStagingReports regenerates STAGING.md and its plot from raw-staging/*.json.
+func rewriteStagingReports(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "raw-staging", "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r stagingRaw
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if len(r.Runs) == 2 {
+			if err := writeStagingReport(dir, &r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
