@@ -3,9 +3,9 @@ package runner
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,25 +85,20 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 		}
 	}
 	names := make([]string, len(a.Nodes))
-	errs := make([]error, len(a.Nodes))
-	sem := make(chan struct{}, createParallelism)
-	var wg sync.WaitGroup
+	jobs := make([]*batchv1.Job, len(a.Nodes))
 	for i, node := range a.Nodes {
 		// The node's variant, by digest once staging reported it: what it staged.
 		p.PreprocessImage, p.UpgradeImage = upgrade.NodeImages(st, nodes[node].Runtime)
-		j := job.Build(p, job.NodeJob{Node: node, Pool: b.Pool, Batch: b.Label(), Role: role})
-		names[i] = j.Name
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			_, err := r.client.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{})
-			if err != nil && !apierrors.IsAlreadyExists(err) { // AlreadyExists: adopt it
-				errs[i] = fmt.Errorf("create upgrade Job for node %q: %w", node, err)
-			}
-		}()
+		jobs[i] = job.Build(p, job.NodeJob{Node: node, Pool: b.Pool, Batch: b.Label(), Role: role})
+		names[i] = jobs[i].Name
 	}
-	wg.Wait()
+	errs := forEachLimit(len(jobs), createParallelism, func(i int) error {
+		_, err := r.client.BatchV1().Jobs(job.Namespace).Create(ctx, jobs[i], metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) { // AlreadyExists: adopt it
+			return fmt.Errorf("create upgrade Job for node %q: %w", a.Nodes[i], err)
+		}
+		return nil
+	})
 	// Every node that failed, not the first: a person fixes them all in one go.
 	if err := utilerrors.NewAggregate(errs); err != nil {
 		return err

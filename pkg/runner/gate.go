@@ -52,31 +52,23 @@ func DaemonPods(ctx context.Context, client kubernetes.Interface, nodes []string
 		return gatePods(pods, nodes), nil
 	}
 	out := make(map[string][]upgrade.Pod, len(nodes))
-	errs := make([]error, len(nodes))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, gateParallelism)
-	for i, node := range nodes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
-				FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(), ResourceVersion: "0"})
-			if err != nil {
-				errs[i] = fmt.Errorf("list the pods on node %s for the health gate: %w", node, err)
-				return
-			}
-			pods := make([]*corev1.Pod, 0, len(list.Items))
-			for j := range list.Items {
-				pods = append(pods, &list.Items[j])
-			}
-			mu.Lock()
-			out[node] = gatePods(pods, []string{node})[node]
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	errs := forEachLimit(len(nodes), gateParallelism, func(i int) error {
+		node := nodes[i]
+		list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(), ResourceVersion: "0"})
+		if err != nil {
+			return fmt.Errorf("list the pods on node %s for the health gate: %w", node, err)
+		}
+		pods := make([]*corev1.Pod, 0, len(list.Items))
+		for j := range list.Items {
+			pods = append(pods, &list.Items[j])
+		}
+		mu.Lock()
+		out[node] = gatePods(pods, []string{node})[node]
+		mu.Unlock()
+		return nil
+	})
 	return out, utilerrors.NewAggregate(errs)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,17 +36,11 @@ const jobTableParallel = 8
 // readJobTables lists the node Jobs of each batch label as Tables, in parallel.
 func readJobTables(ctx context.Context, rc rest.Interface, runID string, batches []string) ([]jobRow, error) {
 	out := make([][]jobRow, len(batches))
-	errs := make([]error, len(batches))
-	sem := make(chan struct{}, jobTableParallel)
-	var wg sync.WaitGroup
-	for i, l := range batches {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i], errs[i] = readJobTable(ctx, rc, runID, l)
-		})
-	}
-	wg.Wait()
+	errs := forEachLimit(len(batches), jobTableParallel, func(i int) error {
+		var err error
+		out[i], err = readJobTable(ctx, rc, runID, batches[i])
+		return err
+	})
 	var rows []jobRow
 	for i := range batches {
 		if errs[i] != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -157,9 +156,7 @@ func (sc *stageCache) hasJobs(names []string) bool {
 func (r *Runner) createStage(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
 	nodes := r.cache.nodeInfo(st)
 	names := make([]string, len(a.Nodes))
-	errs := make([]error, len(a.Nodes))
-	sem := make(chan struct{}, createParallelism)
-	var wg sync.WaitGroup
+	jobs := make([]*batchv1.Job, len(a.Nodes))
 	for i, node := range a.Nodes {
 		p := job.Params{
 			RunID: st.RunID, TargetVersion: st.Spec.TargetVersion,
@@ -167,19 +164,16 @@ func (r *Runner) createStage(ctx context.Context, st upgrade.State, cm *corev1.C
 			OwnerName:      cm.Name, OwnerUID: cm.UID,
 		}
 		p.PreprocessImage, p.UpgradeImage = upgrade.StageImages(st, nodes[node].Runtime)
-		j := job.BuildStage(p, node, nodes[node].Pool)
-		names[i] = j.Name
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			_, err := r.client.BatchV1().Jobs(job.Namespace).Create(ctx, j, metav1.CreateOptions{})
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				errs[i] = fmt.Errorf("create the staging Job of node %q: %w", node, err)
-			}
-		}()
+		jobs[i] = job.BuildStage(p, node, nodes[node].Pool)
+		names[i] = jobs[i].Name
 	}
-	wg.Wait()
+	errs := forEachLimit(len(jobs), createParallelism, func(i int) error {
+		_, err := r.client.BatchV1().Jobs(job.Namespace).Create(ctx, jobs[i], metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create the staging Job of node %q: %w", a.Nodes[i], err)
+		}
+		return nil
+	})
 	for _, err := range errs {
 		if err != nil {
 			return err
