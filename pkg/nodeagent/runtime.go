@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/hostcheck"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/containerd"
 )
 
 // The container runtime's upgrade (containerd), run before the kubelet's when the Job
@@ -64,7 +64,7 @@ func planRuntime(want string, installed *version.Version, installedErr error) (r
 	if want == "" {
 		return runtimeLeave, nil
 	}
-	w, err := parseRuntimeVersion(want)
+	w, err := containerd.ParseVersion(want)
 	if err != nil {
 		return runtimeLeave, err
 	}
@@ -77,18 +77,6 @@ func planRuntime(want string, installed *version.Version, installedErr error) (r
 	return runtimeUpgrade, nil
 }
 
-var runtimeVersionRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)`)
-
-// parseRuntimeVersion parses a containerd version as releases and distributions
-// spell it ("v2.2.9", "1.6.20~ds1", "1.7.24-0ubuntu1"), ignoring a packaging suffix.
-func parseRuntimeVersion(s string) (*version.Version, error) {
-	m := runtimeVersionRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return nil, fmt.Errorf("%q is not a containerd version such as v2.2.9", s)
-	}
-	return version.ParseSemantic(m[1])
-}
-
 // parseContainerdVersion reads `containerd --version`:
 //
 //	containerd github.com/containerd/containerd v1.6.20~ds1 1.6.20~ds1-1+b1
@@ -98,7 +86,7 @@ func parseContainerdVersion(out string) (*version.Version, error) {
 	if len(f) < 3 || f[0] != "containerd" {
 		return nil, fmt.Errorf("unexpected containerd --version output %q", strings.TrimSpace(out))
 	}
-	return parseRuntimeVersion(f[2])
+	return containerd.ParseVersion(f[2])
 }
 
 // parseCtrServerVersion reads the server's version from `ctr version`.
@@ -107,7 +95,7 @@ func parseCtrServerVersion(out string) (*version.Version, error) {
 	if ok {
 		for _, l := range strings.Split(server, "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Version:"); ok {
-				return parseRuntimeVersion(strings.TrimSpace(v))
+				return containerd.ParseVersion(strings.TrimSpace(v))
 			}
 		}
 	}
@@ -210,7 +198,7 @@ func (a *Agent) planNodeRuntime(ctx context.Context) (*runtime, error) {
 		return rt, nil
 	}
 	var err error
-	if rt.want, err = parseRuntimeVersion(a.Config.RuntimeVersion); err != nil {
+	if rt.want, err = containerd.ParseVersion(a.Config.RuntimeVersion); err != nil {
 		return nil, err
 	}
 	rt.from, err = a.runtimeBinaryVersion(ctx, rt.bin)

@@ -2,11 +2,10 @@ package upgrade
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/version"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/internal/containerd"
 )
 
 // What each node pulls (docs/design.md §8): the upgrade image comes in two variants that
@@ -36,7 +35,7 @@ func NodeVariant(sp Spec, runtime string) Variant {
 	if sp.RuntimeImage == "" || sp.RuntimeVersion == "" {
 		return VariantBase
 	}
-	want, err := containerdVersion(sp.RuntimeVersion)
+	want, err := containerd.ParseVersion(sp.RuntimeVersion)
 	if err != nil {
 		return VariantRuntime
 	}
@@ -44,22 +43,10 @@ func NodeVariant(sp Spec, runtime string) Variant {
 	if !ok || name != "containerd" {
 		return VariantRuntime
 	}
-	if have, err := containerdVersion(ver); err == nil && have.AtLeast(want) {
+	if have, err := containerd.ParseVersion(ver); err == nil && have.AtLeast(want) {
 		return VariantBase
 	}
 	return VariantRuntime
-}
-
-var containerdRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)`)
-
-// containerdVersion parses a containerd version as releases and distributions spell
-// it ("v2.2.9", "1.6.20~ds1", "1.7.24-0ubuntu1"), without the packaging suffix: the
-// agent reads the node's binary the same way.
-func containerdVersion(s string) (*version.Version, error) {
-	if m := containerdRE.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
-		return version.ParseSemantic(m[1])
-	}
-	return version.ParseSemantic(s) // fails, saying why
 }
 
 // UpgradeImageOf is the upgrade image of a variant as the operator named it (by tag).
