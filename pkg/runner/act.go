@@ -75,7 +75,7 @@ func (r *Runner) createJobs(ctx context.Context, st upgrade.State, cm *corev1.Co
 	}
 	var nodes map[string]upgrade.Node
 	if st.Spec.RuntimeImage != "" {
-		nodes = r.cache.nodeInfo(st) // which upgrade image: the node's containerd
+		nodes = r.cache.nodeInfo(st, a.Nodes) // which upgrade image: the node's containerd
 	}
 	role := job.RoleWorker
 	if b.Role == upgrade.RoleMaster {

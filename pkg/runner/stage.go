@@ -154,7 +154,7 @@ func (sc *stageCache) hasJobs(names []string) bool {
 // pulls the upgrade image its node needs (upgrade.StageImages), the one its node Job
 // will run.
 func (r *Runner) createStage(ctx context.Context, st upgrade.State, cm *corev1.ConfigMap, a upgrade.Action) error {
-	nodes := r.cache.nodeInfo(st)
+	nodes := r.cache.nodeInfo(st, a.Nodes)
 	names := make([]string, len(a.Nodes))
 	jobs := make([]*batchv1.Job, len(a.Nodes))
 	for i, node := range a.Nodes {
@@ -192,17 +192,16 @@ func (r *Runner) deleteStage(ctx context.Context, runID string, nodes []string) 
 	return r.deleteNodeJobs(ctx, nodes, func(n string) string { return job.StageName(runID, n) }, "the staging Job %s of node %q")
 }
 
-// nodeInfo maps the cached nodes to what Jobs are built from: the pool (the Jobs'
-// annotation) and the container runtime (which upgrade image). A node not in the
-// cache has no pool and an unknown runtime (the image with containerd).
-func (c *Cache) nodeInfo(st upgrade.State) map[string]upgrade.Node {
-	nodes, err := c.nodes.List(labels.Everything())
-	out := make(map[string]upgrade.Node, len(nodes))
-	if err != nil {
-		return out
-	}
-	for _, n := range nodes {
-		out[n.Name] = ToNode(n, st.Spec.PoolLabel)
+// nodeInfo maps the named nodes to what their Jobs are built from: the pool (the
+// Jobs' annotation) and the container runtime (which upgrade image); a batch's nodes,
+// looked up by name, not every cached node. A node not in the cache has no pool and
+// an unknown runtime (the image with containerd).
+func (c *Cache) nodeInfo(st upgrade.State, names []string) map[string]upgrade.Node {
+	out := make(map[string]upgrade.Node, len(names))
+	for _, name := range names {
+		if n, err := c.nodes.Get(name); err == nil {
+			out[name] = ToNode(n, st.Spec.PoolLabel)
+		}
 	}
 	return out
 }
