@@ -34,7 +34,9 @@ func TestStagingAndNodeJobsPickEachNodesVariant(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, func() bool { return f.runner.cache.nodeInfo(f.st, []string{"edge-01"})["edge-01"].Runtime == "containerd://2.2.9" })
+	eventually(t, func() bool {
+		return f.runner.cache.nodeInfo(f.st, []string{"edge-01"})["edge-01"].Runtime == "containerd://2.2.9"
+	})
 
 	f.reconcile(t)
 	want := map[string]string{"master-1": f.st.Spec.RuntimeImage, "edge-01": f.st.Spec.UpgradeImage, "edge-02": f.st.Spec.RuntimeImage}
