@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -63,12 +62,8 @@ func measureDriver(ctx context.Context, c sizeConfig, driverBin string) (*driver
 	}
 	defer l.Stop()
 	// The driver's ServiceAccount and RBAC, as an operator applies them.
-	bins, err := lab.DefaultBinaries()
-	if err != nil {
+	if _, err := lab.Kubectl(ctx, l.Kubeconfig, "apply", "-f", "../manifests/"); err != nil {
 		return r, err
-	}
-	if out, err := exec.CommandContext(ctx, bins.Kubectl, "--kubeconfig", l.Kubeconfig, "apply", "-f", "../manifests/").CombinedOutput(); err != nil {
-		return r, fmt.Errorf("apply manifests/: %w: %s", err, out)
 	}
 	req, _, goMem := job.DriverMemory(c.Workers + c.Masters)
 	r.RequestBytes, r.GoMemLimit = req.Value(), goMem

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -82,13 +81,9 @@ func (e *env) follow() result {
 // kubectl runs the lab's kubectl as the admin.
 func (e *env) kubectl(args ...string) string {
 	e.t.Helper()
-	b, err := lab.DefaultBinaries()
+	out, err := lab.Kubectl(context.Background(), e.kc, args...)
 	if err != nil {
 		e.t.Fatal(err)
-	}
-	out, err := exec.Command(b.Kubectl, append([]string{"--kubeconfig", e.kc}, args...)...).CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
 	return string(out)
 }

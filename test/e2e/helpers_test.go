@@ -301,14 +301,7 @@ func (w *jobWatch) check(t *testing.T, limit int) {
 // bindRBAC applies manifests/ and binds the lab's operator and viewer users.
 func (e *env) bindRBAC() {
 	e.t.Helper()
-	b, err := lab.DefaultBinaries()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out, err := exec.Command(b.Kubectl, "--kubeconfig", e.kc, "apply", "-f", "../../manifests/").CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("apply manifests: %v\n%s", err, out)
-	}
+	e.kubectl("apply", "-f", "../../manifests/")
 	ctx := context.Background()
 	rb := e.lab.Client.RbacV1()
 	for _, u := range []struct{ user, role string }{{lab.OperatorUser, "edgeupgrade-operator"}, {lab.ViewerUser, "edgeupgrade-viewer"}} {

@@ -1,10 +1,13 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Pinned versions of everything the lab runs. KubeVersion is also the API server's
@@ -64,4 +67,18 @@ func (b Binaries) check() error {
 		return fmt.Errorf("%w: %v", ErrMissingBinaries, missing)
 	}
 	return nil
+}
+
+// Kubectl runs the lab's kubectl with kubeconfig and args, and returns its combined
+// output; the error names the command.
+func Kubectl(ctx context.Context, kubeconfig string, args ...string) ([]byte, error) {
+	b, err := DefaultBinaries()
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, b.Kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return out, nil
 }
