@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,9 +192,9 @@ func probeAll(ctx context.Context, c sizeConfig, proxy *countingProxy, kc string
 			for _, r := range runs {
 				walls, cpus, rss = append(walls, r.wall), append(cpus, r.cpu), max(rss, r.rss)
 			}
-			last := runs[len(runs)-1]
+			last, wall := runs[len(runs)-1], distOf(walls)
 			pf("| %s | %s | %.2f / %.2f s | %.2f s | %d MiB | %d | %s |\n", pluginLabel(p), strings.Join(args, " "),
-				median(walls), slices.Max(walls), median(cpus), rss/1024, len(last.requests), bytesOf(last.bytes))
+				wall.P50, wall.Max, distOf(cpus).P50, rss/1024, len(last.requests), bytesOf(last.bytes))
 		}
 	}
 	for _, p := range plugins {
@@ -233,12 +232,6 @@ func probeOnce(ctx context.Context, proxy *countingProxy, kc, plugin string, arg
 }
 
 func pluginLabel(p string) string { return filepath.Base(filepath.Dir(p)) + "/" + filepath.Base(p) }
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
 
 // simRun is a whole run played by the core with every batch taking probeBatch.
 type simRun struct {
