@@ -22,7 +22,8 @@ import (
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/version"
 )
 
-// driverRepo is the edgeupgrade image: the plugin itself, run by the in-cluster driver.
+// driverRepo is the edgeupgrade image: the lean driver binary (cmd/edgeupgrade-driver)
+// the in-cluster driver runs.
 const driverRepo = "edgeupgrade"
 
 // followHint is printed when a run is handed to the cluster.

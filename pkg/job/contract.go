@@ -70,8 +70,8 @@ const (
 	AgentBinary = "/edgeupgrade-node"
 )
 
-// The in-cluster driver of a detached run (docs/design.md §1): a Job running the
-// plugin's own binary under its own ServiceAccount, a watchdog CronJob that replaces
+// The in-cluster driver of a detached run (docs/design.md §1): a Job running the lean
+// driver binary (the plugin's `drive`) under its own ServiceAccount, a watchdog CronJob that replaces
 // a lost driver and enforces pause expiry, and the Lease of the driver that acts.
 const (
 	ComponentDriver   = "driver"

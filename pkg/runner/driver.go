@@ -22,7 +22,7 @@ import (
 )
 
 // A detached run (docs/design.md §1) is driven in the cluster: a driver Job runs
-// `kubectl-edgeupgrade drive` until the run completes, pauses or is cancelled, and a
+// `edgeupgrade-driver drive` (the plugin's `drive`, pkg/drive) until the run completes, pauses or is cancelled, and a
 // watchdog CronJob, present while the run is unfinished, replaces a lost driver and
 // enforces pause expiry. This file creates, reads and removes them.
 

@@ -25,11 +25,11 @@ import (
 )
 
 // The in-cluster driver of detached runs (docs/design.md §1). The lab runs the driver
-// and watchdog pods as local processes of the plugin binary, with a token of the
+// and watchdog pods as local processes of the edgeupgrade-driver binary, with a token of the
 // edgeupgrade-driver ServiceAccount, so its RBAC (manifests/rbac-driver.yaml) is
 // enforced by the real API server. The tests run in parallel: they mostly wait.
 
-// driverImage is the (never pulled) edgeupgrade image: the lab runs the plugin itself.
+// driverImage is the (never pulled) edgeupgrade image: the lab runs the driver binary itself.
 var driverImage = []string{"--driver-image", "lab/edgeupgrade:1"}
 
 func startDriverLab(t *testing.T, cfg lab.Config) *env {
