@@ -87,8 +87,10 @@ func TestLab(t *testing.T) {
 	t.Run("users", func(t *testing.T) { checkUsers(ctx, t, l) })
 	t.Run("pod security", func(t *testing.T) { checkPodSecurity(ctx, t, c) })
 
-	// The plugin creates its namespace from manifests/ and a Job right after: the
-	// default ServiceAccount appears a moment later and the job controller retries.
+	// The plugin creates its namespace from manifests/ and a Job right after; the e2e
+	// flows cover the job controller's retry while the default ServiceAccount is still
+	// missing. Here it is waited for: that retry's back-off can outlast the 3 s
+	// deadlines below, and a pod that never started tests nothing.
 	createNamespace(ctx, t, c)
 
 	t.Run("jobs", func(t *testing.T) {
@@ -158,9 +160,13 @@ func TestLab(t *testing.T) {
 		})
 		t.Run("not ready during upgrade", func(t *testing.T) {
 			t.Parallel()
-			j := createJob(ctx, t, c, "edge-b-002", 3)
-			if err := l.WaitReady(ctx, "edge-b-002", false); err != nil {
-				t.Fatalf("edge-b-002 did not go NotReady: %v", err)
+			// Long enough for the pod to start on a loaded machine: the node goes
+			// NotReady only once its upgrade has started.
+			j := createJob(ctx, t, c, "edge-b-002", 15)
+			wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+			defer wcancel()
+			if err := l.WaitReady(wctx, "edge-b-002", false); err != nil {
+				t.Fatalf("edge-b-002 did not go NotReady within a minute of its Job %s: %v", j.Name, err)
 			}
 			waitJob(ctx, t, c, j, batchv1.JobFailed, "DeadlineExceeded")
 			if v := kubeletVersion(ctx, t, c, "edge-b-002"); v != from {
@@ -463,6 +469,13 @@ func createNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface) 
 	}}}
 	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := c.CoreV1().ServiceAccounts(job.Namespace).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("namespace %s: no default ServiceAccount within a minute: %v", job.Namespace, err)
 	}
 }
 
