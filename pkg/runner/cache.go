@@ -38,6 +38,8 @@ type Cache struct {
 	nodes  listerscorev1.NodeLister
 	jobs   listersbatchv1.JobLister
 	pods   listerscorev1.PodLister
+	// podsByJob indexes the pods by their Job's name (batchFinished).
+	podsByJob cache.Indexer
 	// meta lists every Job of the run as metadata in lean mode (nil otherwise), or
 	// only the batch in flight's when closed holds the finished batches' (jobtable.go);
 	// jobs then holds only the Jobs that have not succeeded.
@@ -190,6 +192,10 @@ func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.Sha
 		relevant = append(relevant, func(old, cur any) bool { return nodeChanged(old, cur, pool) })
 		transforms = append(transforms, trimNode)
 	}
+	if err := infs[2].AddIndexers(cache.Indexers{byJobName: podJobName}); err != nil {
+		return nil, err
+	}
+	c.podsByJob = infs[2].GetIndexer()
 	for i, inf := range infs {
 		if err := inf.SetTransform(transforms[i]); err != nil {
 			return nil, err
@@ -446,12 +452,63 @@ func (c *Cache) NodeUID(name string) types.UID {
 }
 
 // WaitFor waits (at most cacheLag) until cond holds on the cache, so the next
-// decision sees this process's own writes.
+// decision sees this process's own writes. It polls every millisecond: a hand-over
+// between batches waits here once for its state write, and the conditions are a few
+// map lookups.
 func (c *Cache) WaitFor(ctx context.Context, cond func() bool) {
 	deadline := time.Now().Add(cacheLag)
 	for !cond() && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// byJobName is the pod index by the name of the Job that owns the pod.
+const byJobName = "job-name"
+
+func podJobName(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || p.Labels[batchv1.JobNameLabel] == "" {
+		return nil, nil
+	}
+	return []string{p.Labels[batchv1.JobNameLabel]}, nil
+}
+
+// batchFinished reports whether the cache shows every node of the node batch in
+// flight finished (its Job, or the Job's pod, succeeded or failed) before the health
+// gate took over: the change just seen may end the batch, and the driver then decides
+// at once instead of first gathering more changes (Runner.Drive). A few lookups per
+// node of the batch.
+func (c *Cache) batchFinished(st upgrade.State) bool {
+	b := st.Current
+	if b == nil || !b.JobsCreated || b.Gating() || isDaemonSetRun(st) || isDeploymentRun(st) || c.podsByJob == nil {
+		return false
+	}
+	for _, n := range b.Nodes {
+		if !c.jobFinished(job.Name(st.RunID, n)) {
+			return false
+		}
+	}
+	return true
+}
+
+// jobFinished: finished as the core will read it (ToJob), or with a failed pod.
+func (c *Cache) jobFinished(name string) bool {
+	j, err := c.jobs.Jobs(job.Namespace).Get(name)
+	if err != nil {
+		return false
+	}
+	objs, err := c.podsByJob.ByIndex(byJobName, name)
+	if err != nil {
+		return false
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			pods = append(pods, p)
+		}
+	}
+	uj := ToJob(j, pods)
+	return uj.Phase == upgrade.JobSucceeded || uj.Phase == upgrade.JobFailed || uj.FailedPods > 0
 }
 
 // cacheLag bounds how long a process waits to see its own write in its watch cache.

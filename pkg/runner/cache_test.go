@@ -67,3 +67,23 @@ func TestCoalesceScalesWithReconcileCost(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherDecidesAtOnceWhenTheBatchEnds: the change that finishes the batch in
+// flight is decided without gathering more; every other change, including those after
+// a step already saw the batch finished (its gate holds), is coalesced.
+func TestGatherDecidesAtOnceWhenTheBatchEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		sawFinished, finished bool
+		want                  time.Duration
+	}{
+		{"batch running", false, false, 60 * time.Millisecond},
+		{"batch just finished", false, true, 0},
+		{"finished before the last step (gate, pause)", true, true, 60 * time.Millisecond},
+		{"a new batch after a finished one", true, false, 60 * time.Millisecond},
+	} {
+		if got := gather(tc.sawFinished, tc.finished, 20*time.Millisecond); got != tc.want {
+			t.Errorf("%s: gather = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

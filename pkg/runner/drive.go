@@ -34,6 +34,9 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		began := time.Now()
 		st, obs, err := r.step(ctx)
 		cost := time.Since(began)
+		// A batch the step already saw finished (held by its gate, or a pause in the
+		// making) gathers changes as usual: only its end is worth deciding at once.
+		sawFinished := r.cache.batchFinished(st)
 		switch {
 		case err != nil && !Transient(err):
 			return st, err
@@ -63,7 +66,7 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		case <-ctx.Done():
 			return st, ctx.Err()
 		case <-r.cache.Changed:
-			time.Sleep(coalesce(cost))
+			time.Sleep(gather(sawFinished, r.cache.batchFinished(st), cost))
 		case <-tick.C:
 		case <-wake(st, obs, r.now()):
 		}
@@ -81,6 +84,16 @@ func wake(st upgrade.State, obs upgrade.Observation, now time.Time) <-chan time.
 		return nil // the resync comes first
 	}
 	return time.After(next.Sub(now))
+}
+
+// gather is how long Drive waits after a change before deciding again: nothing when
+// the change finished the batch the last step left running (the hand-over to the next
+// batch is the orchestration's own share of a run's time), else coalesce.
+func gather(sawFinished, finished bool, lastCost time.Duration) time.Duration {
+	if finished && !sawFinished {
+		return 0
+	}
+	return coalesce(lastCost)
 }
 
 // coalesce is how long to gather watch events before the next decision: at least
