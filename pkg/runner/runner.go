@@ -103,6 +103,7 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 			verdict = err
 		}
 		before, after := split(acts)
+		loaded := fresh
 		fresh, err = r.save(ctx, st, next, fresh, before)
 		if apierrors.IsConflict(err) {
 			forceGet = true // someone else advanced the run: re-read and re-decide
@@ -112,8 +113,15 @@ func (r *Runner) mutate(ctx context.Context, in upgrade.Input) (upgrade.State, u
 			return st, obs, false, err
 		}
 		err = r.act(ctx, next, fresh, after)
+		if wrote := fresh != loaded; wrote {
+			r.awaitOwnWrite(ctx, fresh)
+		}
 		if !st.Phase.Terminal() && next.Phase.Terminal() {
-			r.tidyDriver(ctx, next.RunID) // the run just ended: its driver objects go
+			if r.acting == nil {
+				// The run just ended: its driver objects go. A driving session
+				// tidies once it has released the Lease (Session.driveOnce).
+				r.tidyDriver(ctx, next.RunID)
+			}
 			r.restoreComponent(ctx, next)
 		}
 		var de *DrainError
@@ -160,11 +168,18 @@ func (r *Runner) save(ctx context.Context, st, next upgrade.State, fresh *corev1
 	if err != nil {
 		return fresh, err
 	}
+	return saved, nil
+}
+
+// awaitOwnWrite waits until the cache holds the state ConfigMap as saved, so that the
+// next decision starts from it. It runs after the actions, not before: a batch's Jobs
+// need the write on the API server (write-ahead), not in this process's cache, and
+// the hand-over to the next batch is one watch delivery shorter.
+func (r *Runner) awaitOwnWrite(ctx context.Context, saved *corev1.ConfigMap) {
 	r.cache.WaitFor(ctx, func() bool {
 		cm := r.cache.StateConfigMap()
 		return cm != nil && cm.ResourceVersion == saved.ResourceVersion
 	})
-	return saved, nil
 }
 
 // load returns the state from the watch cache (fresh enough: a stale copy fails its
