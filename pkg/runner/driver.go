@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -115,21 +116,28 @@ func jobFinished(j *batchv1.Job) bool {
 // run's other Jobs, for diagnosis until the next run starts). Missing objects are
 // fine; other failures are returned for a warning (the run is over either way).
 func TidyDriver(ctx context.Context, cs kubernetes.Interface, runID string) error {
-	if err := DeleteWatchdog(ctx, cs, runID); err != nil {
-		return err
+	// Three independent deletes, at once: they are the end of every driven run's tail.
+	tidy := []func() error{
+		func() error { return DeleteWatchdog(ctx, cs, runID) },
+		func() error {
+			err := cs.CoordinationV1().Leases(job.Namespace).Delete(ctx, job.LeaseName, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete the driver Lease %s: %w", job.LeaseName, err)
+			}
+			return nil
+		},
+		func() error {
+			sel := metav1.ListOptions{
+				LabelSelector: job.RunSelector(runID) + "," + job.LabelComponent + "=" + job.ComponentDriver,
+				FieldSelector: fields.OneTermEqualSelector("status.phase", string(corev1.PodFailed)).String(),
+			}
+			if err := cs.CoreV1().Pods(job.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete the failed driver pods of run %s: %w", runID, err)
+			}
+			return nil
+		},
 	}
-	err := cs.CoordinationV1().Leases(job.Namespace).Delete(ctx, job.LeaseName, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the driver Lease %s: %w", job.LeaseName, err)
-	}
-	sel := metav1.ListOptions{
-		LabelSelector: job.RunSelector(runID) + "," + job.LabelComponent + "=" + job.ComponentDriver,
-		FieldSelector: fields.OneTermEqualSelector("status.phase", string(corev1.PodFailed)).String(),
-	}
-	if err := cs.CoreV1().Pods(job.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the failed driver pods of run %s: %w", runID, err)
-	}
-	return nil
+	return utilerrors.NewAggregate(forEachLimit(len(tidy), len(tidy), func(i int) error { return tidy[i]() }))
 }
 
 // tidyDriver is TidyDriver for the runner: a failure is reported, never fatal.
