@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -356,7 +357,12 @@ func gatherAPIObjects(ctx context.Context, c Clients, v *View, fail func(Source,
 		return err
 	}
 	kinds := removedKinds()
-	var objs []APIObject
+	type target struct {
+		gv   schema.GroupVersion
+		kind string
+		gvr  schema.GroupVersionResource
+	}
+	var targets []target
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		if err != nil {
@@ -366,18 +372,35 @@ func gatherAPIObjects(ctx context.Context, c Clients, v *View, fail func(Source,
 			if !kinds[r.Kind] || r.Kind == "Event" || !hasVerb(r.Verbs, "list") || strings.Contains(r.Name, "/") {
 				continue
 			}
-			gvr := gv.WithResource(r.Name)
-			items, err := listAll(ctx, mc.Resource(gvr).List, func(l *metav1.PartialObjectMetadataList) []metav1.PartialObjectMetadata { return l.Items })
+			targets = append(targets, target{gv, r.Kind, gv.WithResource(r.Name)})
+		}
+	}
+	// About forty small lists, a few at a time: one after the other they were most of
+	// the pre-check's time (a round trip each), and `start` waits for it.
+	found := make([][]APIObject, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(apiObjectLists)
+	for i, t := range targets {
+		g.Go(func() error {
+			items, err := listAll(gctx, mc.Resource(t.gvr).List, func(l *metav1.PartialObjectMetadataList) []metav1.PartialObjectMetadata { return l.Items })
 			if err != nil {
 				if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
-					continue
+					return nil
 				}
-				return fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
+				return fmt.Errorf("list %s: %w", t.gvr.GroupResource(), err)
 			}
 			for _, it := range items {
-				objs = append(objs, apiObjectOf(gv.String(), r.Kind, &it))
+				found[i] = append(found[i], apiObjectOf(t.gv.String(), t.kind, &it))
 			}
-		}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var objs []APIObject
+	for _, f := range found {
+		objs = append(objs, f...) // in discovery order, as listed before
 	}
 	v.APIObjects = objs
 	return nil
@@ -412,6 +435,9 @@ func hasVerb(verbs []string, verb string) bool {
 	}
 	return false
 }
+
+// apiObjectLists bounds the concurrent lists of gatherAPIObjects.
+const apiObjectLists = 8
 
 // Metrics the checks read from the API server's /metrics.
 const (
