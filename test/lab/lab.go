@@ -97,6 +97,11 @@ type Config struct {
 	// token of the pod's ServiceAccount (driver.go). Empty: those pods stay Pending.
 	// From Go only (not with SimCommand).
 	DriverBinary string
+	// NoContainerLogs leaves out the simulated agents' container logs: no file and no
+	// kwok Logs object per pod, so `kubectl logs` of a node Job shows nothing. For the
+	// benchmarks: a Logs object is one more API write per pod when a batch starts, a
+	// cost of the lab's log plumbing that a kubelet does not have. From Go only.
+	NoContainerLogs bool
 	// Progress receives timing lines; nil discards them.
 	Progress io.Writer
 	// WatchEgress samples the sockets of the lab's processes from the start on and
@@ -677,15 +682,17 @@ func (l *Lab) startSim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dyn, err := dynamic.NewForConfig(l.RESTConfig)
-	if err != nil {
-		return err
+	opts := sim.Options{Log: f}
+	if !l.cfg.NoContainerLogs {
+		dyn, err := dynamic.NewForConfig(l.RESTConfig)
+		if err != nil {
+			return err
+		}
+		if opts.ContainerLogs, err = sim.NewContainerLogs(l.path("containers"), dyn); err != nil {
+			return err
+		}
 	}
-	logs, err := sim.NewContainerLogs(l.path("containers"), dyn)
-	if err != nil {
-		return err
-	}
-	s := sim.New(l.Client, sim.Options{Log: f, ContainerLogs: logs})
+	s := sim.New(l.Client, opts)
 	simCtx, cancel := context.WithCancel(context.Background())
 	l.simCancel, l.simDone = cancel, make(chan struct{})
 	go func() {
