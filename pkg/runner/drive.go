@@ -30,13 +30,17 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 	stopEvents := r.startEvents(ctx)
 	defer stopEvents() // every Event is written before Drive returns
 	backoff := time.Second
+	var prev upgrade.State // the state the next step starts from
 	for {
+		// A batch finished in the cache before the step is one the step sees finished
+		// (held by its gate, say): later changes are gathered as usual, only the end of
+		// a batch is decided at once. Checked before the step, not after: a batch's
+		// last pod often finishes while the step runs on the one before.
+		sawFinished := r.cache.batchFinished(prev)
 		began := time.Now()
 		st, obs, err := r.step(ctx)
 		cost := time.Since(began)
-		// A batch the step already saw finished (held by its gate, or a pause in the
-		// making) gathers changes as usual: only its end is worth deciding at once.
-		sawFinished := r.cache.batchFinished(st)
+		prev = st
 		switch {
 		case err != nil && !Transient(err):
 			return st, err
