@@ -150,3 +150,31 @@ func TestGateWatchForbiddenFailsFast(t *testing.T) {
 		t.Fatalf("after %s: %v, want forbidden at once", time.Since(began), err)
 	}
 }
+
+// A restart counts for the gate when the container ran and stopped; a start the
+// runtime never completed (StartError: the kubelet was restarted while it started
+// the container, as when kubeadm rolls kube-proxy out just before the agent restarts
+// the kubelet) does not.
+func TestToPodCountsRestartsOfContainersThatRan(t *testing.T) {
+	at := metav1.NewTime(now)
+	for _, tc := range []struct {
+		name string
+		cs   corev1.ContainerStatus
+		want time.Time
+	}{
+		{"never restarted", corev1.ContainerStatus{}, time.Time{}},
+		{"crashed and restarted", corev1.ContainerStatus{RestartCount: 1, LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error", StartedAt: at, FinishedAt: at}}}, now},
+		{"killed (OOM) and restarted", corev1.ContainerStatus{RestartCount: 3, LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", FinishedAt: at}}}, now},
+		{"start interrupted by a kubelet restart", corev1.ContainerStatus{RestartCount: 1, LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: startError, FinishedAt: at}}}, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{tc.cs}}}
+			if got := ToPod(p).RestartedAt; !got.Equal(tc.want) {
+				t.Fatalf("RestartedAt %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -96,8 +96,15 @@ func daemonPod(p *corev1.Pod) bool {
 	return c != nil && c.Kind == "DaemonSet"
 }
 
+// startError is the runtime's reason for a container that failed to start and so
+// never ran (containerd's CRI sets it, with exit code 128).
+const startError = "StartError"
+
 // ToPod is a DaemonSet pod's health for the gate: Ready, and when a container of it
-// last terminated and was restarted.
+// last terminated and was restarted. A container that never ran is no crash: a
+// kubelet restarted while it started a container (kubeadm rolls kube-proxy out on a
+// control-plane node just before the agent restarts the kubelet) leaves exactly that,
+// and a start that keeps failing keeps the pod not Ready, which the gate catches.
 func ToPod(p *corev1.Pod) upgrade.Pod {
 	out := upgrade.Pod{Name: p.Namespace + "/" + p.Name}
 	for _, c := range p.Status.Conditions {
@@ -107,7 +114,8 @@ func ToPod(p *corev1.Pod) upgrade.Pod {
 	}
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, cs := range list {
-			if t := cs.LastTerminationState.Terminated; cs.RestartCount > 0 && t != nil && t.FinishedAt.After(out.RestartedAt) {
+			t := cs.LastTerminationState.Terminated
+			if cs.RestartCount > 0 && t != nil && t.Reason != startError && t.FinishedAt.After(out.RestartedAt) {
 				out.RestartedAt = t.FinishedAt.Time
 			}
 		}
