@@ -49,9 +49,9 @@ bench-staging: lab-tools $(if $(filter $(BIN)/kubectl-edgeupgrade,$(BENCH_PLUGIN
 	cd test && $(GO) run ./bench -staging -plugin $(BENCH_PLUGIN) -staging-workers $(BENCH_STAGING_WORKERS) \
 	  -time-scale $(BENCH_TIME_SCALE) $(if $(BENCH_TIME_SCALE_WITHOUT),-time-scale-without $(BENCH_TIME_SCALE_WITHOUT)) -out $(BENCH_OUT)
 
-bench-go: ## Go benchmarks (-benchmem) of planning, reconcile, state encoding and the status view at 10,000 nodes
+bench-go: ## Go benchmarks (-benchmem) of planning, reconcile, state encoding and the status view at 10,000 nodes, and a driver's decision from its cache at 1,000
 	@mkdir -p $(BENCH_OUT)
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/upgrade/ ./pkg/store/ ./pkg/status/ | tee $(BENCH_OUT)/go-bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/upgrade/ ./pkg/store/ ./pkg/status/ ./pkg/runner/ | tee $(BENCH_OUT)/go-bench.txt
 
 bench-report: ## regenerate bench/results/RESULTS.md and the PNGs from the raw measurements
 	cd test && $(GO) run ./bench -report-only -out $(BENCH_OUT)

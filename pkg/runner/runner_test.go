@@ -43,11 +43,18 @@ type fixture struct {
 
 // setup records a run on a fake cluster of one master and workers; edit, when given,
 // changes the Spec first.
-func setup(t *testing.T, workers int, edit ...func(*upgrade.Spec)) *fixture {
+func setup(t testing.TB, workers int, edit ...func(*upgrade.Spec)) *fixture {
+	t.Helper()
+	return setupWith(t, workers, nil, edit...)
+}
+
+// setupWith is setup on a cluster that also holds more (created before the cache
+// starts: the fake's watches hold 100 events at most).
+func setupWith(t testing.TB, workers int, more []runtime.Object, edit ...func(*upgrade.Spec)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	objs := []runtime.Object{node("master-1", true)}
+	objs := append([]runtime.Object{node("master-1", true)}, more...)
 	var nodes []upgrade.Node
 	nodes = append(nodes, ToNode(node("master-1", true), ""))
 	for i := 1; i <= workers; i++ {
@@ -92,7 +99,7 @@ func (f *fixture) jobs(t *testing.T) []batchv1.Job {
 	return l.Items
 }
 
-func (f *fixture) reconcile(t *testing.T) upgrade.State {
+func (f *fixture) reconcile(t testing.TB) upgrade.State {
 	t.Helper()
 	st, _, err := f.runner.Reconcile(context.Background())
 	if err != nil {
@@ -101,7 +108,7 @@ func (f *fixture) reconcile(t *testing.T) upgrade.State {
 	return st
 }
 
-func eventually(t *testing.T, cond func() bool) {
+func eventually(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
