@@ -137,7 +137,6 @@ type Elector struct {
 	mu         sync.Mutex
 	leading    bool
 	forbidden  bool      // no permission for the Lease: act without it
-	held       bool      // this process has written the Lease: it may use it
 	renewed    time.Time // our last successful write, while leading
 	observedRV string    // the Lease as last seen ...
 	observedAt time.Time // ... and when it was first seen so
@@ -240,21 +239,16 @@ func (e *Elector) wrote(l *coordinationv1.Lease, err error, now time.Time) bool 
 		return e.failed(now, err)
 	}
 	e.observedRV, e.observedAt = l.ResourceVersion, now
-	e.mu.Lock()
-	e.held, e.forbidden = true, false
-	e.mu.Unlock()
 	e.set(true, now)
 	return true
 }
 
 // failed keeps a holder leading through short API trouble, up to renewDeadline. A
 // process that may not use the Lease acts without it: the Lease saves work, it does
-// not make the run correct. A refusal after this process wrote the Lease is API
-// trouble too: a restarting API server refuses everything until its authorizer has
-// loaded the roles (kubeadm's control-plane upgrade does that).
+// not make the run correct.
 func (e *Elector) failed(now time.Time, err error) bool {
 	e.mu.Lock()
-	if apierrors.IsForbidden(err) && !e.forbidden && !e.held {
+	if apierrors.IsForbidden(err) && !e.forbidden {
 		e.forbidden = true
 		e.mu.Unlock()
 		if e.OnChange != nil {

@@ -272,36 +272,3 @@ func TestLeaseReleasedOnExitIsTakenAtOnce(t *testing.T) {
 		t.Fatal("a released lease was not taken at once")
 	}
 }
-
-// A refusal after the Lease was written is a restarting API server's (its authorizer
-// not loaded yet), not a missing role: the holder keeps the Lease through it as through
-// any API trouble, stops acting past renewDeadline, and takes it again afterwards.
-func TestLeaseForbiddenAfterHoldingIsTrouble(t *testing.T) {
-	c := newLeaseCluster()
-	clk := clocktesting.NewFakeClock(time.Now())
-	e := &Elector{Client: c, Clock: clk, Holder: Holder{Kind: DriverInCluster, Pod: "a"}}
-	ctx := context.Background()
-	if !e.Try(ctx) {
-		t.Fatal("setup: not leading")
-	}
-	refuse := true
-	c.PrependReactor("*", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if !refuse {
-			return false, nil, nil
-		}
-		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), job.LeaseName, errors.New("RBAC not loaded"))
-	})
-	clk.Step(LeaseRetry)
-	if !e.Try(ctx) || e.Forbidden() {
-		t.Fatalf("a refusal within renewDeadline: leading %v, forbidden %v; want leading, not forbidden", e.Leading(), e.Forbidden())
-	}
-	clk.Step(renewDeadline)
-	if e.Try(ctx) || e.Leading() {
-		t.Fatal("still acting past renewDeadline without a renewal")
-	}
-	refuse = false
-	clk.Step(LeaseRetry)
-	if !e.Try(ctx) || e.Forbidden() {
-		t.Fatal("the Lease was not taken again once the API server allowed it")
-	}
-}
