@@ -3,11 +3,13 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
@@ -15,8 +17,8 @@ import (
 )
 
 // BenchmarkObserveAndDecide: a driver's decision at a hand-over, from its watch
-// cache, at 1,000 workers with every worker's Job and pod in the cache (the worst
-// case of a run: its last batch): Observe alone, and Observe + upgrade.Step.
+// cache, at 1,000 workers with every worker's Job and pod in the cache (as in a
+// run's last batch, the most it converts): Observe alone, and Observe + upgrade.Step.
 func BenchmarkObserveAndDecide(b *testing.B) {
 	const workers = 1000
 	p := job.Params{RunID: "run1", TargetVersion: "v1.36.3", PreprocessImage: "pre", UpgradeImage: "up", TimeoutSeconds: 60}
@@ -24,8 +26,9 @@ func BenchmarkObserveAndDecide(b *testing.B) {
 	for i := 1; i <= workers; i++ {
 		n := fmt.Sprintf("edge-%02d", i)
 		j := job.Build(p, job.NodeJob{Node: n, Batch: "1", Role: job.RoleWorker})
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: j.Name + "-x", Namespace: job.Namespace, Labels: map[string]string{
-			batchv1.JobNameLabel: j.Name, job.LabelManagedBy: job.ManagedBy, job.LabelRun: "run1", job.LabelComponent: job.ComponentNodeUpgrade}},
+		podLabels := maps.Clone(j.Spec.Template.Labels) // the job controller's pod: the template's labels and the Job's name
+		podLabels[batchv1.JobNameLabel] = j.Name
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: j.Name + "-x", Namespace: job.Namespace, Labels: podLabels},
 			Spec: corev1.PodSpec{NodeName: n}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		objs = append(objs, j, pod)
 	}
@@ -33,7 +36,8 @@ func BenchmarkObserveAndDecide(b *testing.B) {
 	st := f.reconcile(b)
 	eventually(b, func() bool {
 		o, err := f.runner.cache.Observe(st)
-		return err == nil && len(o.Jobs) == workers+1
+		pods, perr := f.runner.cache.pods.Pods(job.Namespace).List(labels.Everything())
+		return err == nil && perr == nil && len(o.Jobs) == workers+1 && len(pods) == workers
 	})
 	b.Run("observe", func(b *testing.B) {
 		for b.Loop() {
