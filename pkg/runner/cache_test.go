@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -68,22 +69,74 @@ func TestCoalesceScalesWithReconcileCost(t *testing.T) {
 	}
 }
 
-// TestGatherDecidesAtOnceWhenTheBatchEnds: the change that finishes the batch in
-// flight is decided without gathering more; every other change, including those after
-// a step already saw the batch finished (its gate holds), is coalesced.
-func TestGatherDecidesAtOnceWhenTheBatchEnds(t *testing.T) {
+// TestEndsBatch: the change that finishes the batch in flight is decided without
+// gathering more; every other change, including those after a step already saw the
+// batch finished (its gate holds), is coalesced.
+func TestEndsBatch(t *testing.T) {
 	for _, tc := range []struct {
 		name                  string
 		sawFinished, finished bool
-		want                  time.Duration
+		want                  bool
 	}{
-		{"batch running", false, false, 60 * time.Millisecond},
-		{"batch just finished", false, true, 0},
-		{"finished before the last step (gate, pause)", true, true, 60 * time.Millisecond},
-		{"a new batch after a finished one", true, false, 60 * time.Millisecond},
+		{"batch running", false, false, false},
+		{"batch just finished", false, true, true},
+		{"finished before the last step (gate, pause)", true, true, false},
+		{"a new batch after a finished one", true, false, false},
 	} {
-		if got := gather(tc.sawFinished, tc.finished, 20*time.Millisecond); got != tc.want {
-			t.Errorf("%s: gather = %s, want %s", tc.name, got, tc.want)
+		if got := endsBatch(tc.sawFinished, tc.finished); got != tc.want {
+			t.Errorf("%s: endsBatch = %t, want %t", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestGatherReturnsWhenAChangeEndsTheBatch: a window of an hour is cut short by the
+// change that ends the batch, whether it came before the window or inside it; the
+// changes before it are consumed (the step reads them from the cache).
+func TestGatherReturnsWhenAChangeEndsTheBatch(t *testing.T) {
+	for _, before := range []int{0, 1, 3} {
+		changed := make(chan struct{})
+		calls := 0 // the first before the window, then one per change: the last ends the batch
+		done := make(chan struct{})
+		go func() {
+			gather(context.Background(), changed, time.Hour, func() bool { calls++; return calls == before+1 })
+			close(done)
+		}()
+		for i := range before {
+			select {
+			case changed <- struct{}{}:
+			case <-done:
+				t.Fatalf("%d changes to the end: gather returned after %d", before, i)
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d changes to the end: gather still waits after the batch ended", before)
+		}
+	}
+}
+
+// TestGatherWaitsOutTheWindowOtherwise: changes that end nothing are gathered until
+// the window closes, and a cancelled context ends the wait.
+func TestGatherWaitsOutTheWindowOtherwise(t *testing.T) {
+	changed := make(chan struct{}, 1)
+	changed <- struct{}{}
+	calls := 0
+	began := time.Now()
+	gather(context.Background(), changed, 30*time.Millisecond, func() bool { calls++; return false })
+	if waited := time.Since(began); waited < 30*time.Millisecond {
+		t.Errorf("gather returned after %s, before its 30ms window", waited)
+	}
+	if calls != 2 || len(changed) != 0 {
+		t.Errorf("gather asked ends %d times and left %d changes; want 2 (before the window, at the change) and 0", calls, len(changed))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { gather(ctx, changed, time.Hour, func() bool { return false }); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gather ignores a cancelled context")
 	}
 }

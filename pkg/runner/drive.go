@@ -70,7 +70,9 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		case <-ctx.Done():
 			return st, ctx.Err()
 		case <-r.cache.Changed:
-			time.Sleep(gather(sawFinished, r.cache.batchFinished(st), cost))
+			gather(ctx, r.cache.Changed, coalesce(cost), func() bool {
+				return endsBatch(sawFinished, r.cache.batchFinished(st))
+			})
 		case <-tick.C:
 		case <-wake(st, obs, r.now()):
 		}
@@ -90,14 +92,36 @@ func wake(st upgrade.State, obs upgrade.Observation, now time.Time) <-chan time.
 	return time.After(next.Sub(now))
 }
 
-// gather is how long Drive waits after a change before deciding again: nothing when
-// the change finished the batch the last step left running (the hand-over to the next
-// batch is the orchestration's own share of a run's time), else coalesce.
-func gather(sawFinished, finished bool, lastCost time.Duration) time.Duration {
-	if finished && !sawFinished {
-		return 0
+// gather waits d after a change, so that the changes following it are decided
+// together, but returns as soon as ends reports that one of them finished the batch
+// the last step left running: the hand-over to the next batch is the orchestration's
+// own share of a run's time, and a batch's last pod often arrives a few milliseconds
+// after the one before it, within the window that one opened.
+func gather(ctx context.Context, changed <-chan struct{}, d time.Duration, ends func() bool) {
+	if ends() {
+		return
 	}
-	return coalesce(lastCost)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-changed: // the step that follows reads this change from the cache
+			if ends() {
+				return
+			}
+		}
+	}
+}
+
+// endsBatch: a change ends the batch in flight when the cache shows it finished and
+// the last step did not already see it so (a batch its health gate holds, or a pause,
+// is coalesced like any other change).
+func endsBatch(sawFinished, finished bool) bool {
+	return finished && !sawFinished
 }
 
 // coalesce is how long to gather watch events before the next decision: at least
