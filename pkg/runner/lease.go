@@ -10,7 +10,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -302,14 +301,7 @@ func (e *Elector) dead(ctx context.Context, l *coordinationv1.Lease) bool {
 	h := HolderOf(l)
 	switch h.Kind {
 	case DriverInCluster:
-		if h.Pod == "" {
-			return false
-		}
-		p, err := e.Client.CoreV1().Pods(job.Namespace).Get(ctx, h.Pod, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true
-		}
-		return err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
+		return podGone(ctx, e.Client, h.Pod)
 	case DriverTerminal:
 		me := e.Holder
 		if h.PID <= 0 || h.Host != me.Host || h.BootID == "" || h.BootID != me.BootID {
@@ -371,13 +363,31 @@ func (s *Session) driveOnce(ctx context.Context, show func(upgrade.State, upgrad
 	ectx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { e.Run(ectx); close(done) }()
+	// The run's end is decided before Drive returns: it still writes the last batch's
+	// Events (one per node), and the Lease is released and the driver objects tidied
+	// meanwhile, not after them (the run's tail).
+	var tidied chan error
 	s.runner.acting = e.Leading
-	st, err := s.runner.Drive(ctx, show)
+	st, err := s.runner.Drive(ctx, func(st upgrade.State, obs upgrade.Observation) {
+		if show != nil {
+			show(st, obs)
+		}
+		if st.Phase.Terminal() && tidied == nil {
+			tidied = make(chan error, 1)
+			go func() {
+				cancel()
+				<-done // released: another driver may act at once
+				tidied <- TidyDriver(ctx, s.client, st.RunID)
+			}()
+		}
+	})
 	s.runner.acting = nil
 	cancel()
-	<-done // released: another driver may act at once
-	if err == nil && st.Phase.Terminal() {
-		s.runner.tidyDriver(ctx, st.RunID)
+	<-done
+	if tidied != nil {
+		if terr := <-tidied; terr != nil && s.runner.onEvent != nil {
+			s.runner.onEvent(upgrade.Event{Type: upgrade.Warning, Reason: "DriverTidyFailed", Message: terr.Error()})
+		}
 	}
 	return st, err
 }
