@@ -63,7 +63,7 @@ func EnsureDriver(ctx context.Context, cs kubernetes.Interface, p job.DriverPara
 		if p.OwnerUID == "" {
 			p.OwnerName, p.OwnerUID = ownerOf(cur)
 		}
-		if err := deleteAndWait(ctx, cs, name); err != nil {
+		if err := deleteAndWait(ctx, cs, cur); err != nil {
 			return false, err
 		}
 	}
@@ -85,18 +85,25 @@ func ownerOf(j *batchv1.Job) (string, types.UID) {
 	return "", ""
 }
 
-func deleteAndWait(ctx context.Context, cs kubernetes.Interface, name string) error {
+// deleteAndWait deletes the finished driver Job old and waits until it is gone. Gone
+// is by UID, not by name: another process (the watchdog's pass, a second resume) may
+// replace it at the same moment, and the Job then under the name is its driver.
+func deleteAndWait(ctx context.Context, cs kubernetes.Interface, old *batchv1.Job) error {
 	fg := metav1.DeletePropagationForeground
 	jobs := cs.BatchV1().Jobs(job.Namespace)
-	if err := jobs.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the finished driver Job %s: %w", name, err)
+	err := jobs.Delete(ctx, old.Name, metav1.DeleteOptions{PropagationPolicy: &fg, Preconditions: &metav1.Preconditions{UID: &old.UID}})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err): // gone, or already replaced
+		return nil
+	case err != nil:
+		return fmt.Errorf("delete the finished driver Job %s: %w", old.Name, err)
 	}
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := jobs.Get(ctx, name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		cur, err := jobs.Get(ctx, old.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err) || (err == nil && cur.UID != old.UID), nil
 	})
 	if err != nil {
-		return fmt.Errorf("the finished driver Job %s was not deleted within 2m (is the garbage collector running?): %w", name, err)
+		return fmt.Errorf("the finished driver Job %s was not deleted within 2m (is the garbage collector running?): %w", old.Name, err)
 	}
 	return nil
 }
@@ -147,6 +154,19 @@ func (r *Runner) tidyDriver(ctx context.Context, runID string) {
 	}
 }
 
+// podGone reports a driver pod known to have ended: deleted, or finished. An unknown
+// pod or a failed read is not gone.
+func podGone(ctx context.Context, cs kubernetes.Interface, name string) bool {
+	if name == "" {
+		return false
+	}
+	p, err := cs.CoreV1().Pods(job.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	return err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
+}
+
 // DriverInfo is who drives a run, as the cluster shows it.
 type DriverInfo struct {
 	// Holder of the Lease and its record; Held is false when nobody holds it or the
@@ -171,6 +191,11 @@ func ReadDriver(ctx context.Context, cs kubernetes.Interface, runID string, now 
 		leaseInfo(&d, l, now)
 	case !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err):
 		return d, fmt.Errorf("read the driver Lease: %w", err)
+	}
+	if d.Held && d.Holder.Kind == DriverInCluster && podGone(ctx, cs, d.Holder.Pod) {
+		// A driver pod that exited holds nothing, whether or not its release of the
+		// Lease (best effort) reached the API server.
+		d.Held = false
 	}
 	j, err := cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.DriverName(runID), metav1.GetOptions{})
 	switch {

@@ -9,8 +9,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
@@ -172,5 +175,78 @@ func TestDriverDrivesOnAResumeThatCameAsItStopped(t *testing.T) {
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("the driver stopped on the pause (%v, pause %+v) although the run was resumed before it exited", err, st.Pause)
+	}
+}
+
+// A resume that deletes the finished driver Job while another process (the watchdog's
+// pass) replaces it waits for the Job it deleted, by UID, and leaves the new driver
+// to drive, instead of waiting for the name to be free: whether the replacement came
+// before its delete (the UID precondition fails) or just after it.
+func TestEnsureDriverLeavesADriverAnotherProcessCreated(t *testing.T) {
+	for _, before := range []bool{true, false} {
+		p := job.DriverParams{RunID: "run1", Image: "driver:1", OwnerName: "edgeupgrade", OwnerUID: "cm-uid", Nodes: 3}
+		finished := job.BuildDriver(p)
+		finished.UID = "old"
+		finished.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		cs := fake.NewClientset(finished)
+		gvr := batchv1.SchemeGroupVersion.WithResource("jobs")
+		cs.PrependReactor("delete", "jobs", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			replacement := job.BuildDriver(p)
+			replacement.UID = "new"
+			tr := cs.Tracker()
+			if err := tr.Delete(gvr, job.Namespace, finished.Name); err != nil {
+				return true, nil, err
+			}
+			if err := tr.Create(gvr, replacement, job.Namespace); err != nil {
+				return true, nil, err
+			}
+			if before {
+				return true, nil, apierrors.NewConflict(gvr.GroupResource(), finished.Name, errors.New("precondition failed: UID"))
+			}
+			return true, nil, nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		created, err := EnsureDriver(ctx, cs, p)
+		cancel()
+		if err != nil || created {
+			t.Fatalf("replaced before the delete %t: created %v, %v; want the other process's driver left to drive", before, created, err)
+		}
+		cur, err := cs.BatchV1().Jobs(job.Namespace).Get(context.Background(), finished.Name, metav1.GetOptions{})
+		if err != nil || cur.UID != "new" {
+			t.Fatalf("replaced before the delete %t: the driver Job now %v, %v", before, cur, err)
+		}
+	}
+}
+
+// Status reads a Lease still naming a driver pod that exited (its best-effort release
+// did not reach the API server) as held by nobody; a running holder holds it, and so
+// does one whose pod this reader may not see.
+func TestReadDriverHolderPodEnded(t *testing.T) {
+	now := time.Now()
+	h := Holder{Kind: DriverInCluster, Pod: job.DriverName("run1") + "-a", Node: "cloud-01"}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod // nil: deleted
+		held bool
+	}{
+		{"running", &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, true},
+		{"succeeded", &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}, false},
+		{"failed", &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed}}, false},
+		{"deleted", nil, false},
+	} {
+		renewed := metav1.NewMicroTime(now)
+		lease := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: job.LeaseName, Namespace: job.Namespace, Annotations: h.annotations(now)},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(h.Identity()), RenewTime: &renewed, LeaseDurationSeconds: ptr.To[int32](15)},
+		}
+		objs := []runtime.Object{lease}
+		if tc.pod != nil {
+			tc.pod.ObjectMeta = metav1.ObjectMeta{Name: h.Pod, Namespace: job.Namespace}
+			objs = append(objs, tc.pod)
+		}
+		d, err := ReadDriver(context.Background(), fake.NewClientset(objs...), "run1", now)
+		if err != nil || d.Held != tc.held || d.Identity != h.Identity() {
+			t.Errorf("holder pod %s: held %t (%q), %v; want held %t", tc.name, d.Held, d.Identity, err, tc.held)
+		}
 	}
 }
