@@ -34,8 +34,14 @@ func TestStagingAndNodeJobsPickEachNodesVariant(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, func() bool {
-		return f.runner.cache.nodeInfo(f.st, []string{"edge-01"})["edge-01"].Runtime == "containerd://2.2.9"
+	eventually(t, func() bool { // every node's runtime cached, whichever was written last
+		info := f.runner.cache.nodeInfo(f.st, []string{"master-1", "edge-01", "edge-02"})
+		for name, rt := range runtimes {
+			if n, ok := info[name]; !ok || n.Runtime != rt {
+				return false
+			}
+		}
+		return true
 	})
 
 	f.reconcile(t)
