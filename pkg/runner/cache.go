@@ -59,6 +59,9 @@ type Cache struct {
 	gateOnce sync.Once
 	gateInf  cache.SharedIndexInformer
 	gateErr  atomic.Pointer[error] // the watch's last error, to fail fast when forbidden
+
+	// outage records the watches' failures for Drive to report (outage.go).
+	outage outage
 }
 
 // CacheOptions tune what a Cache watches.
@@ -117,7 +120,7 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	}
 	c.jobs = f.jobs.Batch().V1().Jobs().Lister()
 	c.pods = f.pods.Core().V1().Pods().Lister()
-	if c.stage, err = newStageCache(ctx, client, st, c.handler(stageJobChanged)); err != nil {
+	if c.stage, err = newStageCache(ctx, client, st, c.handler(stageJobChanged), c.watchFailed); err != nil {
 		return nil, err
 	}
 	if c.stage != nil {
@@ -203,6 +206,9 @@ func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.Sha
 		if _, err := inf.AddEventHandler(c.handler(relevant[i])); err != nil {
 			return nil, err
 		}
+		if err := inf.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
+			return nil, err
+		}
 	}
 	return infs, nil
 }
@@ -215,6 +221,9 @@ func (c *Cache) syncJobMetadata(ctx context.Context, md metadata.Interface, sele
 		func(o *metav1.ListOptions) { o.LabelSelector = selector })
 	inf := metaF.ForResource(batchv1.SchemeGroupVersion.WithResource("jobs"))
 	if err := inf.Informer().SetTransform(trimMeta); err != nil {
+		return err
+	}
+	if err := inf.Informer().SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
 		return err
 	}
 	if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
@@ -331,6 +340,22 @@ func terminated(p *corev1.Pod) int {
 
 // Stop ends the watches.
 func (c *Cache) Stop() { c.cancel() }
+
+// watchFailed is every watch's error handler: the failure is Drive's to report
+// (outage), once, rather than a log line per retry.
+func (c *Cache) watchFailed(_ context.Context, _ *cache.Reflector, err error) {
+	if watchOutage(err) {
+		c.apiFailed(err)
+	}
+}
+
+// apiFailed records a request the API server did not answer (a watch, the Lease);
+// the first of an outage wakes Drive to say so.
+func (c *Cache) apiFailed(err error) {
+	if c.outage.failed(time.Now(), err) {
+		c.poke()
+	}
+}
 
 func (c *Cache) poke() {
 	select {
@@ -542,7 +567,10 @@ func (c *Cache) daemonPods(nodes []string) (map[string][]upgrade.Pod, error) {
 		inf := f.Core().V1().Pods().Informer()
 		// Errors here only mean the informer started already, which it has not.
 		_ = inf.SetTransform(trimPod)
-		_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.gateErr.Store(&err) })
+		_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			c.gateErr.Store(&err)
+			c.watchFailed(ctx, r, err)
+		})
 		_ = inf.AddIndexers(cache.Indexers{podNodeIndex: func(obj any) ([]string, error) {
 			if p, ok := obj.(*corev1.Pod); ok {
 				return []string{p.Spec.NodeName}, nil

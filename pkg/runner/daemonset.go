@@ -52,10 +52,17 @@ func (c *Cache) watchComponent(ctx context.Context, st upgrade.State) (cache.Sha
 	if _, err := inf.AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
 		return nil, err
 	}
+	if err := inf.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
+		return nil, err
+	}
 	c.componentPods = f.Core().V1().Pods().Lister()
 	if isDeploymentRun(st) {
 		// Its status (updated and available replicas) wakes the driver too.
-		if _, err := f.Apps().V1().Deployments().Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+		dep := f.Apps().V1().Deployments().Informer()
+		if _, err := dep.AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+			return nil, err
+		}
+		if err := dep.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
 			return nil, err
 		}
 	}

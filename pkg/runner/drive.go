@@ -6,8 +6,10 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/components/rollout"
+	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/job"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/store"
 	"github.com/edgeupgrade/kubectl-edgeupgrade/pkg/upgrade"
 )
@@ -41,6 +43,7 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 		st, obs, err := r.step(ctx)
 		cost := time.Since(began)
 		prev = st
+		r.reportOutage(ctx)
 		switch {
 		case err != nil && !Transient(err):
 			return st, err
@@ -75,6 +78,20 @@ func (r *Runner) Drive(ctx context.Context, show func(upgrade.State, upgrade.Obs
 			})
 		case <-tick.C:
 		case <-wake(st, obs, r.now()):
+		}
+	}
+}
+
+// reportOutage tells the operator once that the watches fail, and once that the API
+// server answers again (outage.go).
+func (r *Runner) reportOutage(ctx context.Context) {
+	probe := func(ctx context.Context) error {
+		_, err := r.client.CoreV1().ConfigMaps(job.Namespace).Get(ctx, store.Name, metav1.GetOptions{})
+		return err
+	}
+	for _, e := range r.cache.outage.report(ctx, r.now(), probe) {
+		if r.onEvent != nil {
+			r.onEvent(e)
 		}
 	}
 }

@@ -130,6 +130,9 @@ type Elector struct {
 	LastReconcile func() time.Time
 	// OnChange, when set, is called when this process starts or stops leading.
 	OnChange func(leading bool)
+	// OnError, when set, sees every read or write of the Lease the API server did not
+	// answer: renewed every LeaseRetry, the Lease is the driver's pulse of it.
+	OnError func(err error)
 	// ProcRoot is where dead-process checks look ("/proc" when empty).
 	ProcRoot string
 
@@ -246,6 +249,9 @@ func (e *Elector) wrote(l *coordinationv1.Lease, err error, now time.Time) bool 
 // process that may not use the Lease acts without it: the Lease saves work, it does
 // not make the run correct.
 func (e *Elector) failed(now time.Time, err error) bool {
+	if e.OnError != nil && unanswered(err) {
+		e.OnError(err)
+	}
 	e.mu.Lock()
 	if apierrors.IsForbidden(err) && !e.forbidden {
 		e.forbidden = true
@@ -360,6 +366,7 @@ func (s *Session) driveOnce(ctx context.Context, show func(upgrade.State, upgrad
 		}
 		s.cache.poke() // decide at once whether to act
 	}
+	e.OnError = s.cache.apiFailed
 	ectx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { e.Run(ectx); close(done) }()

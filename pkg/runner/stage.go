@@ -31,7 +31,7 @@ type stageCache struct {
 
 // newStageCache starts the staging Jobs' informer (nil when the run does not stage);
 // changes wake the driver through onChange. The caller waits for it to sync.
-func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, h cache.ResourceEventHandler) (*stageCache, error) {
+func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, h cache.ResourceEventHandler, onError cache.WatchErrorHandlerWithContext) (*stageCache, error) {
 	if !st.Spec.Stage {
 		return nil, nil
 	}
@@ -42,6 +42,9 @@ func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.
 		return nil, err
 	}
 	if _, err := inf.AddEventHandler(h); err != nil {
+		return nil, err
+	}
+	if err := inf.SetWatchErrorHandlerWithContext(onError); err != nil {
 		return nil, err
 	}
 	f.Start(ctx.Done())

@@ -65,6 +65,10 @@ const (
 	ReasonGateFailed    = "HealthGateFailed"
 	ReasonNodesSkipped  = "NodesSkipped"
 	ReasonStaged        = "ImagesStaged"
+	// The driver's own view of the API server, shown in its progress and never
+	// written as Events (the API server is what it cannot reach).
+	ReasonAPIUnreachable = "APIServerUnreachable"
+	ReasonAPIReachable   = "APIServerReachable"
 )
 
 // Event is an Event to record on the state ConfigMap, and on Node when set.

@@ -70,7 +70,8 @@ func NewProgress(out io.Writer, f Format, now func() time.Time) *Progress {
 
 // OnEvent keeps the run's latest Events for the view. The line format prints at once
 // the warnings that no batch or phase line covers (retries, Events that could not be
-// written, tampering, deferred nodes); the rest is told by the batch lines.
+// written, tampering, deferred nodes, an API server out of reach) and the end of such
+// an outage; the rest is told by the batch lines.
 func (p *Progress) OnEvent(e upgrade.Event) {
 	now := p.now()
 	if e.Reason == upgrade.ReasonNodeUpgraded {
@@ -86,7 +87,8 @@ func (p *Progress) OnEvent(e upgrade.Event) {
 		p.events = p.events[len(p.events)-maxEvents:]
 	}
 	p.mu.Unlock()
-	if p.lines != nil && e.Type == upgrade.Warning && e.Reason != upgrade.ReasonNodeFailed && e.Reason != upgrade.ReasonPaused {
+	if p.lines != nil && (e.Type == upgrade.Warning && e.Reason != upgrade.ReasonNodeFailed && e.Reason != upgrade.ReasonPaused ||
+		e.Reason == upgrade.ReasonAPIReachable) {
 		_, _ = fmt.Fprintf(p.out, "%s  %s: %s\n", now.Format("15:04:05"), e.Reason, e.Message)
 	}
 }

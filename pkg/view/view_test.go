@@ -276,7 +276,8 @@ func TestPools(t *testing.T) {
 }
 
 // Progress keeps the latest Events for the view, but not one per node upgraded, and in
-// the line format prints the warnings no batch line tells (a retry on a weak network).
+// the line format prints the warnings no batch line tells (a retry on a weak network)
+// and the end of an outage.
 func TestProgressEvents(t *testing.T) {
 	var b bytes.Buffer
 	p := NewProgress(&b, FormatLines, func() time.Time { return t0 })
@@ -284,14 +285,15 @@ func TestProgressEvents(t *testing.T) {
 	p.OnEvent(upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonNodeUpgraded, Node: "edge-1", Message: "node edge-1 upgraded"})
 	p.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: "Retrying", Message: "connection refused"})
 	p.OnEvent(upgrade.Event{Type: upgrade.Warning, Reason: upgrade.ReasonNodeFailed, Node: "edge-2", Message: "node edge-2 failed"})
-	if got, want := b.String(), "10:00:00  Retrying: connection refused\n"; got != want {
+	p.OnEvent(upgrade.Event{Type: upgrade.Normal, Reason: upgrade.ReasonAPIReachable, Message: "the API server answers again"})
+	if got, want := b.String(), "10:00:00  Retrying: connection refused\n10:00:00  APIServerReachable: the API server answers again\n"; got != want {
 		t.Errorf("lines %q, want %q", got, want)
 	}
 	var reasons []string
 	for _, e := range p.events {
 		reasons = append(reasons, e.Reason)
 	}
-	if want := []string{upgrade.ReasonBatchStarted, "Retrying", upgrade.ReasonNodeFailed}; !cmp.Equal(reasons, want) {
+	if want := []string{upgrade.ReasonBatchStarted, "Retrying", upgrade.ReasonNodeFailed, upgrade.ReasonAPIReachable}; !cmp.Equal(reasons, want) {
 		t.Errorf("events kept %v, want %v", reasons, want)
 	}
 }

@@ -374,6 +374,7 @@ type proxy struct {
 	target string
 	mu     sync.Mutex
 	cutOff bool
+	reset  bool // new connections are closed at once (a load balancer before a stopped API server)
 	conns  map[net.Conn]bool
 }
 
@@ -426,9 +427,12 @@ func (p *proxy) serve(ln net.Listener) {
 		}
 		p.mu.Lock()
 		p.conns[c] = true
-		held := p.cutOff
+		held, reset := p.cutOff, p.reset
 		p.mu.Unlock()
-		if !held {
+		switch {
+		case reset:
+			_ = c.Close()
+		case !held:
 			go p.forward(c)
 		}
 	}
@@ -446,6 +450,17 @@ func (p *proxy) forward(c net.Conn) {
 	go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
 	_, _ = io.Copy(c, up)
 	_ = c.Close()
+}
+
+// resetAll drops every connection and, while on, closes new ones as they come.
+func (p *proxy) resetAll(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reset = on
+	for c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
 }
 
 // cut drops every connection; while cut, new connections are accepted and never answered.
