@@ -139,6 +139,7 @@ type Elector struct {
 	mu         sync.Mutex
 	leading    bool
 	forbidden  bool      // no permission for the Lease: act without it
+	held       bool      // it held the Lease once: a refusal since is API trouble
 	renewed    time.Time // our last successful write, while leading
 	observedRV string    // the Lease as last seen ...
 	observedAt time.Time // ... and when it was first seen so
@@ -241,19 +242,27 @@ func (e *Elector) wrote(l *coordinationv1.Lease, err error, now time.Time) bool 
 		return e.failed(now, err)
 	}
 	e.observedRV, e.observedAt = l.ResourceVersion, now
+	e.mu.Lock()
+	e.held, e.forbidden = true, false
+	e.mu.Unlock()
 	e.set(true, now)
 	return true
 }
 
 // failed keeps a holder leading through short API trouble, up to renewDeadline. A
 // process that may not use the Lease acts without it: the Lease saves work, it does
-// not make the run correct.
+// not make the run correct. A refusal after this process held the Lease is API
+// trouble, not a missing role: an API server that restarts (kubeadm upgrading the
+// control plane) refuses requests until its authorizer has loaded.
 func (e *Elector) failed(now time.Time, err error) bool {
-	if e.OnError != nil && unanswered(err) {
+	e.mu.Lock()
+	refused := apierrors.IsForbidden(err) && !e.held
+	e.mu.Unlock()
+	if e.OnError != nil && !refused && (unanswered(err) || apierrors.IsForbidden(err)) {
 		e.OnError(err)
 	}
 	e.mu.Lock()
-	if apierrors.IsForbidden(err) && !e.forbidden {
+	if refused && !e.forbidden {
 		e.forbidden = true
 		e.mu.Unlock()
 		if e.OnChange != nil {

@@ -249,6 +249,42 @@ func TestLeaseForbiddenActsWithoutIt(t *testing.T) {
 	}
 }
 
+// A driver that held the Lease and is then refused (an API server restarting under
+// kubeadm, its authorizer not loaded yet) takes it for API trouble, not a missing
+// role: it keeps leading up to the renew deadline, says so (OnError), stops leading
+// after it, and leads again once the API server grants the Lease.
+func TestLeaseRefusedAfterHoldingIsAPITrouble(t *testing.T) {
+	c := newLeaseCluster()
+	refuse := false
+	c.PrependReactor("*", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if refuse {
+			return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), job.LeaseName, errors.New("RBAC: not loaded"))
+		}
+		return false, nil, nil
+	})
+	clk := clocktesting.NewFakeClock(time.Now())
+	var seen []error
+	e := &Elector{Client: c, Clock: clk, Holder: Holder{Kind: DriverInCluster, Pod: "a"}, OnError: func(err error) { seen = append(seen, err) }}
+	ctx := context.Background()
+	if !e.Try(ctx) {
+		t.Fatal("the free Lease was not taken")
+	}
+	refuse = true
+	clk.Step(LeaseRetry)
+	if !e.Try(ctx) || !e.Leading() || e.Forbidden() || len(seen) != 1 || !apierrors.IsForbidden(seen[0]) {
+		t.Fatalf("refused after holding: leading %t, forbidden %t, errors seen %v; want leading, not forbidden, the refusal seen", e.Leading(), e.Forbidden(), seen)
+	}
+	clk.Step(renewDeadline)
+	if e.Try(ctx) || e.Leading() || e.Forbidden() {
+		t.Fatalf("refused past the renew deadline: leading %t, forbidden %t; want neither", e.Leading(), e.Forbidden())
+	}
+	refuse = false
+	clk.Step(LeaseRetry)
+	if !e.Try(ctx) || !e.Leading() {
+		t.Fatal("the Lease was not taken again once granted")
+	}
+}
+
 func TestLeaseReleasedOnExitIsTakenAtOnce(t *testing.T) {
 	c := newLeaseCluster(driverPodObj("a", corev1.PodRunning))
 	clk := clocktesting.NewFakeClock(time.Now())
