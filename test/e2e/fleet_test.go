@@ -453,21 +453,16 @@ func (p *proxy) forward(c net.Conn) {
 }
 
 // resetAll drops every connection and, while on, closes new ones as they come.
-func (p *proxy) resetAll(on bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reset = on
-	for c := range p.conns {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-}
+func (p *proxy) resetAll(on bool) { p.drop(func() { p.reset = on }) }
 
 // cut drops every connection; while cut, new connections are accepted and never answered.
-func (p *proxy) cut(on bool) {
+func (p *proxy) cut(on bool) { p.drop(func() { p.cutOff = on }) }
+
+// drop sets the proxy's mode and closes every connection it holds.
+func (p *proxy) drop(mode func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cutOff = on
+	mode()
 	for c := range p.conns {
 		_ = c.Close()
 		delete(p.conns, c)
