@@ -120,7 +120,7 @@ func NewCache(ctx context.Context, client kubernetes.Interface, st upgrade.State
 	}
 	c.jobs = f.jobs.Batch().V1().Jobs().Lister()
 	c.pods = f.pods.Core().V1().Pods().Lister()
-	if c.stage, err = newStageCache(ctx, client, st, c.handler(stageJobChanged), c.watchFailed); err != nil {
+	if c.stage, err = newStageCache(ctx, client, st, c.listen); err != nil {
 		return nil, err
 	}
 	if c.stage != nil {
@@ -188,7 +188,7 @@ func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.Sha
 		f.jobs.Batch().V1().Jobs().Informer(),
 		f.pods.Core().V1().Pods().Informer(),
 	}
-	relevant := []func(old, cur any) bool{func(_, _ any) bool { return true }, jobChanged, podChanged}
+	relevant := []func(old, cur any) bool{anyChange, jobChanged, podChanged}
 	transforms := []cache.TransformFunc{trimObject, trimJob, trimPod}
 	if watchNodes {
 		infs = append(infs, f.nodes.Core().V1().Nodes().Informer())
@@ -203,10 +203,7 @@ func (c *Cache) register(f factories, pool string, watchNodes bool) ([]cache.Sha
 		if err := inf.SetTransform(transforms[i]); err != nil {
 			return nil, err
 		}
-		if _, err := inf.AddEventHandler(c.handler(relevant[i])); err != nil {
-			return nil, err
-		}
-		if err := inf.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
+		if err := c.listen(inf, relevant[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -223,10 +220,7 @@ func (c *Cache) syncJobMetadata(ctx context.Context, md metadata.Interface, sele
 	if err := inf.Informer().SetTransform(trimMeta); err != nil {
 		return err
 	}
-	if err := inf.Informer().SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
-		return err
-	}
-	if _, err := inf.Informer().AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
+	if err := c.listen(inf.Informer(), anyChange); err != nil {
 		return err
 	}
 	c.meta = inf.Lister()
@@ -274,6 +268,18 @@ func synced(ctx context.Context, infs []cache.SharedIndexInformer, timeout time.
 // handler wakes the driver on every add and delete, and on the updates that change
 // what the core reads: node heartbeats and pod/Job bookkeeping (most notifications at
 // thousands of nodes) would otherwise cost a full observe and reconcile each.
+// listen wakes Drive on inf's changes that changed reports, and hands inf's watch
+// errors to watchFailed.
+func (c *Cache) listen(inf cache.SharedIndexInformer, changed func(old, cur any) bool) error {
+	if _, err := inf.AddEventHandler(c.handler(changed)); err != nil {
+		return err
+	}
+	return inf.SetWatchErrorHandlerWithContext(c.watchFailed)
+}
+
+// anyChange: every update matters.
+func anyChange(_, _ any) bool { return true }
+
 func (c *Cache) handler(changed func(old, cur any) bool) cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.poke() },

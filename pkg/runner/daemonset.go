@@ -49,20 +49,13 @@ func (c *Cache) watchComponent(ctx context.Context, st upgrade.State) (cache.Sha
 	f := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithNamespace(cs.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
 	inf := f.Core().V1().Pods().Informer()
-	if _, err := inf.AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
-		return nil, err
-	}
-	if err := inf.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
+	if err := c.listen(inf, anyChange); err != nil {
 		return nil, err
 	}
 	c.componentPods = f.Core().V1().Pods().Lister()
 	if isDeploymentRun(st) {
 		// Its status (updated and available replicas) wakes the driver too.
-		dep := f.Apps().V1().Deployments().Informer()
-		if _, err := dep.AddEventHandler(c.handler(func(_, _ any) bool { return true })); err != nil {
-			return nil, err
-		}
-		if err := dep.SetWatchErrorHandlerWithContext(c.watchFailed); err != nil {
+		if err := c.listen(f.Apps().V1().Deployments().Informer(), anyChange); err != nil {
 			return nil, err
 		}
 	}

@@ -30,8 +30,9 @@ type stageCache struct {
 }
 
 // newStageCache starts the staging Jobs' informer (nil when the run does not stage);
-// changes wake the driver through onChange. The caller waits for it to sync.
-func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, h cache.ResourceEventHandler, onError cache.WatchErrorHandlerWithContext) (*stageCache, error) {
+// listen wires its changes and watch errors to the cache (Cache.listen). The caller
+// waits for it to sync.
+func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.State, listen func(cache.SharedIndexInformer, func(old, cur any) bool) error) (*stageCache, error) {
 	if !st.Spec.Stage {
 		return nil, nil
 	}
@@ -41,10 +42,7 @@ func newStageCache(ctx context.Context, client kubernetes.Interface, st upgrade.
 	if err := inf.SetTransform(trimStageJob); err != nil {
 		return nil, err
 	}
-	if _, err := inf.AddEventHandler(h); err != nil {
-		return nil, err
-	}
-	if err := inf.SetWatchErrorHandlerWithContext(onError); err != nil {
+	if err := listen(inf, stageJobChanged); err != nil {
 		return nil, err
 	}
 	f.Start(ctx.Done())
