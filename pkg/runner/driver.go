@@ -149,7 +149,12 @@ func TidyDriver(ctx context.Context, cs kubernetes.Interface, runID string) erro
 
 // tidyDriver is TidyDriver for the runner: a failure is reported, never fatal.
 func (r *Runner) tidyDriver(ctx context.Context, runID string) {
-	if err := TidyDriver(ctx, r.client, runID); err != nil && r.onEvent != nil {
+	r.reportTidy(TidyDriver(ctx, r.client, runID))
+}
+
+// reportTidy reports TidyDriver's failure, if any, as a warning.
+func (r *Runner) reportTidy(err error) {
+	if err != nil && r.onEvent != nil {
 		r.onEvent(upgrade.Event{Type: upgrade.Warning, Reason: "DriverTidyFailed", Message: err.Error()})
 	}
 }

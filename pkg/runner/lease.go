@@ -131,7 +131,8 @@ type Elector struct {
 	// OnChange, when set, is called when this process starts or stops leading.
 	OnChange func(leading bool)
 	// OnError, when set, sees every read or write of the Lease the API server did not
-	// answer: renewed every LeaseRetry, the Lease is the driver's pulse of it.
+	// answer, and every refusal after this process held it (failed): renewed every
+	// LeaseRetry, the Lease is the driver's pulse of the API server.
 	OnError func(err error)
 	// ProcRoot is where dead-process checks look ("/proc" when empty).
 	ProcRoot string
@@ -401,9 +402,7 @@ func (s *Session) driveOnce(ctx context.Context, show func(upgrade.State, upgrad
 	cancel()
 	<-done
 	if tidied != nil {
-		if terr := <-tidied; terr != nil && s.runner.onEvent != nil {
-			s.runner.onEvent(upgrade.Event{Type: upgrade.Warning, Reason: "DriverTidyFailed", Message: terr.Error()})
-		}
+		s.runner.reportTidy(<-tidied) // here, not in the tidying goroutine: onEvent is not safe for concurrent use
 	}
 	return st, err
 }
