@@ -23,13 +23,13 @@ import (
 // every LeaseRetry, is the pulse (Elector.OnError).
 type outage struct {
 	mu       sync.Mutex
-	since    time.Time // the first failure since the watches last worked; zero: none
+	since    time.Time // the first failure since the API server last answered; zero: none
 	last     error
 	reported bool
 }
 
-// failed records a watch's failure (a reflector's list or watch), and reports whether
-// it began an outage.
+// failed records a failure (a reflector's list or watch, the Lease's read or write),
+// and reports whether it began an outage.
 func (o *outage) failed(now time.Time, err error) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
